@@ -1,0 +1,64 @@
+"""pytest-voicecb: test voice-notification callback handlers against the provider's contract.
+
+The public names are re-exported here lazily, so that importing the package (which pytest does for
+every run of every project that installs the plugin) loads neither pydantic nor werkzeug.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pytest_voicecb.assertions import assert_reply_contract, assert_reply_error, assert_reply_ok
+    from pytest_voicecb.client import CallbackClient, Reply
+    from pytest_voicecb.conformance import CheckResult, Report, run_conformance
+    from pytest_voicecb.contract import (
+        KINDS,
+        CallbackError,
+        ReplyContractError,
+        parse_callback,
+        parse_reply,
+    )
+    from pytest_voicecb.factory import MISSING, PayloadFactory, Variant
+    from pytest_voicecb.malformed import Case
+    from pytest_voicecb.server import CallbackServer, RecordedCallback
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    "KINDS": "contract",
+    "CallbackError": "contract",
+    "ReplyContractError": "contract",
+    "parse_callback": "contract",
+    "parse_reply": "contract",
+    "MISSING": "factory",
+    "PayloadFactory": "factory",
+    "Variant": "factory",
+    "Case": "malformed",
+    "CallbackServer": "server",
+    "RecordedCallback": "server",
+    "CallbackClient": "client",
+    "Reply": "client",
+    "assert_reply_ok": "assertions",
+    "assert_reply_error": "assertions",
+    "assert_reply_contract": "assertions",
+    "run_conformance": "conformance",
+    "Report": "conformance",
+    "CheckResult": "conformance",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pytest_voicecb' has no attribute {name!r}")
+    value = getattr(import_module(f"pytest_voicecb.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,390 @@
+"""The provider's callback contract in code: the one place that decides what is valid.
+
+Everything else in pytest-voicecb (the payload factory, the malformed corpus, the recording server,
+the reply assertions and the conformance suite) asks this module, so a rule changes in one place.
+The rules follow CONTRACT.md: every callback field is a JSON string except ``failure_code`` (a JSON
+number), unknown extra fields are accepted, and what the provider never documented (what an
+unanswered call's times hold) is accepted in every documented-as-seen shape.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, model_validator
+from pydantic_core import from_json
+
+__all__ = [
+    "CALLBACK_MODELS",
+    "FAILURE_CODES",
+    "KINDS",
+    "MAX_BODY_SIZE",
+    "RESULTS",
+    "Callback",
+    "CallbackError",
+    "CodeCallback",
+    "FailureCallback",
+    "FailureCode",
+    "KeypressCallback",
+    "Problem",
+    "PromptCallback",
+    "ReplyBody",
+    "ReplyContractError",
+    "SHORT_NAMES",
+    "encode",
+    "error_reply",
+    "kind_named",
+    "ok_reply",
+    "parse_callback",
+    "parse_reply",
+]
+
+PROMPT = "voiceprompt_callback"
+CODE = "voicecode_callback"
+KEYPRESS = "voicekey_callback"
+FAILURE = "voice_failure_callback"
+KINDS: tuple[str, ...] = (PROMPT, CODE, KEYPRESS, FAILURE)
+"""The four top-level keys, in the order the provider documents them."""
+
+RESULTS: dict[str, str] = {"0": "answered", "1": "not answered", "2": "call error"}
+"""The documented values of a call's ``result`` string."""
+
+MAX_BODY_SIZE = 1024 * 1024
+"""Bodies larger than this (1 MiB) are refused before parsing; real callbacks are under 1 KiB."""
+
+
+class FailureCode(NamedTuple):
+    """One documented ``failure_code``: its meaning in English and the provider's Chinese text."""
+
+    meaning: str
+    reason: str
+
+
+FAILURE_CODES: dict[int, FailureCode] = {
+    1: FailureCode("switched off", "关机"),
+    2: FailureCode("line busy", "占线"),
+    3: FailureCode("out of coverage", "不在服务区"),
+    4: FailureCode("in arrears", "欠费"),
+    5: FailureCode("no answer", "无人接听"),
+    6: FailureCode("temporarily unreachable", "暂时无法接通"),
+    7: FailureCode("suspended", "停机"),
+    8: FailureCode("number not in service", "空号"),
+    9: FailureCode("circuits busy", "线路忙"),
+    10: FailureCode("user busy", "用户忙"),
+    11: FailureCode("other", "其他"),
+    12: FailureCode("call restricted", "呼叫受限"),
+    13: FailureCode("number suspended", "号码已暂停服务"),
+    15: FailureCode("number does not exist", "号码不存在"),
+    16: FailureCode("missed-call alert", "来电提醒"),
+    17: FailureCode("number expired", "号码已过期"),
+    18: FailureCode("network busy", "网络忙"),
+    19: FailureCode("voice not enabled", "未开通语音功能"),
+    20: FailureCode("no response", "无应答"),
+    22: FailureCode("system busy", "系统忙"),
+    23: FailureCode("extra leading zero", "号码多拨了0"),
+    24: FailureCode("number changed", "改号"),
+    25: FailureCode("secretary service not enabled", "未开通秘书服务"),
+    26: FailureCode("call assistant", "呼叫助理"),
+    27: FailureCode("temporarily unreachable", "暂时无法接通"),
+    28: FailureCode("missed-call reminder", "未接来电提醒"),
+    29: FailureCode("voicemail", "语音信箱"),
+    30: FailureCode("wrong number", "号码错误"),
+    31: FailureCode("not in use", "号码未启用"),
+}
+"""Every documented ``failure_code`` (14 and 21 are not listed by the provider)."""
+
+Digits = Annotated[StrictStr, Field(pattern=r"^[0-9]+$")]
+DigitsOrEmpty = Annotated[StrictStr, Field(pattern=r"^[0-9]*$")]
+NonEmpty = Annotated[StrictStr, Field(min_length=1)]
+
+
+class Callback(BaseModel):
+    """Fields every callback kind carries. Subclasses set ``kind``, the envelope's top-level key."""
+
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+    kind: ClassVar[str]
+
+    call_from: DigitsOrEmpty
+    callid: NonEmpty
+    mobile: Digits
+    nationcode: Digits
+
+    def envelope(self) -> dict[str, Any]:
+        """The callback as the provider sends it: ``{kind: {field: value, ...}}``."""
+        return {self.kind: self.model_dump()}
+
+
+class _CallStatus(Callback):
+    """The nine string fields of a call's status, shared by prompt and code callbacks."""
+
+    result: Literal["0", "1", "2"]
+    accept_time: DigitsOrEmpty
+    end_calltime: DigitsOrEmpty
+    fee: DigitsOrEmpty
+    start_calltime: Digits
+
+    @property
+    def answered(self) -> bool:
+        return self.result == "0"
+
+    @model_validator(mode="after")
+    def _times_agree(self) -> _CallStatus:
+        start, accept, end = (int(t or 0) for t in (self.start_calltime, self.accept_time, self.end_calltime))
+        if self.answered:
+            if not (accept and end and self.fee):
+                raise ValueError(
+                    'an answered call (result "0") needs accept_time, end_calltime and fee set'
+                )
+            if not start <= accept <= end:
+                raise ValueError(
+                    "times out of order: need start_calltime <= accept_time <= end_calltime, got "
+                    f"{self.start_calltime} / {self.accept_time} / {self.end_calltime}"
+                )
+        elif end and end < start:
+            raise ValueError(
+                f"end_calltime {self.end_calltime} is before start_calltime {self.start_calltime}"
+            )
+        return self
+
+
+class PromptCallback(_CallStatus):
+    """``voiceprompt_callback``: how a voice notification went (the seed document)."""
+
+    kind: ClassVar[str] = PROMPT
+
+
+class CodeCallback(_CallStatus):
+    """``voicecode_callback``: how a voice verification code went."""
+
+    kind: ClassVar[str] = CODE
+
+
+class KeypressCallback(Callback):
+    """``voicekey_callback``: the callee pressed a key during the call."""
+
+    kind: ClassVar[str] = KEYPRESS
+    keypress: Annotated[StrictStr, Field(pattern=r"^[0-9*#]+$")]
+
+
+class FailureCallback(Callback):
+    """``voice_failure_callback``: why a call failed. ``failure_code`` is a JSON number."""
+
+    kind: ClassVar[str] = FAILURE
+    failure_code: Annotated[StrictInt, Field(ge=1)]
+    failure_reason: StrictStr
+
+
+CALLBACK_MODELS: dict[str, type[Callback]] = {
+    model.kind: model for model in (PromptCallback, CodeCallback, KeypressCallback, FailureCallback)
+}
+
+
+class ReplyBody(BaseModel):
+    """A handler's answer: ``{"result": <number>, "errmsg": <string>}``; 0 means success."""
+
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+
+    result: StrictInt
+    errmsg: StrictStr
+
+    @property
+    def ok(self) -> bool:
+        return self.result == 0
+
+
+class Problem(NamedTuple):
+    """One thing wrong with a body: where (a JSON path such as ``$.voiceprompt_callback.fee``) and what."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+class _ContractProblems:
+    """Shared shape of both errors: a headline and every problem found."""
+
+    problems: tuple[Problem, ...]
+
+    def _init(self, headline: str, problems: list[Problem]) -> str:
+        self.problems = tuple(problems)
+        lines = [f"{headline}: {len(problems)} problem{'s' if len(problems) != 1 else ''}"]
+        lines += [f"  - {p}" for p in problems]
+        return "\n".join(lines)
+
+
+class CallbackError(_ContractProblems, ValueError):
+    """A callback body that breaks the contract; ``problems`` lists every one with its JSON path."""
+
+    def __init__(self, problems: list[Problem], kind: str | None = None) -> None:
+        self.kind = kind
+        super().__init__(self._init(f"invalid {kind or 'callback'}", problems))
+
+
+class ReplyContractError(_ContractProblems, AssertionError):
+    """A handler reply that breaks the contract; an AssertionError so it reads as a test failure."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(self._init("reply breaks the contract", problems))
+
+
+def ok_reply() -> dict[str, Any]:
+    """The success reply the contract asks of a handler."""
+    return {"result": 0, "errmsg": "OK"}
+
+
+def error_reply(errmsg: str, result: int = 1) -> dict[str, Any]:
+    """A contract-shaped failure reply."""
+    return {"result": result, "errmsg": errmsg}
+
+
+def encode(payload: Any) -> bytes:
+    """Bytes as the provider sends them: compact JSON, UTF-8, non-ASCII kept as is."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+
+
+def parse_callback(body: bytes | bytearray | str | Mapping[str, Any], *, max_size: int = MAX_BODY_SIZE) -> Callback:
+    """Validate a callback body (raw bytes, text, or already-decoded JSON) and return its model.
+
+    Raises ``CallbackError`` listing every problem; nothing else escapes, whatever the input.
+    """
+    data = _decode(body, max_size, CallbackError)
+    if not isinstance(data, dict):
+        raise CallbackError([Problem("$", f"must be a JSON object, got {_describe(data)}")])
+    kinds = [key for key in data if key in CALLBACK_MODELS]
+    if not kinds:
+        found = ", ".join(repr(k) for k in list(data)[:5]) or "none"
+        raise CallbackError(
+            [Problem("$", f"no known callback key (expected one of {', '.join(KINDS)}; found {found})")]
+        )
+    if len(kinds) > 1:
+        raise CallbackError([Problem("$", f"holds {len(kinds)} callback kinds ({', '.join(kinds)}); expected one")])
+    kind = kinds[0]
+    inner = data[kind]
+    if not isinstance(inner, dict):
+        raise CallbackError([Problem(f"$.{kind}", f"must be a JSON object, got {_describe(inner)}")], kind)
+    try:
+        return CALLBACK_MODELS[kind].model_validate(inner)
+    except ValidationError as exc:
+        raise CallbackError(_problems(exc, f"$.{kind}"), kind) from None
+    except (ValueError, TypeError, RecursionError) as exc:  # pragma: no cover - defensive
+        raise CallbackError([Problem(f"$.{kind}", str(exc))], kind) from None
+
+
+def parse_reply(body: bytes | bytearray | str | Mapping[str, Any], *, max_size: int = MAX_BODY_SIZE) -> ReplyBody:
+    """Validate a handler's reply body and return it; raises ``ReplyContractError`` otherwise.
+
+    Only the shape is checked here: ``{"result": 1, "errmsg": "..."}`` is a valid (failure) reply.
+    """
+    data = _decode(body, max_size, ReplyContractError)
+    if not isinstance(data, dict):
+        raise ReplyContractError([Problem("$", f"must be a JSON object, got {_describe(data)}")])
+    try:
+        return ReplyBody.model_validate(data)
+    except ValidationError as exc:
+        raise ReplyContractError(_problems(exc, "$")) from None
+
+
+def _decode(body: object, max_size: int, error: type[CallbackError] | type[ReplyContractError]) -> Any:
+    """Turn any body into decoded JSON, or raise ``error`` saying why it is not a JSON document."""
+    if isinstance(body, Mapping):
+        return dict(body)
+    if isinstance(body, str):
+        try:
+            body = body.encode("utf-8")
+        except UnicodeEncodeError:
+            raise error([Problem("$", "text holds lone surrogates, which UTF-8 cannot carry")]) from None
+    if not isinstance(body, (bytes, bytearray)):
+        raise error([Problem("$", f"expected bytes, str or a mapping, got {type(body).__name__}")])
+    if len(body) > max_size:
+        raise error([Problem("$", f"body is {len(body):,} bytes, over the {max_size:,}-byte limit")])
+    if not body.strip():
+        raise error([Problem("$", "body is empty" if not body else "body is only whitespace")])
+    if body.startswith(b"\xef\xbb\xbf"):
+        raise error([Problem("$", "body starts with a UTF-8 byte-order mark; send plain UTF-8")])
+    if body[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(body) > 1 and 0 in body[:2]):
+        raise error([Problem("$", "body looks like UTF-16; the contract is UTF-8")])
+    try:
+        text = bytes(body).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error([Problem("$", f"not valid UTF-8 (byte {exc.start}: {body[exc.start:exc.start + 1]!r})")]) from None
+    try:
+        return from_json(text, allow_inf_nan=False)
+    except ValueError as exc:
+        raise error([Problem("$", f"not JSON: {exc}; body starts {_preview(text)}")]) from None
+
+
+def _problems(exc: ValidationError, root: str) -> list[Problem]:
+    """Pydantic's errors, said in the contract's words with JSON paths."""
+    problems = []
+    for err in exc.errors(include_url=False):
+        path = root + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
+        problems.append(Problem(path, _say(err)))
+    return problems
+
+
+_JSON_TYPE_OF = {"string": "a JSON string", "int": "a JSON number (an integer)"}
+
+
+def _say(err: Any) -> str:
+    kind, got = err["type"], err.get("input")
+    if kind == "missing":
+        return "required field is missing"
+    if kind in ("string_type", "int_type"):
+        expected = _JSON_TYPE_OF["string" if kind == "string_type" else "int"]
+        return f"must be {expected}, got {_describe(got)}"
+    if kind == "literal_error":
+        return f"must be one of {err['ctx']['expected']}, got {_describe(got)}"
+    if kind == "string_pattern_mismatch":
+        pattern = err["ctx"]["pattern"]
+        words = "keypad characters (0-9, * or #)" if "*" in pattern else "decimal digits"
+        if pattern.endswith("*$"):
+            words += ' or ""'
+        return f"must be {words}, got {_describe(got)}"
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "greater_than_equal":
+        return f"must be a positive integer, got {_describe(got)}"
+    if kind == "value_error":
+        return str(err["ctx"]["error"])
+    return f"{err['msg']}, got {_describe(got)}"
+
+
+def _describe(value: object) -> str:
+    """A JSON value described for a person: its JSON type and a short rendering."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the string {_preview(value)}"
+    if isinstance(value, list):
+        return f"an array of {len(value)} item{'s' if len(value) != 1 else ''}"
+    if isinstance(value, dict):
+        return f"an object with keys {', '.join(map(repr, list(value)[:5]))}" if value else "an empty object"
+    return type(value).__name__
+
+
+def _preview(text: str, limit: int = 60) -> str:
+    return json.dumps(text[:limit] + ("…" if len(text) > limit else ""), ensure_ascii=False)
+
+
+SHORT_NAMES: dict[str, str] = {"prompt": PROMPT, "code": CODE, "keypress": KEYPRESS, "failure": FAILURE}
+"""Short names for the four kinds, as used in variant and check ids and on the command line."""
+
+
+def kind_named(name: str, *, short: bool = False) -> str:
+    """The kind a short or full name stands for (``"prompt"`` -> ``"voiceprompt_callback"``).
+
+    With ``short=True`` the short name is returned instead. Raises ``ValueError`` for anything else.
+    """
+    full = SHORT_NAMES.get(name, name)
+    if full not in CALLBACK_MODELS:
+        choices = ", ".join(f"{s} ({f})" for s, f in SHORT_NAMES.items())
+        raise ValueError(f"unknown callback kind {name!r}; expected one of {choices}")
+    return next(s for s, f in SHORT_NAMES.items() if f == full) if short else full
