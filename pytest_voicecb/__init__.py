@@ -9,20 +9,26 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from pytest_voicecb.assertions import assert_reply_contract, assert_reply_error, assert_reply_ok
-    from pytest_voicecb.client import CallbackClient, Reply
-    from pytest_voicecb.conformance import CheckResult, Report, run_conformance
-    from pytest_voicecb.contract import (
-        KINDS,
-        CallbackError,
-        ReplyContractError,
-        parse_callback,
-        parse_reply,
-    )
-    from pytest_voicecb.factory import MISSING, PayloadFactory, Variant
-    from pytest_voicecb.malformed import Case
-    from pytest_voicecb.server import CallbackServer, RecordedCallback
+if TYPE_CHECKING:  # explicit re-exports, so `from pytest_voicecb import X` type-checks under --strict
+    from pytest_voicecb.assertions import assert_reply_contract as assert_reply_contract
+    from pytest_voicecb.assertions import assert_reply_error as assert_reply_error
+    from pytest_voicecb.assertions import assert_reply_ok as assert_reply_ok
+    from pytest_voicecb.client import CallbackClient as CallbackClient
+    from pytest_voicecb.client import Reply as Reply
+    from pytest_voicecb.conformance import CheckResult as CheckResult
+    from pytest_voicecb.conformance import Report as Report
+    from pytest_voicecb.conformance import run_conformance as run_conformance
+    from pytest_voicecb.contract import KINDS as KINDS
+    from pytest_voicecb.contract import CallbackError as CallbackError
+    from pytest_voicecb.contract import ReplyContractError as ReplyContractError
+    from pytest_voicecb.contract import parse_callback as parse_callback
+    from pytest_voicecb.contract import parse_reply as parse_reply
+    from pytest_voicecb.factory import MISSING as MISSING
+    from pytest_voicecb.factory import PayloadFactory as PayloadFactory
+    from pytest_voicecb.factory import Variant as Variant
+    from pytest_voicecb.malformed import Case as Case
+    from pytest_voicecb.server import CallbackServer as CallbackServer
+    from pytest_voicecb.server import RecordedCallback as RecordedCallback
 
 __version__ = "0.1.0"
 

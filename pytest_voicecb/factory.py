@@ -3,20 +3,26 @@
 Payloads are plain dicts shaped exactly as the provider sends them (``{kind: {...}}``). They are
 built with ``random.Random`` from numbering plans and call timings, not with Faker: a payload costs
 a few microseconds, so a test can build thousands, and the same seed always builds the same ones.
+
+Every payload of a kind draws the same number of random values whatever the overrides, so an
+override changes only the field it names (and the fields that must agree with it), never the rest
+of the payload or the payloads built after it. Only ``random()`` and ``getrandbits()`` are used,
+whose streams Python keeps stable across versions.
 """
 
 from __future__ import annotations
 
-import math
 import random
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from pytest_voicecb.contract import CODE, FAILURE, FAILURE_CODES, KEYPRESS, PROMPT, encode, kind_named
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pytest_voicecb.malformed import Case
 
-__all__ = ["MISSING", "PayloadFactory", "Variant"]
+__all__ = ["MISSING", "NATIONCODES", "PayloadFactory", "Variant"]
 
 
 class _Missing:
@@ -44,34 +50,57 @@ class Variant(NamedTuple):
     payload: dict[str, Any]
 
 
-# Mobile numbering plans: (nationcode, weight, prefixes, digits after the prefix). Every number built
-# from these is a valid mobile number for its nationcode (the tests check it with phonenumbers).
-_MOBILE_PLANS: tuple[tuple[str, int, tuple[str, ...], int], ...] = (
-    ("86", 80, ("130", "131", "132", "133", "135", "136", "137", "138", "139", "150", "151", "152",
-                "155", "156", "157", "158", "159", "173", "175", "176", "177", "178", "180", "181",
-                "182", "183", "185", "186", "187", "188", "189", "198", "199"), 8),
-    ("852", 5, ("51", "61", "62", "63", "64", "65", "66", "67", "68", "69", "90", "91", "92", "93",
-                "94", "95", "96", "97", "98"), 6),
-    ("1", 4, ("212555", "415555", "646555", "312555", "206555", "617555", "512555", "305555"), 4),
-    ("65", 3, ("81", "82", "83", "84", "85", "86", "87", "88", "90", "91", "92", "93", "94", "96",
-               "97", "98"), 6),
-    ("44", 3, ("7400", "7700", "7800", "7900", "7911", "7922", "7944", "7984"), 6),
-    ("81", 3, ("90", "80", "70"), 8),
-    ("91", 2, ("98", "97", "99", "70", "81", "90", "88"), 8),
+class _Plan(NamedTuple):
+    """A mobile numbering plan: ``prefix`` + ``digits`` random digits is a valid mobile number."""
+
+    nationcode: str
+    weight: int
+    prefixes: tuple[str, ...]
+    digits: int
+
+
+# Every number built from these plans is a valid mobile number for its nationcode: the prefixes
+# were chosen against libphonenumber's metadata, and tests/test_factory.py checks many draws with
+# the phonenumbers package (valid, and of type mobile).
+# fmt: off
+_MOBILE_PLANS: tuple[_Plan, ...] = (
+    _Plan("86", 80, ("130", "131", "132", "133", "135", "136", "137", "138", "139", "150", "151", "152",
+                     "155", "156", "157", "158", "159", "173", "175", "176", "177", "178", "180", "181",
+                     "182", "183", "185", "186", "187", "188", "189", "198", "199"), 8),
+    _Plan("852", 5, ("61", "63", "64", "65", "69", "94", "96", "97"), 6),
+    # 555 exchanges: the conventional fictitious range, still valid numbers for their area codes.
+    _Plan("1", 4, ("212555", "415555", "646555", "312555", "206555", "617555", "512555", "305555"), 4),
+    _Plan("65", 3, ("81", "82", "83", "84", "85", "86", "87", "88", "90", "91", "92", "93", "94", "96",
+                    "97", "98"), 6),
+    _Plan("44", 3, ("7400", "7712", "7800", "7900", "7912", "7922", "7944", "7984"), 6),
+    _Plan("81", 3, ("901", "902", "903", "905", "906", "908", "801", "802", "803", "805", "806", "701",
+                    "702", "703", "705"), 7),
+    _Plan("91", 2, ("98", "97", "99", "96", "95", "94", "93", "90", "70", "84"), 8),
 )
-_PLAN_BY_CODE = {plan[0]: plan for plan in _MOBILE_PLANS}
-_PLAN_WEIGHTS = [plan[1] for plan in _MOBILE_PLANS]
-NATIONCODES: tuple[str, ...] = tuple(plan[0] for plan in _MOBILE_PLANS)
+# fmt: on
+_PLAN_BY_CODE: dict[str, _Plan] = {plan.nationcode: plan for plan in _MOBILE_PLANS}
+# One entry per unit of weight, so a weighted draw is one ``random()`` and an index.
+_WEIGHTED_PLANS: tuple[_Plan, ...] = tuple(plan for plan in _MOBILE_PLANS for _ in range(plan.weight))
+NATIONCODES: tuple[str, ...] = tuple(_PLAN_BY_CODE)
+"""The nationcodes the factory has numbering plans for (others get plain digits)."""
 
 # Caller ids a business shows: empty (the seed document's example), a landline with its area
 # code, or a 400/95 service number. All digits, as the contract says.
-_CALLERS: tuple[tuple[str, int], ...] = (("0755", 8), ("010", 8), ("021", 8), ("400", 7), ("95", 6))
+_CALLERS: tuple[tuple[str, int, int], ...] = tuple(
+    (prefix, 10 ** (digits - 1), 9 * 10 ** (digits - 1))
+    for prefix, digits in (("0755", 8), ("010", 8), ("021", 8), ("400", 7), ("95", 6))
+)
+_EMPTY_CALLER_SHARE = 0.3
 
 # Calls happen in a fixed window (2023-01-01 to 2026-01-01 UTC) so a seed reproduces the same
 # payloads on any day.
 _EPOCH_FROM, _EPOCH_TO = 1_672_531_200, 1_767_225_600
+_EPOCH_SPAN = _EPOCH_TO - _EPOCH_FROM
+_RING_MIN, _RING_SPAN = 3, 38  # ringing: 3 to 40 seconds
+_TALK_MIN, _TALK_SPAN = 4, 147  # a notification is read out, maybe twice: 4 to 150 seconds
 _FAILURE_CODE_LIST = tuple(FAILURE_CODES)
 _KEYS = "0123456789" + "0123456789" + "*#"
+_OTHER_REASON = FAILURE_CODES[11].reason
 
 
 class PayloadFactory:
@@ -86,6 +115,8 @@ class PayloadFactory:
             seed = random.randrange(2**32)
         self.seed = seed
         self.random = random.Random(str(seed))
+        self._rnd = self.random.random
+        self._bits = self.random.getrandbits
 
     def __repr__(self) -> str:
         return f"PayloadFactory(seed={self.seed!r})"
@@ -106,33 +137,36 @@ class PayloadFactory:
 
     def keypress(self, **overrides: Any) -> dict[str, Any]:
         """A ``voicekey_callback``: the callee pressed ``keypress``."""
-        rng = self.random
+        key = _KEYS[int(self._rnd() * len(_KEYS))]
         nationcode, mobile = self._number(overrides.get("nationcode"))
         fields = {
             "call_from": self._caller(),
             "callid": self._callid(),
-            "keypress": rng.choice(_KEYS),
+            "keypress": key,
             "mobile": mobile,
             "nationcode": nationcode,
         }
-        return {KEYPRESS: _apply(fields, overrides)}
+        return {KEYPRESS: _apply(fields, overrides) if overrides else fields}
 
     def failure(self, **overrides: Any) -> dict[str, Any]:
         """A ``voice_failure_callback``; ``failure_reason`` matches ``failure_code`` unless overridden."""
-        code = overrides.get("failure_code")
-        if code is None or code is MISSING:
-            code = self.random.choice(_FAILURE_CODE_LIST)
+        code: Any = _FAILURE_CODE_LIST[int(self._rnd() * len(_FAILURE_CODE_LIST))]
+        if overrides.get("failure_code", MISSING) is not MISSING:
+            code = overrides["failure_code"]
         nationcode, mobile = self._number(overrides.get("nationcode"))
-        known = FAILURE_CODES.get(code) if isinstance(code, int) else None
         fields = {
             "call_from": self._caller(),
             "callid": self._callid(),
             "failure_code": code,
-            "failure_reason": known.reason if known else "其他",
+            "failure_reason": _reason(code),
             "mobile": mobile,
             "nationcode": nationcode,
         }
-        return {FAILURE: _apply(fields, overrides)}
+        return {FAILURE: _apply(fields, overrides) if overrides else fields}
+
+    def build(self, kind: str = PROMPT, **overrides: Any) -> dict[str, Any]:
+        """A payload of ``kind``, a short or full name (``"keypress"``): for code that picks the kind at run time."""
+        return self._builder(kind)(**overrides)
 
     # -- outcome shorthands -------------------------------------------------------------------------
 
@@ -188,26 +222,34 @@ class PayloadFactory:
 
     # -- building blocks --------------------------------------------------------------------------
 
-    def _builder(self, kind: str) -> Any:
-        return {PROMPT: self.prompt, CODE: self.code, KEYPRESS: self.keypress, FAILURE: self.failure}[
-            kind_named(kind)
-        ]
+    def _builder(self, kind: str) -> Callable[..., dict[str, Any]]:
+        builders: dict[str, Callable[..., dict[str, Any]]] = {
+            PROMPT: self.prompt,
+            CODE: self.code,
+            KEYPRESS: self.keypress,
+            FAILURE: self.failure,
+        }
+        return builders[kind_named(kind)]
 
     def _call_status(self, overrides: dict[str, Any]) -> dict[str, Any]:
-        rng = self.random
-        result = overrides.get("result", "0")
-        start = overrides.get("start_calltime")
-        start_s = int(start) if isinstance(start, str) and start.isdigit() else rng.randrange(_EPOCH_FROM, _EPOCH_TO)
+        rnd = self._rnd
+        start = _EPOCH_FROM + int(rnd() * _EPOCH_SPAN)
+        ring = _RING_MIN + int(rnd() * _RING_SPAN)
+        talk = _TALK_MIN + int(rnd() * _TALK_SPAN)
+        # What an unanswered or failed call's times hold is unconfirmed: "0" and "" are both seen.
+        unset = "0" if rnd() < 0.5 else ""
+        result = "0"
+        if overrides:
+            result = overrides.get("result", "0")
+            start, ring, talk = _fit_times(overrides, start, ring, talk, answered=result == "0")
         if result == "0":
-            accept = start_s + rng.randint(3, 40)  # ringing: seconds, rarely near a minute
-            talk = rng.randint(4, 150)  # a notification is read out, maybe twice
-            end = accept + talk
-            accept_time, end_calltime, fee = str(accept), str(end), str(math.ceil(talk / 60))
+            accept = start + ring
+            accept_time, end_calltime = str(accept), str(accept + talk)
+            fee = str(-(-max(talk, 0) // 60))  # a started minute is billed whole
         else:
-            # What an unanswered or failed call's times hold is unconfirmed: "0" and "" are both seen.
-            accept_time = end_calltime = rng.choice(("0", ""))
+            accept_time = end_calltime = unset
             fee = "0"
-        nationcode, mobile = self._number(overrides.get("nationcode"))
+        nationcode, mobile = self._number(overrides.get("nationcode") if overrides else None)
         fields = {
             "result": result,
             "accept_time": accept_time,
@@ -217,32 +259,37 @@ class PayloadFactory:
             "fee": fee,
             "mobile": mobile,
             "nationcode": nationcode,
-            "start_calltime": str(start_s),
+            "start_calltime": str(start),
         }
-        return _apply(fields, overrides)
+        return _apply(fields, overrides) if overrides else fields
 
     def _number(self, nationcode: object = None) -> tuple[str, str]:
         """A (nationcode, mobile) pair valid for each other; a nationcode we have no plan for gets digits."""
-        rng = self.random
-        if isinstance(nationcode, str) and nationcode not in _PLAN_BY_CODE:
-            return nationcode, str(rng.randrange(10**9, 10**10))
-        code, _, prefixes, digits = (
-            _PLAN_BY_CODE[nationcode] if isinstance(nationcode, str) else rng.choices(_MOBILE_PLANS, _PLAN_WEIGHTS)[0]
-        )
-        return code, rng.choice(prefixes) + str(rng.randrange(10**digits)).zfill(digits)
+        rnd = self._rnd
+        pick_plan, pick_prefix, pick_digits = rnd(), rnd(), rnd()
+        if isinstance(nationcode, str):
+            plan = _PLAN_BY_CODE.get(nationcode)
+            if plan is None:
+                return nationcode, str(10**9 + int(pick_digits * 9 * 10**9))
+        else:
+            plan = _WEIGHTED_PLANS[int(pick_plan * len(_WEIGHTED_PLANS))]
+        prefixes, digits = plan.prefixes, plan.digits
+        number = str(int(pick_digits * 10**digits)).zfill(digits)
+        return plan.nationcode, prefixes[int(pick_prefix * len(prefixes))] + number
 
     def _caller(self) -> str:
-        rng = self.random
-        if rng.random() < 0.3:
+        rnd = self._rnd
+        empty, pick_prefix, pick_digits = rnd(), rnd(), rnd()
+        if empty < _EMPTY_CALLER_SHARE:
             return ""
-        prefix, digits = rng.choice(_CALLERS)
-        return prefix + str(rng.randrange(10 ** (digits - 1), 10**digits))
+        prefix, low, span = _CALLERS[int(pick_prefix * len(_CALLERS))]
+        return prefix + str(low + int(pick_digits * span))
 
     def _callid(self) -> str:
         """32 hex characters (the legacy API) or a UUID (API 3.0), both as the send API returns them."""
-        if self.random.random() < 0.5:
-            return f"{self.random.getrandbits(128):032x}"
-        return _uuid(self.random)
+        if self._rnd() < 0.5:
+            return f"{self._bits(128):032x}"
+        return _uuid(self._bits(128))
 
     def _variants_of(self, kind: str) -> list[Variant]:
         short = kind_named(kind, short=True)
@@ -250,37 +297,94 @@ class PayloadFactory:
         out = [Variant(f"{short}/typical", build())]
         out.append(Variant(f"{short}/call_from-empty", build(call_from="")))
         out.append(Variant(f"{short}/call_from-set", build(call_from="075586013388")))
-        out.append(Variant(f"{short}/callid-hex32", build(callid=f"{self.random.getrandbits(128):032x}")))
-        out.append(Variant(f"{short}/callid-uuid", build(callid=_uuid(self.random))))
+        out.append(Variant(f"{short}/callid-hex32", build(callid=f"{self._bits(128):032x}")))
+        out.append(Variant(f"{short}/callid-uuid", build(callid=_uuid(self._bits(128)))))
         out.append(Variant(f"{short}/extra-field", build(future_field="forward compatible")))
         out += [Variant(f"{short}/nationcode-{code}", build(nationcode=code)) for code in NATIONCODES]
         if kind in (PROMPT, CODE):
-            start = str(self.random.randrange(_EPOCH_FROM, _EPOCH_TO))
+            start = _EPOCH_FROM + int(self._rnd() * _EPOCH_SPAN)
             out += [
                 Variant(f"{short}/answered", build(result="0")),
-                Variant(f"{short}/answered-long-call", build(
-                    result="0", start_calltime=start, accept_time=str(int(start) + 12),
-                    end_calltime=str(int(start) + 12 + 425), fee="8")),
-                Variant(f"{short}/answered-at-once", build(
-                    result="0", start_calltime=start, accept_time=start, end_calltime=str(int(start) + 20), fee="1")),
+                Variant(
+                    f"{short}/answered-long-call",
+                    build(
+                        result="0",
+                        start_calltime=str(start),
+                        accept_time=str(start + 12),
+                        end_calltime=str(start + 12 + 425),
+                        fee="8",
+                    ),
+                ),
+                Variant(
+                    f"{short}/answered-at-once",
+                    build(
+                        result="0",
+                        start_calltime=str(start),
+                        accept_time=str(start),
+                        end_calltime=str(start + 20),
+                        fee="1",
+                    ),
+                ),
             ]
             for result, name in (("1", "not-answered"), ("2", "call-error")):
                 for times, label in (("0", "zero"), ("", "empty")):
-                    out.append(Variant(f"{short}/{name}-times-{label}", build(
-                        result=result, accept_time=times, end_calltime=times, fee="0")))
+                    out.append(
+                        Variant(
+                            f"{short}/{name}-times-{label}",
+                            build(result=result, accept_time=times, end_calltime=times, fee="0"),
+                        )
+                    )
         elif kind == KEYPRESS:
-            out += [Variant(f"{short}/key-{key if key.isdigit() else {'*': 'star', '#': 'hash'}[key]}",
-                            build(keypress=key)) for key in "0123456789*#"]
+            out += [
+                Variant(f"{short}/key-{key if key.isdigit() else {'*': 'star', '#': 'hash'}[key]}", build(keypress=key))
+                for key in "0123456789*#"
+            ]
         else:
             out += [Variant(f"{short}/code-{code}", build(failure_code=code)) for code in FAILURE_CODES]
             out.append(Variant(f"{short}/reason-free-text", build(failure_code=5, failure_reason="其他")))
         return out
 
 
-def _uuid(rng: random.Random) -> str:
-    """A version-4 UUID drawn from ``rng`` (``uuid.uuid4`` would ignore the seed)."""
-    bits = f"{rng.getrandbits(128):032x}"
-    return f"{bits[:8]}-{bits[8:12]}-4{bits[13:16]}-{'89ab'[int(bits[16], 16) & 3]}{bits[17:20]}-{bits[20:]}"
+def _uuid(bits: int) -> str:
+    """A version-4 UUID from 128 random bits (``uuid.uuid4`` would ignore the seed)."""
+    h = f"{bits:032x}"
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
+def _epoch(value: object) -> int | None:
+    """``value`` as Unix seconds if it is a plausible digit string, else None."""
+    if isinstance(value, str) and 0 < len(value) <= 12 and value.isascii() and value.isdigit():
+        return int(value) or None  # "0" stands for "no time" in unanswered calls
+    return None
+
+
+def _fit_times(overrides: dict[str, Any], start: int, ring: int, talk: int, *, answered: bool) -> tuple[int, int, int]:
+    """Adjust the drawn (start, ring, talk) so that the times not overridden agree with those that are.
+
+    Only an answered call's accept and end times count: an unanswered call's are placeholders.
+    """
+    given_start = _epoch(overrides.get("start_calltime"))
+    given_accept = _epoch(overrides.get("accept_time")) if answered else None
+    given_end = _epoch(overrides.get("end_calltime")) if answered else None
+    if given_start is not None:
+        start = given_start
+    if given_accept is not None:
+        if given_start is None:
+            start = given_accept - ring
+        ring = given_accept - start
+    elif given_start is None and given_end is not None:
+        start = given_end - talk - ring
+    if given_end is not None:
+        talk = given_end - start - ring
+    return start, ring, talk
+
+
+def _reason(code: object) -> str:
+    """The provider's text for ``code`` (also when sent as a digit string); "other" for unknown codes."""
+    if isinstance(code, str) and code.isascii() and code.isdigit() and len(code) < 4:
+        code = int(code)
+    known = FAILURE_CODES.get(code) if isinstance(code, int) else None
+    return known.reason if known else _OTHER_REASON
 
 
 def _apply(fields: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -291,4 +395,3 @@ def _apply(fields: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
         else:
             fields[name] = value
     return fields
-

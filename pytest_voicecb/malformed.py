@@ -3,19 +3,47 @@
 Each ``Case`` is a request body as raw bytes with the content type it is sent under. ``expect`` says
 what a correct handler does with it: ``"reject"`` (answer a contract error, never crash) or
 ``"robust"`` (accept or reject, but answer in the contract shape; a strict profile demands rejection).
+
+The split follows CONTRACT.md. Unprocessable, so ``reject``: not JSON, not a JSON object, no known
+callback key, the callback not an object, a required field missing (or null where nothing else can
+stand in for it), an empty ``callid``, a body that is not UTF-8, one over the size limit, nesting no
+parser should follow. Questionable, so ``robust``: wrong JSON types, unknown values, non-digit or
+out-of-order times, a negative fee, a byte-order mark, the wrong content type, null where a value
+may be empty anyway. ``parse_callback`` (strict) refuses every case except the one whose body is
+valid and only its content type is wrong.
+
+The corpus depends only on the factory's seed, so one seed always gives the same bodies under the
+same ids; it is built once per seed and cached (cases are immutable).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from functools import lru_cache
+from typing import Any, Literal
 
-if TYPE_CHECKING:
-    from pytest_voicecb.factory import PayloadFactory
+from pytest_voicecb.contract import (
+    CALLBACK_MODELS,
+    CODE,
+    FAILURE,
+    KINDS,
+    MAX_BODY_SIZE,
+    PROMPT,
+    SHORT_NAMES,
+    encode,
+    kind_named,
+)
+from pytest_voicecb.factory import MISSING, PayloadFactory
 
-__all__ = ["Case", "cases"]
+__all__ = ["DEEP_NESTING", "FORM", "JSON", "Case", "cases"]
 
 JSON = "application/json"
+"""The content type the provider is assumed to send (CONTRACT.md: *unconfirmed*)."""
+FORM = "application/x-www-form-urlencoded"
+"""The wrong content type of the ``transport/form-content-type`` case."""
+DEEP_NESTING = 100_000
+"""How many arrays deep the ``transport/deep-nesting`` case nests."""
 
 
 @dataclass(frozen=True)
@@ -34,8 +62,278 @@ class Case:
 def cases(factory: PayloadFactory, kind: str | None = None) -> list[Case]:
     """The corpus, built on ``factory``'s payloads; ``kind`` keeps only cases about that kind
     (plus the kind-independent ones)."""
-    out = [
-        Case("empty-body", b"", JSON, "reject", "an empty body is not a callback"),
-        Case("not-json", b"result=0&callid=1", JSON, "reject", "a form-encoded body is not JSON"),
+    corpus = _corpus(str(factory.seed))
+    if kind is None:
+        return list(corpus)
+    wanted = kind_named(kind)
+    return [case for case in corpus if case.kind in (None, wanted)]
+
+
+@lru_cache(maxsize=32)
+def _corpus(seed: str) -> tuple[Case, ...]:
+    """Every case for one seed. Built from a factory of its own, so the bodies do not depend on what
+    else was drawn from the caller's factory, nor on the ``kind`` asked for."""
+    payloads = PayloadFactory(("malformed", seed))
+    out: list[Case] = []
+    for build in (
+        _envelope,
+        _not_an_object,
+        _missing_fields,
+        _overridden,
+        _encodings,
+        _transport,
+    ):
+        out += build(payloads)
+    return tuple(out)
+
+
+# ---- building blocks ------------------------------------------------------------------------------
+
+
+def _reject(case_id: str, body: bytes, why: str, kind: str | None = None, content_type: str = JSON) -> Case:
+    return Case(case_id, body, content_type, "reject", why, kind)
+
+
+def _robust(case_id: str, body: bytes, why: str, kind: str | None = None, content_type: str = JSON) -> Case:
+    return Case(case_id, body, content_type, "robust", why, kind)
+
+
+def _short(kind: str) -> str:
+    return kind_named(kind, short=True)
+
+
+def _inner(payload: dict[str, Any]) -> dict[str, Any]:
+    """The callback object inside an envelope."""
+    inner: dict[str, Any] = next(iter(payload.values()))
+    return inner
+
+
+# ---- the cases -------------------------------------------------------------------------------------
+
+
+def _envelope(payloads: PayloadFactory) -> list[Case]:
+    """Bodies whose outer shape is wrong: nothing a handler can dispatch on."""
+    prompt = payloads.prompt()
+    valid = encode(prompt)
+    fields = _inner(prompt)
+    form = "&".join(f"{name}={value}" for name, value in fields.items()).encode()
+    return [
+        _reject("envelope/empty-body", b"", "an empty body is not a callback"),
+        _reject("envelope/whitespace-body", b" \r\n", "a body of whitespace holds no JSON value"),
+        _reject("envelope/form-encoded", form, "the callback's fields form-encoded are not JSON"),
+        _reject("envelope/truncated", valid[: len(valid) // 2], "a body cut off half-way is not JSON"),
+        _reject("envelope/trailing-garbage", valid + b"}", "a second closing brace after the object is not JSON"),
+        _reject("envelope/python-repr", repr(prompt).encode(), "a Python dict repr (single quotes) is not JSON"),
+        _reject(
+            "envelope/array-root",
+            b"[" + valid + b"]",
+            "a JSON array is not a callback object, even one holding a callback",
+        ),
+        _reject(
+            "envelope/string-root", encode(valid.decode()), "JSON encoded twice: the root is a string, not an object"
+        ),
+        _reject("envelope/number-root", b"0", "a JSON number is not a callback object"),
+        _reject("envelope/null-root", b"null", "JSON null is not a callback object"),
+        _reject("envelope/boolean-root", b"true", "a JSON boolean is not a callback object"),
+        _reject("envelope/empty-object", b"{}", "no callback key at all: nothing to dispatch on"),
+        _reject(
+            "envelope/unknown-key",
+            encode({"voiceprompt_callback_v2": fields}),
+            "the only top-level key names no documented callback kind",
+        ),
+        _reject(
+            "envelope/no-envelope",
+            encode(fields),
+            "the callback's fields without the {kind: ...} envelope: no known key",
+        ),
+        _robust(
+            "envelope/two-known-keys",
+            encode({PROMPT: fields, CODE: _inner(payloads.code())}),
+            "two kinds in one body is ambiguous, not unusable: a handler may take one or refuse both",
+        ),
     ]
+
+
+def _not_an_object(payloads: PayloadFactory) -> list[Case]:
+    """The envelope is right but the callback under it is not a JSON object."""
+    out = []
+    for kind in KINDS:
+        fields = _inner(payloads.build(kind))
+        short = _short(kind)
+        out += [
+            _reject(f"{short}/callback-null", encode({kind: None}), "the callback is null: there are no fields", kind),
+            _reject(
+                f"{short}/callback-array", encode({kind: [fields]}), "the callback is an array, not an object", kind
+            ),
+        ]
+    out.append(
+        _reject(
+            "prompt/callback-json-string",
+            encode({PROMPT: json.dumps(_inner(payloads.prompt()))}),
+            "the callback object encoded twice: a string where the object belongs",
+            PROMPT,
+        )
+    )
     return out
+
+
+def _missing_fields(payloads: PayloadFactory) -> list[Case]:
+    """Every required field of every kind, left out in turn (the field list comes from the models)."""
+    out = []
+    for kind in KINDS:
+        for name, field in CALLBACK_MODELS[kind].model_fields.items():
+            if field.is_required():
+                out.append(
+                    _reject(
+                        f"{_short(kind)}/missing-{name}",
+                        encode(payloads.build(kind, **{name: MISSING})),
+                        f"{name} is required in every {kind}",
+                        kind,
+                    )
+                )
+    return out
+
+
+# Cases that are a valid payload with some fields overridden: (id, expect, overrides, why). The id's
+# first part names the kind; ``"result": "1"`` in the overrides makes an unanswered call.
+_T0 = 1_735_689_600  # 2025-01-01 UTC: fixed times for the cases about time order
+_OVERRIDDEN: tuple[tuple[str, Literal["reject", "robust"], dict[str, Any], str], ...] = (
+    # An empty or null callid: the callback cannot be correlated with the call it reports.
+    *(
+        (
+            f"{short}/callid-empty",
+            "reject",
+            {"callid": ""},
+            "an empty callid matches no call: nothing to correlate with",
+        )
+        for short in SHORT_NAMES
+    ),
+    ("prompt/callid-null", "reject", {"callid": None}, "a null callid is as good as a missing one"),
+    # JSON null in place of a string. Where the field may be empty anyway, null is only questionable.
+    ("prompt/result-null", "reject", {"result": None}, "a null result carries no outcome: as good as a missing one"),
+    ("prompt/call_from-null", "robust", {"call_from": None}, 'call_from may be "": null is a wrong type, not a loss'),
+    ("prompt/accept_time-null", "robust", {"result": "1", "accept_time": None}, 'unanswered: null, not "0" or ""'),
+    ("prompt/end_calltime-null", "robust", {"result": "1", "end_calltime": None}, 'unanswered: null, not "0" or ""'),
+    ("prompt/fee-null", "robust", {"result": "1", "fee": None}, 'nothing was billed: null instead of "0"'),
+    ("failure/failure_reason-null", "robust", {"failure_reason": None}, "failure_code still says why; null reason"),
+    # Right values in the wrong JSON type (CONTRACT.md rule 3).
+    ("prompt/result-as-number", "robust", {"result": 0}, 'result is the string "0"; the number 0 is seen in the wild'),
+    ("code/result-as-number", "robust", {"result": 0}, 'result is the string "0"; the number 0 is seen in the wild'),
+    ("prompt/fee-as-number", "robust", {"fee": 1}, "fee is a decimal string, not a number"),
+    ("prompt/start_calltime-as-number", "robust", {"start_calltime": _T0}, "times are decimal strings, not numbers"),
+    ("prompt/mobile-as-number", "robust", {"nationcode": "86", "mobile": 13800138000}, "mobile is a digit string"),
+    ("prompt/nationcode-as-number", "robust", {"nationcode": 86}, "nationcode is a digit string, not a number"),
+    ("prompt/callid-as-number", "robust", {"callid": 12345678901234567890}, "callid is a string, not a number"),
+    ("keypress/keypress-as-number", "robust", {"keypress": 2}, "keypress is a string of keypad characters"),
+    ("failure/failure_code-as-string", "robust", {"failure_code": "8"}, 'failure_code is a JSON number, not "8"'),
+    ("failure/failure_code-as-float", "robust", {"failure_code": 8.0}, "failure_code is an integer; 8.0 is a float"),
+    ("failure/failure_code-as-boolean", "robust", {"failure_code": True}, "failure_code is a number; true is not"),
+    # The right JSON types holding values the contract does not allow.
+    ("prompt/start_calltime-not-digits", "robust", {"start_calltime": "2025-01-01 08:00:00"}, "a date, not Unix time"),
+    ("prompt/accept_time-not-digits", "robust", {"accept_time": "2025-01-01T00:00:05Z"}, "ISO 8601, not Unix time"),
+    ("prompt/end_calltime-decimal", "robust", {"end_calltime": f"{_T0 + 60}.5"}, "times are whole seconds"),
+    ("prompt/result-unknown", "robust", {"result": "3"}, 'result is "0", "1" or "2"; "3" is undocumented'),
+    ("prompt/result-empty", "robust", {"result": ""}, 'result is "0", "1" or "2", never empty'),
+    ("prompt/fee-negative", "robust", {"fee": "-1"}, "a fee cannot be negative"),
+    ("prompt/fee-decimal", "robust", {"fee": "1.5"}, "fee counts whole billed minutes"),
+    (
+        "prompt/end-before-start",
+        "robust",
+        {"start_calltime": str(_T0), "accept_time": str(_T0 + 10), "end_calltime": str(_T0 - 60)},
+        "the call ends before it started",
+    ),
+    (
+        "prompt/accept-before-start",
+        "robust",
+        {"start_calltime": str(_T0), "accept_time": str(_T0 - 5), "end_calltime": str(_T0 + 60)},
+        "the callee answered before the call was placed",
+    ),
+    (
+        "prompt/answered-without-times",
+        "robust",
+        {"result": "0", "accept_time": "0", "end_calltime": "0"},
+        'result "0" says answered, but there is no accept or end time',
+    ),
+    (
+        "code/end-before-start",
+        "robust",
+        {"result": "1", "start_calltime": str(_T0), "end_calltime": str(_T0 - 60)},
+        "an unanswered call that ends before it started",
+    ),
+    ("prompt/mobile-with-plus", "robust", {"nationcode": "86", "mobile": "+8613800138000"}, "mobile is digits, no +"),
+    ("prompt/nationcode-with-plus", "robust", {"nationcode": "+86"}, "nationcode is digits, without the +"),
+    ("prompt/mobile-empty", "robust", {"mobile": ""}, "no callee number; the callid still identifies the call"),
+    ("keypress/keypress-empty", "robust", {"keypress": ""}, "a keypress callback that names no key"),
+    ("keypress/keypress-letter", "robust", {"keypress": "A"}, "keypad keys are 0-9, * and #"),
+    ("failure/failure_code-zero", "robust", {"failure_code": 0}, "failure codes start at 1; 0 is not a failure"),
+    ("failure/failure_code-negative", "robust", {"failure_code": -1}, "failure codes are positive"),
+)
+
+
+def _overridden(payloads: PayloadFactory) -> list[Case]:
+    """The table above, each on a fresh payload of its kind."""
+    out = []
+    for case_id, expect, overrides, why in _OVERRIDDEN:
+        kind = kind_named(case_id.partition("/")[0])
+        out.append(Case(case_id, encode(payloads.build(kind, **overrides)), JSON, expect, why, kind))
+    failure = _inner(payloads.failure(failure_code=0))
+    nan = encode({FAILURE: failure}).replace(b'"failure_code":0', b'"failure_code":NaN')
+    out.append(
+        _reject("failure/failure_code-nan", nan, "NaN is not JSON (Python's json module reads it anyway)", FAILURE)
+    )
+    return out
+
+
+def _encodings(payloads: PayloadFactory) -> list[Case]:
+    """A callback in the wrong character encoding. The contract is UTF-8."""
+    failure = payloads.failure(failure_code=8)  # failure_reason "空号": non-ASCII on purpose
+    text = encode(failure).decode("utf-8")
+    reason = "空号".encode()
+    valid = encode(payloads.prompt())
+    return [
+        _reject(
+            "encoding/invalid-utf8",
+            encode(failure).replace(reason, reason[:-1]),
+            "a multi-byte character cut in half is not UTF-8",
+        ),
+        _reject("encoding/gbk", text.encode("gbk"), "GBK-encoded Chinese text is not UTF-8"),
+        _reject("encoding/utf-16", text.encode("utf-16"), "UTF-16 (with a byte-order mark) is not UTF-8"),
+        _reject("encoding/utf-16-be", text.encode("utf-16-be"), "UTF-16 without a byte-order mark is not UTF-8"),
+        _robust(
+            "encoding/utf-8-bom",
+            b"\xef\xbb\xbf" + valid,
+            "a UTF-8 byte-order mark before valid JSON: RFC 8259 forbids it, lenient parsers skip it",
+        ),
+    ]
+
+
+def _transport(payloads: PayloadFactory) -> list[Case]:
+    """How the body is delivered: its declared type, its size, its depth."""
+    prompt = payloads.prompt()
+    valid = encode(prompt)
+    padding = MAX_BODY_SIZE + 1 - len(valid) - len(b',"padding":""')
+    oversize = valid[:-2] + b',"padding":"' + b"x" * padding + b'"}}'
+    deep = encode(payloads.prompt())[:-2] + b',"nested":' + _deeply_nested() + b"}}"
+    return [
+        _robust(
+            "transport/form-content-type",
+            valid,
+            "a valid callback sent as form data: robust handlers read the raw body whatever the header says",
+            content_type=FORM,
+        ),
+        _reject(
+            "transport/oversize",
+            oversize,
+            f"{len(oversize):,} bytes, one over the {MAX_BODY_SIZE:,}-byte limit (real callbacks are under 1 KiB)",
+        ),
+        _reject(
+            "transport/deep-nesting",
+            deep,
+            f"arrays nested {DEEP_NESTING:,} deep: crashes recursive parsers, so refuse it rather than follow it",
+        ),
+    ]
+
+
+@lru_cache(maxsize=1)
+def _deeply_nested() -> bytes:
+    return b"[" * DEEP_NESTING + b"]" * DEEP_NESTING

@@ -1,0 +1,1 @@
+"""A Django project with a voice-callback view, served through its WSGI application."""

@@ -1,0 +1,1 @@
+"""A FastAPI (ASGI) application with a voice-callback handler that reads the raw body."""

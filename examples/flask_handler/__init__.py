@@ -1,0 +1,1 @@
+"""A Flask application with a voice-callback handler done right."""

@@ -1,0 +1,206 @@
+"""The malformed corpus: coverage, classification against the contract, stable ids, and cheap to build."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+from pytest_voicecb.contract import CALLBACK_MODELS, KINDS, MAX_BODY_SIZE, SHORT_NAMES, CallbackError, parse_callback
+from pytest_voicecb.factory import PayloadFactory
+from pytest_voicecb.malformed import DEEP_NESTING, JSON, Case, cases
+
+PROMPT, CODE, KEYPRESS, FAILURE = KINDS
+GROUPS = ("envelope", "encoding", "transport", *SHORT_NAMES)
+
+
+@pytest.fixture(scope="module")
+def corpus() -> dict[str, Case]:
+    return {case.id: case for case in cases(PayloadFactory(11))}
+
+
+def test_the_corpus_is_large_with_unique_readable_ids(corpus: dict[str, Case]) -> None:
+    listed = cases(PayloadFactory(11))
+    assert len(listed) >= 40
+    assert len(corpus) == len(listed), "ids must be unique"
+    for case in listed:
+        group, _, name = case.id.partition("/")
+        assert group in GROUPS, case.id
+        assert re.fullmatch(r"[a-z0-9_-]+", name), case.id
+        assert case.expect in ("reject", "robust")
+        assert isinstance(case.body, bytes)
+        assert case.content_type
+        assert case.why, case.id
+        assert "\n" not in case.why, case.id
+        assert len(case.why) < 140, case.id
+        if group in SHORT_NAMES:
+            assert case.kind == SHORT_NAMES[group], case.id
+        else:
+            assert case.kind is None, case.id
+
+
+def test_every_required_field_of_every_kind_has_a_missing_field_case(corpus: dict[str, Case]) -> None:
+    for kind, model in CALLBACK_MODELS.items():
+        fields = [name for name, info in model.model_fields.items() if info.is_required()]
+        assert fields
+        for name in fields:
+            case = corpus[f"{SHORT_NAMES_BY_KIND[kind]}/missing-{name}"]
+            assert case.expect == "reject"
+            sent = json.loads(case.body)[kind]
+            assert name not in sent
+            assert set(fields) - {name} <= set(sent), "only the one field is missing"
+
+
+SHORT_NAMES_BY_KIND = {full: short for short, full in SHORT_NAMES.items()}
+
+
+def test_each_case_is_refused_by_the_strict_reference_except_a_valid_body_under_the_wrong_type(
+    corpus: dict[str, Case],
+) -> None:
+    accepted = []
+    for case in corpus.values():
+        try:
+            parse_callback(case.body)
+        except CallbackError:
+            continue
+        accepted.append(case.id)
+    assert accepted == ["transport/form-content-type"]
+    wrong_type = corpus["transport/form-content-type"]
+    assert wrong_type.content_type == "application/x-www-form-urlencoded"
+    assert wrong_type.expect == "robust"
+    assert all(case.content_type == JSON for case in corpus.values() if case is not wrong_type)
+
+
+@pytest.mark.parametrize(
+    ("case_id", "expect", "problem"),
+    [
+        ("envelope/empty-body", "reject", "$: body is empty"),
+        ("envelope/form-encoded", "reject", "$: not JSON"),
+        ("envelope/truncated", "reject", "$: not JSON"),
+        ("envelope/array-root", "reject", "$: must be a JSON object, got an array"),
+        ("envelope/string-root", "reject", "$: must be a JSON object, got the string"),
+        ("envelope/number-root", "reject", "$: must be a JSON object, got the number 0"),
+        ("envelope/null-root", "reject", "$: must be a JSON object, got null"),
+        ("envelope/empty-object", "reject", "$: no known callback key"),
+        ("envelope/unknown-key", "reject", "$: no known callback key"),
+        ("envelope/two-known-keys", "robust", "$: holds 2 callback kinds"),
+        ("prompt/callback-null", "reject", "$.voiceprompt_callback: must be a JSON object, got null"),
+        ("failure/callback-array", "reject", "$.voice_failure_callback: must be a JSON object, got an array"),
+        ("prompt/missing-fee", "reject", "$.voiceprompt_callback.fee: required field is missing"),
+        ("prompt/callid-empty", "reject", "$.voiceprompt_callback.callid: must not be empty"),
+        ("keypress/callid-empty", "reject", "$.voicekey_callback.callid: must not be empty"),
+        (
+            "prompt/result-as-number",
+            "robust",
+            "$.voiceprompt_callback.result: must be one of '0', '1' or '2', got the number 0",
+        ),
+        (
+            "failure/failure_code-as-string",
+            "robust",
+            '$.voice_failure_callback.failure_code: must be a JSON number (an integer), got the string "8"',
+        ),
+        ("prompt/call_from-null", "robust", "$.voiceprompt_callback.call_from: must be a JSON string, got null"),
+        ("prompt/start_calltime-not-digits", "robust", "$.voiceprompt_callback.start_calltime: must be decimal digits"),
+        ("prompt/result-unknown", "robust", "$.voiceprompt_callback.result: must be one of"),
+        (
+            "prompt/fee-negative",
+            "robust",
+            '$.voiceprompt_callback.fee: must be decimal digits or "", got the string "-1"',
+        ),
+        ("prompt/end-before-start", "robust", "$.voiceprompt_callback: times out of order"),
+        ("code/end-before-start", "robust", "$.voicecode_callback: end_calltime"),
+        ("encoding/invalid-utf8", "reject", "$: not valid UTF-8"),
+        ("encoding/gbk", "reject", "$: not valid UTF-8"),
+        ("encoding/utf-16", "reject", "$: body looks like UTF-16"),
+        ("encoding/utf-16-be", "reject", "$: body looks like UTF-16"),
+        ("encoding/utf-8-bom", "robust", "$: body starts with a UTF-8 byte-order mark"),
+        ("transport/oversize", "reject", "$: body is 1,048,577 bytes, over the 1,048,576-byte limit"),
+        ("transport/deep-nesting", "reject", "$: not JSON: recursion limit exceeded"),
+        ("failure/failure_code-nan", "reject", "$: not JSON"),
+    ],
+)
+def test_the_issues_cases_are_present_classified_and_refused_for_the_stated_reason(
+    corpus: dict[str, Case], case_id: str, expect: str, problem: str
+) -> None:
+    case = corpus[case_id]
+    assert case.expect == expect
+    with pytest.raises(CallbackError) as caught:
+        parse_callback(case.body)
+    assert str(caught.value.problems[0]).startswith(problem)
+
+
+def test_classification_follows_the_contract_by_family(corpus: dict[str, Case]) -> None:
+    unprocessable = ("missing-", "callback-", "callid-empty")
+    for case_id, case in corpus.items():
+        group, _, name = case_id.partition("/")
+        if name.startswith(unprocessable) or (group == "envelope" and name != "two-known-keys"):
+            assert case.expect == "reject", case_id
+        if "-as-" in name:
+            assert case.expect == "robust", case_id
+    assert {c.expect for c in corpus.values() if c.id.startswith("encoding/") and "bom" not in c.id} == {"reject"}
+
+
+def test_the_wrong_json_types_are_really_in_the_bodies(corpus: dict[str, Case]) -> None:
+    assert json.loads(corpus["prompt/result-as-number"].body)[PROMPT]["result"] == 0
+    assert json.loads(corpus["failure/failure_code-as-string"].body)[FAILURE]["failure_code"] == "8"
+    assert json.loads(corpus["keypress/keypress-as-number"].body)[KEYPRESS]["keypress"] == 2
+    failure = json.loads(corpus["failure/failure_code-as-boolean"].body)[FAILURE]
+    assert failure["failure_code"] is True
+
+
+def test_the_big_bodies_are_what_they_claim(corpus: dict[str, Case]) -> None:
+    oversize = corpus["transport/oversize"].body
+    assert len(oversize) == MAX_BODY_SIZE + 1
+    assert json.loads(oversize)[PROMPT]["callid"], "apart from its size the oversize body is a valid callback"
+    deep = corpus["transport/deep-nesting"].body
+    assert deep.count(b"[") == DEEP_NESTING == 100_000
+    with pytest.raises(RecursionError):  # what a handler using the standard library meets
+        json.loads(deep)
+
+
+def test_encoding_cases_are_the_same_callback_in_other_encodings(corpus: dict[str, Case]) -> None:
+    utf16 = json.loads(corpus["encoding/utf-16"].body.decode("utf-16"))
+    assert json.loads(corpus["encoding/gbk"].body.decode("gbk")) == utf16
+    assert utf16[FAILURE]["failure_reason"] == "空号"
+    bom = corpus["encoding/utf-8-bom"].body
+    assert bom.startswith(b"\xef\xbb\xbf")
+    parse_callback(bom[3:])
+
+
+@pytest.mark.parametrize("name", ["prompt", "voiceprompt_callback", "failure", "voice_failure_callback"])
+def test_kind_filter_keeps_that_kind_and_the_kind_independent_cases(name: str) -> None:
+    factory = PayloadFactory(11)
+    everything = cases(factory)
+    kind = SHORT_NAMES.get(name, name)
+    filtered = cases(factory, name)
+    assert filtered == [c for c in everything if c.kind in (None, kind)]
+    assert {c.kind for c in filtered} == {None, kind}
+    assert filtered == factory.malformed(SHORT_NAMES_BY_KIND[kind])
+    with pytest.raises(ValueError, match="unknown callback kind"):
+        cases(factory, "sms")
+
+
+def test_bodies_depend_on_the_seed_only() -> None:
+    used = PayloadFactory(5)
+    used.batch(10)  # drawing from the caller's factory does not change its corpus
+    assert cases(used) == cases(PayloadFactory(5))
+    other = {c.id: c.body for c in cases(PayloadFactory(6))}
+    differing = [c.id for c in cases(used) if c.body != other[c.id]]
+    assert len(differing) > len(cases(used)) / 2
+    assert [c.id for c in cases(PayloadFactory(6))] == [c.id for c in cases(used)], "ids do not depend on the seed"
+
+
+def test_building_the_corpus_is_cheap() -> None:
+    start = time.perf_counter()
+    first = cases(PayloadFactory("cheap"))
+    built = time.perf_counter() - start
+    start = time.perf_counter()
+    for _ in range(100):
+        again = cases(PayloadFactory("cheap"))
+    repeated = (time.perf_counter() - start) / 100
+    assert again == first
+    assert again[-1] is first[-1], "the corpus of a seed is built once"
+    assert built < 0.5
+    assert repeated < 0.005
