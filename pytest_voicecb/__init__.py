@@ -14,7 +14,9 @@ if TYPE_CHECKING:  # explicit re-exports, so `from pytest_voicecb import X` type
     from pytest_voicecb.assertions import assert_reply_error as assert_reply_error
     from pytest_voicecb.assertions import assert_reply_ok as assert_reply_ok
     from pytest_voicecb.client import CallbackClient as CallbackClient
+    from pytest_voicecb.client import DeliveryError as DeliveryError
     from pytest_voicecb.client import Reply as Reply
+    from pytest_voicecb.client import TargetError as TargetError
     from pytest_voicecb.conformance import CheckResult as CheckResult
     from pytest_voicecb.conformance import Report as Report
     from pytest_voicecb.conformance import run_conformance as run_conformance
@@ -46,6 +48,8 @@ _EXPORTS: dict[str, str] = {
     "RecordedCallback": "server",
     "CallbackClient": "client",
     "Reply": "client",
+    "DeliveryError": "client",
+    "TargetError": "client",
     "assert_reply_ok": "assertions",
     "assert_reply_error": "assertions",
     "assert_reply_contract": "assertions",

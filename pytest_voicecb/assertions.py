@@ -20,6 +20,7 @@ __all__ = [
     "assert_reply_error",
     "assert_reply_ok",
     "cite",
+    "expectation",
     "explain",
     "preview",
     "reply_problems",
@@ -38,9 +39,22 @@ RULES: dict[int, str] = {
 Expect = Literal["ok", "error", "contract"]
 
 
+_HEADLINES: dict[Expect, tuple[str, int]] = {
+    "ok": ("expected a success reply", 1),
+    "error": ("expected an error reply", 2),
+    "contract": ("expected a reply in the contract shape", 3),
+}
+
+
 def cite(rule: int) -> str:
     """``CONTRACT.md rule 2 (unprocessable input gets ...)``."""
     return f"CONTRACT.md rule {rule} ({RULES[rule]})"
+
+
+def expectation(expect: Expect, rule: int | None = None) -> str:
+    """What was demanded, ``expected an error reply``; with ``rule``, citing it: ``...: CONTRACT.md rule 2 (...)``."""
+    headline = _HEADLINES[expect][0]
+    return headline if rule is None else f"{headline}: {cite(rule)}"
 
 
 def reply_problems(
@@ -93,7 +107,7 @@ def _parsed(reply: Reply, problems: list[str]) -> ReplyBody | None:
 def assert_reply_ok(reply: Reply) -> None:
     """The reply is a success: HTTP 200, a JSON object, ``result`` the number 0, ``errmsg`` a string."""
     __tracebackhide__ = True
-    _assert(reply, "ok", "expected a success reply", 1)
+    _assert(reply, "ok")
 
 
 def assert_reply_error(reply: Reply, result: int | None = None, errmsg: str | None = None) -> None:
@@ -106,18 +120,16 @@ def assert_reply_error(reply: Reply, result: int | None = None, errmsg: str | No
         raise TypeError(f"result must be a non-zero int (an error code), got {result!r}")
     if errmsg is not None and not isinstance(errmsg, str):
         raise TypeError(f"errmsg must be a str to look for in the reply's errmsg, got {errmsg!r}")
-    _assert(reply, "error", "expected an error reply", 2, result=result, errmsg=errmsg)
+    _assert(reply, "error", result=result, errmsg=errmsg)
 
 
 def assert_reply_contract(reply: Reply) -> None:
     """The reply has the contract shape (any result): HTTP 200 or 4xx, ``{"result": <int>, "errmsg": <str>}``."""
     __tracebackhide__ = True
-    _assert(reply, "contract", "expected a reply in the contract shape", 3)
+    _assert(reply, "contract")
 
 
-def _assert(
-    reply: Reply, expect: Expect, headline: str, rule: int, *, result: int | None = None, errmsg: str | None = None
-) -> None:
+def _assert(reply: Reply, expect: Expect, *, result: int | None = None, errmsg: str | None = None) -> None:
     __tracebackhide__ = True
     from pytest_voicecb.client import Reply
 
@@ -125,7 +137,7 @@ def _assert(
         raise TypeError(f"expected a Reply (from CallbackClient.post), got {type(reply).__name__}")
     problems = reply_problems(reply, expect, result=result, errmsg=errmsg)
     if problems:
-        raise AssertionError(explain(reply, f"{headline}: {cite(rule)}", problems))
+        raise AssertionError(explain(reply, expectation(expect, _HEADLINES[expect][1]), problems))
 
 
 def explain(reply: Reply, headline: str, problems: list[str] | tuple[str, ...] = ()) -> str:

@@ -299,11 +299,12 @@ def _send(args: argparse.Namespace) -> int:
         return 0
     if args.url is None:
         raise UsageError("URL is required (see 'voicecb send --help')")
-    what, expect, label = _what_to_send(args, factory)
+    what, label = _what_to_send(args, factory)
     from pytest_voicecb.assertions import preview
     from pytest_voicecb.client import CallbackClient
 
     failures: list[str] = []
+    expected = ""
     with CallbackClient(args.url) as client:
         for n in range(1, args.times + 1):
             reply = _deliver(client, what, args.timeout, args.url)
@@ -314,7 +315,7 @@ def _send(args: argparse.Namespace) -> int:
             prefix = f"reply {n}/{args.times}" if args.times > 1 else "reply"
             print(f"{prefix}: HTTP {reply.status} in {reply.elapsed * 1000:.1f} ms: "
                   f"{_describe_body(reply.body, reply.headers.get('Content-Type'))}")
-            verdict = _verdict(reply, expect, args.strict, duplicate=n > 1)
+            expected, verdict = _verdict(reply, what, args.strict, duplicate=n > 1)
             if verdict is not None:
                 failures.append(verdict)
                 print(f"  FAILED: {verdict}")
@@ -323,19 +324,12 @@ def _send(args: argparse.Namespace) -> int:
         counted = f" ({len(failures)} of {args.times} replies)" if args.times > 1 else ""
         print(f"verdict: FAILED{counted}: {failures[0]}")
         return 1
-    print(f"verdict: ok ({_EXPECTED[expect]})")
+    print(f"verdict: ok ({expected}, and got one)")
     return 0
 
 
-_EXPECTED = {
-    "ok": "a valid callback was acknowledged with result 0",
-    "reject": "the input was answered with a contract error",
-    "robust": "the input was answered in the contract shape",
-}
-
-
-def _what_to_send(args: argparse.Namespace, factory: Any) -> tuple[Any, str, str]:
-    """What to deliver, what the contract expects back ("ok", "reject", "robust"), and a label."""
+def _what_to_send(args: argparse.Namespace, factory: Any) -> tuple[Any, str]:
+    """What to deliver, and a label saying what it is."""
     from pytest_voicecb.contract import CallbackError, kind_named, parse_callback
 
     if args.case is not None:
@@ -349,7 +343,7 @@ def _what_to_send(args: argparse.Namespace, factory: Any) -> tuple[Any, str, str
             close = difflib.get_close_matches(args.case, list(cases), n=3)
             hint = f"; did you mean {' or '.join(close)}?" if close else ""
             raise UsageError(f"no malformed case {args.case!r}{hint} ('voicecb send --case list' lists them)")
-        return case, case.expect, f"malformed case {case.id!r} ({case.why})"
+        return case, f"malformed case {case.id!r} ({case.why}; expect {case.expect})"
     try:
         short = kind_named(args.kind, short=True)
     except ValueError:
@@ -372,8 +366,8 @@ def _what_to_send(args: argparse.Namespace, factory: Any) -> tuple[Any, str, str
         parse_callback(payload)
     except CallbackError as exc:
         problems = "; ".join(str(p) for p in exc.problems)
-        return payload, "robust", f"an invalid {kind_named(short)} ({problems})"
-    return payload, "ok", f"a valid {kind_named(short)}"
+        return payload, f"an invalid {kind_named(short)} ({problems})"
+    return payload, f"a valid {kind_named(short)}"
 
 
 def _parse_set(item: str) -> tuple[str, Any]:
@@ -389,23 +383,20 @@ def _parse_set(item: str) -> tuple[str, Any]:
         raise UsageError(f"--set {item!r}: {value!r} is not JSON (use {name[:-1]}=VALUE for a string)") from None
 
 
-def _verdict(reply: Reply, expect: str, strict: bool, *, duplicate: bool) -> str | None:
-    """Why the reply breaks the contract for this input, or None if it honours it."""
-    from pytest_voicecb.assertions import assert_reply_contract, assert_reply_error, assert_reply_ok
+def _verdict(reply: Reply, sent: Any, strict: bool, *, duplicate: bool) -> tuple[str, str | None]:
+    """What the contract expects of the reply to ``sent``, and why the reply breaks it (None if it does not).
 
-    try:
-        if expect == "ok":
-            assert_reply_ok(reply)
-        elif expect == "reject" or strict:
-            assert_reply_error(reply)
-        else:
-            assert_reply_contract(reply)
-    except AssertionError as exc:
-        lines = str(exc).splitlines() or ["assertion failed"]
-        problem = next((line.strip()[2:] for line in lines[1:] if line.strip().startswith("- ")), None)
-        what = "a duplicate delivery must be acknowledged again (rule 4): " if duplicate and expect == "ok" else ""
-        return what + _one_line(lines[0] + (f"; {problem}" if problem else ""), 400)
-    return None
+    The verdict is the conformance suite's own (``conformance.judge``), so ``send`` and ``check`` agree.
+    """
+    from pytest_voicecb.assertions import expectation
+    from pytest_voicecb.conformance import judge
+
+    verdict = judge(reply, sent, strict=strict)
+    if not verdict.problems:
+        return verdict.expected, None
+    what = "a duplicate delivery must be acknowledged again (rule 4): " if duplicate and verdict.expect == "ok" else ""
+    expected = expectation(verdict.expect, verdict.rule)
+    return verdict.expected, what + _one_line(f"{expected}; {'; '.join(verdict.problems)}", 400)
 
 
 # ---- serve ----------------------------------------------------------------------------------------

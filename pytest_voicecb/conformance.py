@@ -15,9 +15,9 @@ import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from pytest_voicecb.assertions import RULES, explain, preview, reply_problems
+from pytest_voicecb.assertions import RULES, Expect, expectation, explain, preview, reply_problems
 from pytest_voicecb.client import CallbackClient, DeliveryError, Reply
 from pytest_voicecb.contract import KINDS, MAX_BODY_SIZE, CallbackError, kind_named, parse_callback
 from pytest_voicecb.malformed import Case
@@ -31,7 +31,9 @@ __all__ = [
     "CheckResult",
     "Report",
     "Runner",
+    "Verdict",
     "checks",
+    "judge",
     "run_conformance",
 ]
 
@@ -69,7 +71,7 @@ class CheckResult:
     problems: tuple[str, ...] = ()
     curl: str | None = None
     expected: str = ""
-    """What the check demanded of the reply (``expected success (result 0)`` ...)."""
+    """What the check demanded of the reply (``expected a success reply`` ...)."""
 
     def details(self) -> str:
         """The long form: what was expected, the problems, what was sent, what came back, the curl reproducer."""
@@ -361,16 +363,8 @@ class Runner:
         reply = self._deliver(check, check.data)
         if check.family == "deadline":
             return self._deadline(check, reply)
-        if check.family in ("valid", "sibling"):
-            return self._verdict(check, reply, reply_problems(reply, "ok"), "expected success (result 0)")
-        case: Case = check.data
-        if check.family == "reject":
-            if len(case.body) > MAX_BODY_SIZE and reply.status == 413:
-                return self._verdict(check, reply, [], "")  # the size limit may sit in front of the handler
-            return self._verdict(check, reply, reply_problems(reply, "error"), "expected a contract error")
-        if self.strict and not _is_valid_callback(case.body):
-            return self._verdict(check, reply, reply_problems(reply, "error"), "strict: expected a contract error")
-        return self._verdict(check, reply, reply_problems(reply, "contract"), "expected the contract shape")
+        verdict = judge(reply, check.data, strict=self.strict)
+        return self._verdict(check, reply, verdict.problems, verdict.expected)
 
     def _verdict(self, check: Check, reply: Reply, problems: list[str], expected: str) -> CheckResult:
         if not problems:
@@ -386,7 +380,7 @@ class Runner:
             problems = reply_problems(reply, "ok")
             if problems:
                 return self._verdict(
-                    check, reply, problems, f"{attempt} delivery of callid {callid}: expected success (result 0)"
+                    check, reply, problems, f"{attempt} delivery of callid {callid}: expected a success reply"
                 )
         return CheckResult(check.id, True, "", reply, check.rule)
 
@@ -407,9 +401,42 @@ class Runner:
         return CheckResult(check.id, False, "; ".join(parts), reply, check.rule, tuple(parts), reply.curl(), expected)
 
 
-def _is_valid_callback(body: bytes) -> bool:
+class Verdict(NamedTuple):
+    """What the contract demanded of a reply (``expect``, under ``rule``) and how the reply fell short."""
+
+    expect: Expect
+    rule: int
+    problems: list[str]
+
+    @property
+    def expected(self) -> str:
+        return expectation(self.expect)
+
+
+def judge(reply: Reply, sent: object, *, strict: bool = False) -> Verdict:
+    """What the contract demands of the reply to ``sent``, and every way ``reply`` falls short of it.
+
+    ``sent`` is what was delivered: a ``Case`` is judged by its ``expect`` (rules 2 and 3), anything else
+    by whether ``parse_callback`` accepts it (rule 1; an invalid payload is held to rule 3). Under
+    ``strict``, input that breaks the contract must be rejected. The one place the suite and
+    ``voicecb send`` decide a verdict, so the two never disagree.
+    """
+    body = sent.body if isinstance(sent, Case) else sent
+    valid = _is_valid_callback(body)
+    if not isinstance(sent, Case) and valid:
+        return Verdict("ok", 1, reply_problems(reply, "ok"))
+    if isinstance(sent, Case) and sent.expect == "reject":
+        if len(sent.body) > MAX_BODY_SIZE and reply.status == 413:
+            return Verdict("error", 2, [])  # the size limit may sit in front of the handler
+        return Verdict("error", 2, reply_problems(reply, "error"))
+    if strict and not valid:
+        return Verdict("error", 3, reply_problems(reply, "error"))
+    return Verdict("contract", 3, reply_problems(reply, "contract"))
+
+
+def _is_valid_callback(body: object) -> bool:
     try:
-        parse_callback(body)
+        parse_callback(body)  # type: ignore[arg-type]
     except CallbackError:
         return False
     return True

@@ -186,7 +186,7 @@ def test_crash_on_empty_times_fails_the_unanswered_variants() -> None:
     assert {i for i in failed(report) if i.startswith("valid/")} == empty_times
     assert all(i.startswith(("valid/", "reject/", "robust/")) for i in failed(report))
     message = report["valid/prompt/not-answered-times-empty"].message
-    assert message.startswith("expected success (result 0); got HTTP 500")
+    assert message.startswith("expected a success reply; got HTTP 500")
 
 
 def test_a_pydantic_body_model_fails_every_rejection_with_its_422() -> None:
@@ -272,7 +272,7 @@ def test_the_report_as_text_and_json() -> None:
     assert lines[0].startswith("pytest-voicecb conformance of <Flask 'voicecb-reject-duplicates'> (in-process WSGI)")
     assert f"seed {SEED}" in lines[0]
     assert lines[2].startswith("FAIL  duplicate  rule 4  second delivery of callid ")
-    assert "expected success (result 0); got HTTP 200" in lines[2]
+    assert "expected a success reply; got HTTP 200" in lines[2]
     assert lines[3].strip().startswith("curl -sS -i -X POST http://localhost:8000/voice/callback")
     assert lines[-1].startswith(f"FAILED: 1 of {len(report.results)} checks failed, ")
     assert lines[-1].endswith(f"(seed {SEED})")

@@ -222,7 +222,7 @@ def test_failing_checks_fail_their_items(project: pytest.Pytester) -> None:
         "FAILED handlers_tests/voicecb-conformance::sibling/failure*",
     ])
     result.stdout.fnmatch_lines([
-        "sibling/code: expected success (result 0) (CONTRACT.md rule 5: all four kinds are acknowledged)",
+        "sibling/code: expected a success reply (CONTRACT.md rule 5: all four kinds are acknowledged)",
         "  - result is 1 (a failure, errmsg 'unsupported callback voicecode_callback'); expected 0",
         "rerun this check: pytest --voicecb-conformance -k sibling/code --voicecb-seed=*",
     ])
