@@ -12,9 +12,6 @@ and only a delivery that gets no reply at all (connection refused, timeout, a hu
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import contextlib
 import http.client
 import importlib
 import inspect
@@ -34,6 +31,7 @@ from typing import Any, Protocol
 
 from werkzeug.datastructures import Headers
 
+from pytest_voicecb.asgi import AsgiBridge, is_asgi
 from pytest_voicecb.contract import encode
 from pytest_voicecb.malformed import Case
 
@@ -207,20 +205,11 @@ def describe_target(target: object) -> str:
     """A short description for reports: the URL, or the app and how it is driven."""
     if isinstance(target, str):
         return target
-    return f"{_name_of(target)} (in-process {'ASGI' if _is_asgi(target) else 'WSGI'})"
+    return f"{_name_of(target)} (in-process {'ASGI' if is_asgi(target) else 'WSGI'})"
 
 
 def _is_url(text: str) -> bool:
     return text.lower().startswith(("http://", "https://"))
-
-
-def _is_asgi(app: object) -> bool:
-    """ASGI apps are coroutine functions or objects whose ``__call__`` is one (FastAPI, Starlette, Django's)."""
-    if inspect.iscoroutinefunction(app):
-        return True
-    if inspect.isfunction(app) or inspect.ismethod(app):
-        return False
-    return inspect.iscoroutinefunction(type(app).__call__)
 
 
 def _name_of(obj: object) -> str:
@@ -289,8 +278,8 @@ class CallbackClient:
             self.base_url = base_url.rstrip("/")
             _split_url(self.base_url)
             self.path = _check_path(path if path is not None else DEFAULT_PATH)
-            if _is_asgi(self.target):
-                self._transport = _WsgiTransport(_AsgiBridge(self.target), self.base_url)
+            if is_asgi(self.target):
+                self._transport = _WsgiTransport(AsgiBridge(self.target), self.base_url)
             else:
                 self._transport = _WsgiTransport(self.target, self.base_url)
 
@@ -428,7 +417,7 @@ class _WsgiTransport:
             if self._worker is not None:
                 self._worker.stop()
                 self._worker = None
-        if isinstance(self.app, _AsgiBridge):
+        if isinstance(self.app, AsgiBridge):
             self.app.close()
 
     def deliver(self, request: SentRequest, path: str, timeout: float | None, max_size: int) -> Reply:
@@ -616,115 +605,6 @@ def _delivery_error(request: SentRequest, exc: BaseException, timeout: float | N
         unreachable = isinstance(exc, (ConnectionError,)) or exc.errno in (101, 113)  # network/host unreachable
         return DeliveryError(request, f"{exc.strerror or exc}", unreachable=unreachable)
     return exc
-
-
-# ---- ASGI -----------------------------------------------------------------------------------------
-
-
-class _AsgiBridge:
-    """An ASGI app as a WSGI app: a2wsgi's ``ASGIMiddleware`` on an event loop of our own, plus the
-    lifespan protocol (startup before the first delivery, shutdown on ``close()``) that a2wsgi leaves
-    to the server, with lifespan state passed into each request as uvicorn does."""
-
-    startup_timeout = 10.0
-
-    def __init__(self, app: Any) -> None:
-        try:
-            from a2wsgi import ASGIMiddleware
-        except ImportError:  # pragma: no cover - depends on the environment
-            raise TargetError(
-                "delivering to an ASGI app in-process needs a2wsgi: pip install 'pytest-voicecb[asgi]'"
-            ) from None
-        self.app = app
-        self.state: dict[str, Any] = {}
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="voicecb-asgi", daemon=True)
-        self._thread.start()
-        self._shutdown: asyncio.Queue[dict[str, str]] | None = None
-        self._lifespan_done: asyncio.Future[None] | None = None
-        self._wsgi = ASGIMiddleware(self._with_state, loop=self.loop)  # type: ignore[arg-type]
-        try:
-            self._run(self._startup(), self.startup_timeout)
-        except (TimeoutError, concurrent.futures.TimeoutError):
-            self._shutdown = None  # still starting: nothing to shut down gracefully
-            self.close()
-            seconds = self.startup_timeout
-            raise TargetError(f"the ASGI app's lifespan startup did not finish within {seconds:g} s") from None
-        except BaseException:
-            self.close()
-            raise
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        result: Iterable[bytes] = self._wsgi(environ, start_response)  # type: ignore[arg-type]
-        return result
-
-    async def _with_state(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope.get("type") == "http":
-            scope["state"] = dict(self.state)
-        try:
-            await self.app(scope, receive, send)
-        except Exception as exc:
-            # Starlette re-raises after sending its 500, when a2wsgi no longer reports it: keep the traceback.
-            errors = scope.get("wsgi_environ", {}).get("wsgi.errors")
-            if errors is not None:
-                errors.write("".join(traceback.format_exception(exc)))
-            raise
-
-    def _run(self, coro: Any, timeout: float) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    async def _startup(self) -> None:
-        loop = asyncio.get_running_loop()
-        started: asyncio.Future[bool] = loop.create_future()
-        self._lifespan_done = loop.create_future()
-        messages: asyncio.Queue[dict[str, str]] = asyncio.Queue()
-        self._shutdown = messages
-        await messages.put({"type": "lifespan.startup"})
-
-        async def send(message: Mapping[str, Any]) -> None:
-            kind = message.get("type")
-            if kind == "lifespan.startup.complete" and not started.done():
-                started.set_result(True)
-            elif kind == "lifespan.startup.failed" and not started.done():
-                reason = message.get("message", "")
-                started.set_exception(TargetError(f"the ASGI app's lifespan startup failed: {reason}"))
-
-        async def run() -> None:
-            scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": self.state}
-            try:
-                await self.app(scope, messages.get, send)
-            except BaseException:  # an app raising on "lifespan" lacks it
-                if not started.done():
-                    started.set_result(False)
-            finally:
-                if self._lifespan_done is not None and not self._lifespan_done.done():
-                    self._lifespan_done.set_result(None)
-
-        self._task = loop.create_task(run())
-        if not await started:
-            self._shutdown = None  # lifespan unsupported: nothing to shut down
-
-    async def _stop(self) -> None:
-        if self._shutdown is not None and self._lifespan_done is not None:
-            await self._shutdown.put({"type": "lifespan.shutdown"})
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._lifespan_done), 5.0)
-        current = asyncio.current_task()
-        pending = [task for task in asyncio.all_tasks() if task is not current]
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-
-    def close(self) -> None:
-        """Run the lifespan shutdown, then stop the event loop."""
-        if self.loop.is_closed():
-            return
-        with contextlib.suppress(Exception):
-            self._run(self._stop(), 6.0)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(2.0)
-        if not self._thread.is_alive():
-            self.loop.close()
 
 
 # ---- curl -----------------------------------------------------------------------------------------

@@ -244,14 +244,14 @@ def test_a_failed_lifespan_startup_is_a_target_error() -> None:
 
 
 def test_a_lifespan_startup_that_never_ends_is_a_target_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_voicecb.client import _AsgiBridge
+    from pytest_voicecb.asgi import AsgiBridge
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.sleep(60)
         yield
 
-    monkeypatch.setattr(_AsgiBridge, "startup_timeout", 0.2)
+    monkeypatch.setattr(AsgiBridge, "startup_timeout", 0.2)
     with pytest.raises(TargetError, match=r"lifespan startup did not finish within 0\.2 s"):
         CallbackClient(FastAPI(lifespan=lifespan))
 

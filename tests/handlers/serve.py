@@ -10,7 +10,7 @@ from typing import Any
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from pytest_voicecb.client import _AsgiBridge, _is_asgi
+from pytest_voicecb.asgi import AsgiBridge, is_asgi
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -21,7 +21,7 @@ class _QuietHandler(WSGIRequestHandler):
 @contextmanager
 def serving(app: Any) -> Iterator[str]:
     """Serve a WSGI or ASGI app with werkzeug's threaded server on 127.0.0.1; yields the base URL."""
-    bridge = _AsgiBridge(app) if _is_asgi(app) else None
+    bridge = AsgiBridge(app) if is_asgi(app) else None
     wsgi = bridge or app
 
     def quiet(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
