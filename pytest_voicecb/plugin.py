@@ -43,8 +43,6 @@ def pytest_configure(config: pytest.Config) -> None:
 _SEED = pytest.StashKey[int]()
 _SEED_SOURCE = pytest.StashKey[str]()
 _CACHE_KEY = "voicecb/seed"
-_randomly_seed: int | None = None
-"""The base seed pytest-randomly handed to ``reseed_from_randomly`` this session (it passes no config)."""
 
 
 def _add_payload_options(parser: pytest.Parser, group: Any) -> None:
@@ -73,8 +71,6 @@ def _seed_option(value: str) -> int | str:
 
 def _configure_seed(config: pytest.Config) -> None:
     """Resolve the session's seed: the controller's (xdist), --voicecb-seed, or a fresh random one."""
-    global _randomly_seed
-    _randomly_seed = None
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and "voicecb_seed" in workerinput:
         seed, source = int(workerinput["voicecb_seed"]), "controller"
@@ -103,23 +99,14 @@ def _fresh_seed() -> int:
     return int.from_bytes(os.urandom(4), "big")
 
 
-def reseed_from_randomly(seed: int) -> None:
-    """pytest-randomly's ``random_seeder`` entry point: remember the session's base seed.
-
-    pytest-randomly calls every seeder first at session start with ``--randomly-seed``, then around
-    each test with per-test offsets. Only the first call matters here: each test's payloads already
-    derive from (seed, test id).
-    """
-    global _randomly_seed
-    if _randomly_seed is None:
-        _randomly_seed = seed
-
-
 def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
-    if config.stash[_SEED_SOURCE] == "random" and _randomly_seed is not None:
-        # Runs after pytest-randomly's session start (tryfirst), which handed us its seed.
-        config.stash[_SEED] = _randomly_seed
+    randomly_seed = config.getoption("randomly_seed", None) if config.pluginmanager.hasplugin("randomly") else None
+    if config.stash[_SEED_SOURCE] == "random" and isinstance(randomly_seed, int):
+        # pytest-randomly resolved its seed (a number, "last" or a fresh one) in its pytest_configure;
+        # reading it here works with every version, where its random_seeder entry point is called at
+        # different moments (session start in 5.1, the report header in 5.0) and without the config.
+        config.stash[_SEED] = randomly_seed
         config.stash[_SEED_SOURCE] = "--randomly-seed"
     cache = getattr(config, "cache", None)
     if cache is not None and not hasattr(config, "workerinput"):
