@@ -178,6 +178,8 @@ def resolve_target(target: object) -> object:
             _split_url(spec)  # validates
             return spec
         module_name, sep, attribute = spec.partition(":")
+        if attribute.startswith("//"):
+            raise TargetError(f"target {target!r}: only http:// and https:// URLs can be delivered to")
         if not sep or not module_name or not attribute:
             raise TargetError(
                 f"target {target!r} is neither a URL (http://host:port/path) nor a 'module:attribute' "

@@ -175,6 +175,7 @@ def test_module_attribute_strings_are_imported() -> None:
         ("just-a-name", TargetError, "neither a URL"),
         ("http://", TargetError, "bad target URL"),
         ("http://127.0.0.1:99999/x", TargetError, "bad target URL"),
+        ("ftp://example.test/callback", TargetError, "only http:// and https:// URLs"),
         (42, TypeError, "got int 42"),
         (None, TypeError, "got NoneType"),
         (b"http://127.0.0.1", TypeError, "got bytes"),
