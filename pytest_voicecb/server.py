@@ -883,7 +883,7 @@ class _Handler(WSGIRequestHandler):
         if len(data) == size:
             return data  # the usual case: the body came with the headers
         got, chunks = len(data), [data]
-        how = "the connection ended" if self.server.owner.running else "the server stopped"
+        how = ""
         try:
             while got < size:
                 self._pace()
@@ -898,6 +898,8 @@ class _Handler(WSGIRequestHandler):
             pass
         if got == size:
             return b"".join(chunks)
+        if not how:  # judged when the body stopped coming: stop() ends connections mid-body too
+            how = "the connection ended" if self.server.owner.running else "the server stopped"
         before = b"".join(parts) if parts else b""
         raise _Refused(
             400, f"body truncated: {framing} said {size:,} bytes, {how} after {got:,}", body=before + b"".join(chunks)
