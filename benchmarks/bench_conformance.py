@@ -90,10 +90,30 @@ def schemathesis(base: str, checks: list[str]) -> tuple[float, list[str]]:
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
         command = [
-            sys.executable, "-m", "schemathesis.cli", "run", str(SPEC), "--url", base, *checks,
-            "--continue-on-failure", "--max-examples", str(SCHEMATHESIS_EXAMPLES), "--seed", "1", "--workers", "1",
-            "--phases", "examples,coverage,fuzzing", "--generation-database", "none", "--no-color",
-            "--report", "json", "--report-json-path", str(report),
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "run",
+            str(SPEC),
+            "--url",
+            base,
+            *checks,
+            "--continue-on-failure",
+            "--max-examples",
+            str(SCHEMATHESIS_EXAMPLES),
+            "--seed",
+            "1",
+            "--workers",
+            "1",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--generation-database",
+            "none",
+            "--no-color",
+            "--report",
+            "json",
+            "--report-json-path",
+            str(report),
         ]
         began = time.perf_counter()
         subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
@@ -115,15 +135,18 @@ def bugs() -> tuple[float, float]:
             theirs, found = schemathesis(base, USER_CHECKS)
         ours_total += ours
         theirs_total += theirs
-        rows.append((name, summarize([r.id for r in report.failures]), f"{ours:.2f}", "; ".join(found) or "-",
-                     f"{theirs:.1f}"))
+        rows.append(
+            (name, summarize([r.id for r in report.failures]), f"{ours:.2f}", "; ".join(found) or "-", f"{theirs:.1f}")
+        )
     with serving(flask_app.create_app()) as base:
         _, false_positives = schemathesis(base, ["--checks", "all"])
     header = ("seeded bug", "pytest-voicecb: failing checks", "s", "Schemathesis: failures", "s")
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(5)]
     print()
-    print(f"seeded bugs, handler on a loopback URL; Schemathesis: {' '.join(USER_CHECKS)}, "
-          f"--max-examples {SCHEMATHESIS_EXAMPLES}, phases examples,coverage,fuzzing")
+    print(
+        f"seeded bugs, handler on a loopback URL; Schemathesis: {' '.join(USER_CHECKS)}, "
+        f"--max-examples {SCHEMATHESIS_EXAMPLES}, phases examples,coverage,fuzzing"
+    )
     for row in [header, tuple("-" * w for w in widths), *rows]:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     print()
@@ -139,9 +162,11 @@ def main() -> None:
     began_cli = time.perf_counter()
     subprocess.run([sys.executable, "-m", "schemathesis.cli", "--version"], capture_output=True, check=False)
     startup = time.perf_counter() - began_cli
-    print(f"time over the {len(BUGS)} handlers: pytest-voicecb {ours:.2f} s, Schemathesis {theirs:.1f} s "
-          f"(ratio {theirs / ours:.0f}x; {theirs - len(BUGS) * startup:.1f} s without its CLI start-up of "
-          f"{startup:.1f} s per run: ratio {(theirs - len(BUGS) * startup) / ours:.0f}x)")
+    print(
+        f"time over the {len(BUGS)} handlers: pytest-voicecb {ours:.2f} s, Schemathesis {theirs:.1f} s "
+        f"(ratio {theirs / ours:.0f}x; {theirs - len(BUGS) * startup:.1f} s without its CLI start-up of "
+        f"{startup:.1f} s per run: ratio {(theirs - len(BUGS) * startup) / ours:.0f}x)"
+    )
     print(f"benchmark total: {time.perf_counter() - began:.0f} s")
 
 

@@ -28,7 +28,9 @@ PATH = "/voice/callback"
 def start(*args: str) -> tuple[subprocess.Popen[str], int]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest_voicecb", "serve", "--port", "0", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     assert proc.stdout is not None
     first = proc.stdout.readline()
@@ -98,16 +100,22 @@ def main() -> None:
             rates["--log, printing"].append(run(["--log", log + ".2"], bodies, options.seconds))
             with open(log, "rb") as f:
                 logged = sum(1 for _ in f)
-            print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:,.0f}/s" for k, v in rates.items())
-                  + f" ({logged:,} lines logged)", flush=True)
+            print(
+                f"round {r + 1}: "
+                + ", ".join(f"{k} {v[-1]:,.0f}/s" for k, v in rates.items())
+                + f" ({logged:,} lines logged)",
+                flush=True,
+            )
     median = {k: statistics.median(v) for k, v in rates.items()}
     print(f"\nvoicecb serve, {THREADS} keep-alive senders, {options.seconds:g} s x {options.rounds} rounds (median):")
     for key, value in median.items():
         print(f"  {key:<18} {value:8,.0f} callbacks/s")
     quiet = median["--log"] / median["no log"]
     printing = median["--log, printing"] / median["no log, printing"]
-    print(f"ratio --log / no log: {quiet:.2f} (quiet), {printing:.2f} (printing a line per callback); "
-          f"target >= 0.50: {'met' if min(quiet, printing) >= 0.5 else 'NOT met'}")
+    print(
+        f"ratio --log / no log: {quiet:.2f} (quiet), {printing:.2f} (printing a line per callback); "
+        f"target >= 0.50: {'met' if min(quiet, printing) >= 0.5 else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

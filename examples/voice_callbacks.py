@@ -24,8 +24,17 @@ from typing import Any
 MAX_BODY_SIZE = 64 * 1024
 """Real callbacks are under 1 KiB; anything much larger is refused before it is parsed."""
 
-_CALL_STATUS = ("result", "accept_time", "call_from", "callid", "end_calltime", "fee", "mobile", "nationcode",
-                "start_calltime")
+_CALL_STATUS = (
+    "result",
+    "accept_time",
+    "call_from",
+    "callid",
+    "end_calltime",
+    "fee",
+    "mobile",
+    "nationcode",
+    "start_calltime",
+)
 FIELDS: dict[str, tuple[str, ...]] = {
     "voiceprompt_callback": _CALL_STATUS,
     "voicecode_callback": _CALL_STATUS,
@@ -137,8 +146,11 @@ class CallbackStore:
             return len(self._seen)
 
 
-def handle(body: bytes, store: CallbackStore, process: Callable[[str, dict[str, Any]], None] | None = None,
-           ) -> dict[str, Any]:
+def handle(
+    body: bytes,
+    store: CallbackStore,
+    process: Callable[[str, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """The reply to one delivery: validate, hand a first delivery to ``process``, acknowledge.
 
     If ``process`` raises, the callback is forgotten and the reply is an error, so the provider's retry

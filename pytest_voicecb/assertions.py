@@ -57,9 +57,7 @@ def expectation(expect: Expect, rule: int | None = None) -> str:
     return headline if rule is None else f"{headline}: {cite(rule)}"
 
 
-def reply_problems(
-    reply: Reply, expect: Expect, *, result: int | None = None, errmsg: str | None = None
-) -> list[str]:
+def reply_problems(reply: Reply, expect: Expect, *, result: int | None = None, errmsg: str | None = None) -> list[str]:
     """Everything wrong with ``reply`` for the expectation; empty when it holds.
 
     ``"ok"``: HTTP 200 and a contract body with ``result`` 0. ``"error"``: HTTP 200 or 4xx and a contract

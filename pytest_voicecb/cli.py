@@ -134,32 +134,56 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
 
     check = commands.add_parser(
-        "check", help="run the conformance suite against a live handler", epilog=CHECK_EPILOG,
+        "check",
+        help="run the conformance suite against a live handler",
+        epilog=CHECK_EPILOG,
         description="Run every conformance check against the handler at URL and print what broke.",
     )
     check.add_argument("url", metavar="URL", type=_url, help="the handler's callback URL")
     check.add_argument("--deadline", type=_positive, metavar="S", help="seconds a reply may take (rule 6)")
     check.add_argument("--strict", action="store_true", help="questionable input must be rejected too")
-    check.add_argument("--skip", action="append", default=[], metavar="ID",
-                       help="skip checks by id or glob, e.g. 'robust/*' (repeatable)")
+    check.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="skip checks by id or glob, e.g. 'robust/*' (repeatable)",
+    )
     check.add_argument("--json", metavar="FILE", help="also write the report as JSON to FILE ('-' for stdout)")
     check.add_argument("--seed", type=int, metavar="N", help="payload seed, to reproduce a run")
     check.add_argument("--path", type=_path, metavar="P", help="path to post to, replacing the URL's path")
-    check.add_argument("--timeout", type=_positive, default=5.0, metavar="S",
-                       help="give up on a URL that does not answer within S seconds (default 5)")
+    check.add_argument(
+        "--timeout",
+        type=_positive,
+        default=5.0,
+        metavar="S",
+        help="give up on a URL that does not answer within S seconds (default 5)",
+    )
     check.set_defaults(run=_check)
 
     send = commands.add_parser(
-        "send", help="deliver one callback and judge the reply", epilog=SEND_EPILOG,
+        "send",
+        help="deliver one callback and judge the reply",
+        epilog=SEND_EPILOG,
         description="Deliver one callback (or a malformed case, or N duplicates), print what was sent, "
         "the reply and the verdict.",
     )
     send.add_argument("url", metavar="URL", type=_url, nargs="?", help="the handler's callback URL")
-    send.add_argument("--kind", default="prompt", metavar="K",
-                      help="prompt, code, keypress or failure (or the full key, e.g. voicekey_callback)")
+    send.add_argument(
+        "--kind",
+        default="prompt",
+        metavar="K",
+        help="prompt, code, keypress or failure (or the full key, e.g. voicekey_callback)",
+    )
     send.add_argument("--result", metavar="R", help='call result for prompt/code: "0" answered, "1", "2"')
-    send.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", dest="sets",
-                      help="set a field: FIELD=VALUE (a string) or FIELD:=JSON (raw JSON) (repeatable)")
+    send.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        dest="sets",
+        help="set a field: FIELD=VALUE (a string) or FIELD:=JSON (raw JSON) (repeatable)",
+    )
     send.add_argument("--unset", action="append", default=[], metavar="FIELD", help="remove a field (repeatable)")
     send.add_argument("--case", metavar="ID", help="send a case of the malformed corpus instead ('list' lists them)")
     send.add_argument("--times", type=_count, default=1, metavar="N", help="deliver the same body N times")
@@ -169,17 +193,30 @@ def build_parser() -> argparse.ArgumentParser:
     send.set_defaults(run=_send)
 
     serve = commands.add_parser(
-        "serve", help="run the recording callback server", epilog=SERVE_EPILOG,
+        "serve",
+        help="run the recording callback server",
+        epilog=SERVE_EPILOG,
         description="Receive callbacks, print one line per callback, and optionally log them as JSON lines.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=_port, default=8080, metavar="N", help="port to bind, 0 for any free one "
-                       "(default 8080)")
-    serve.add_argument("--path", type=_path, default=DEFAULT_PATH, metavar="P",
-                       help=f"the callback path printed in the URL (default {DEFAULT_PATH}; any path is recorded)")
+    serve.add_argument(
+        "--port", type=_port, default=8080, metavar="N", help="port to bind, 0 for any free one (default 8080)"
+    )
+    serve.add_argument(
+        "--path",
+        type=_path,
+        default=DEFAULT_PATH,
+        metavar="P",
+        help=f"the callback path printed in the URL (default {DEFAULT_PATH}; any path is recorded)",
+    )
     serve.add_argument("--log", metavar="FILE", help="append every callback to FILE as a JSON line")
-    serve.add_argument("--reply", default="contract", metavar="MODE", type=_reply_mode,
-                       help="contract (default), ok, error, or status:N")
+    serve.add_argument(
+        "--reply",
+        default="contract",
+        metavar="MODE",
+        type=_reply_mode,
+        help="contract (default), ok, error, or status:N",
+    )
     serve.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address")
     serve.add_argument("--quiet", action="store_true", help="do not print a line per callback")
     serve.set_defaults(run=_serve)
@@ -204,8 +241,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug of ours: still one line, with the traceback on request
         if os.environ.get("VOICECB_DEBUG"):
             raise
-        print(f"voicecb {args.command}: internal error: {type(exc).__name__}: {exc} "
-              "(set VOICECB_DEBUG=1 for the traceback)", file=sys.stderr)
+        print(
+            f"voicecb {args.command}: internal error: {type(exc).__name__}: {exc} "
+            "(set VOICECB_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
         return 2
     return status
 
@@ -313,8 +353,10 @@ def _send(args: argparse.Namespace) -> int:
                 print(f"  {reply.request.summary()}")
                 print(f"  {preview(reply.request.body, 4000)}")
             prefix = f"reply {n}/{args.times}" if args.times > 1 else "reply"
-            print(f"{prefix}: HTTP {reply.status} in {reply.elapsed * 1000:.1f} ms: "
-                  f"{_describe_body(reply.body, reply.headers.get('Content-Type'))}")
+            print(
+                f"{prefix}: HTTP {reply.status} in {reply.elapsed * 1000:.1f} ms: "
+                f"{_describe_body(reply.body, reply.headers.get('Content-Type'))}"
+            )
             expected, verdict = _verdict(reply, what, args.strict, duplicate=n > 1)
             if verdict is not None:
                 failures.append(verdict)
@@ -445,7 +487,7 @@ class _Log:
         with self._write_lock:  # whole lines, one after another: lines never interleave
             view = memoryview(line)
             while view:
-                view = view[os.write(self.fd, view):]
+                view = view[os.write(self.fd, view) :]
             self._written += 1
             mine = self._written
         with self._sync_lock:
@@ -497,8 +539,10 @@ def _line_of(recorded: RecordedCallback, record: dict[str, Any]) -> str:
         verdict = "valid"
     else:
         verdict = "INVALID " + _one_line(record["problems"][0] if record["problems"] else "unreadable", 160)
-    return (f"{when}  {short:<8} {record['callid'] or '-':<36} {_one_line(str(outcome), 8):<4} {verdict}"
-            f"  -> {record['reply_status'] or 'dropped'}")
+    return (
+        f"{when}  {short:<8} {record['callid'] or '-':<36} {_one_line(str(outcome), 8):<4} {verdict}"
+        f"  -> {record['reply_status'] or 'dropped'}"
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -524,8 +568,11 @@ def _serve(args: argparse.Namespace) -> int:
             try:
                 log.write(record)
             except OSError as exc:
-                print(f"voicecb serve: cannot write the log {log.path}: {exc.strerror or exc}; answered 500",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"voicecb serve: cannot write the log {log.path}: {exc.strerror or exc}; answered 500",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 raise  # the server answers 500, so the sender knows the callback was not taken
         with lock:
             received += 1
@@ -543,8 +590,12 @@ def _serve(args: argparse.Namespace) -> int:
             log.close()
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     if not _is_loopback(args.host):
-        print(f"voicecb serve: warning: {args.host} is reachable from other hosts, and the server records "
-              "whatever anyone sends it", file=sys.stderr, flush=True)
+        print(
+            f"voicecb serve: warning: {args.host} is reachable from other hosts, and the server records "
+            "whatever anyone sends it",
+            file=sys.stderr,
+            flush=True,
+        )
     print(f"listening on {server.url}" + (f", logging to {args.log}" if log else ""), flush=True)
     try:
         while not stop.wait(0.5):

@@ -84,9 +84,7 @@ class DeliveryError(AssertionError):
         if request.in_process:
             where = f"the in-process app at {urllib.parse.urlsplit(request.url).path}"
         super().__init__(
-            f"no reply from {where}: {reason}\n"
-            f"sent: {request.summary()}\n"
-            f"reproduce:\n{_indent(request.curl())}"
+            f"no reply from {where}: {reason}\nsent: {request.summary()}\nreproduce:\n{_indent(request.curl())}"
         )
 
     @property
@@ -703,4 +701,3 @@ def _short_repr(value: object, limit: int = 60) -> str:
 
 def _indent(text: str, prefix: str = "  ") -> str:
     return "\n".join(prefix + line for line in text.splitlines())
-

@@ -317,9 +317,11 @@ class Runner:
             check = self.check(check)
         if self._timeouts_in_a_row >= STOP_AFTER_TIMEOUTS and check.family != "deadline":
             return CheckResult(
-                check.id, False,
+                check.id,
+                False,
                 f"not sent: the handler stopped answering (the last {self._timeouts_in_a_row} deliveries timed out)",
-                None, check.rule,
+                None,
+                check.rule,
             )
         try:
             return self._run(check)
@@ -393,8 +395,10 @@ class Runner:
         parts = []
         if slow:
             seconds, slowest = slow[0]
-            parts.append(f"{len(slow)} of {len(self.timings)} replies took over {self.deadline:g} s "
-                         f"(slowest: {slowest}, {seconds:.2f} s)")
+            parts.append(
+                f"{len(slow)} of {len(self.timings)} replies took over {self.deadline:g} s "
+                f"(slowest: {slowest}, {seconds:.2f} s)"
+            )
         if unanswered:
             parts.append(f"{len(unanswered)} deliveries got no reply in time (first: {unanswered[0]})")
         expected = f"every reply within {self.deadline:g} s"

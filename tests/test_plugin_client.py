@@ -78,14 +78,16 @@ def test_a_failing_assertion_reads_as_a_test_failure(project: pytest.Pytester) -
     )
     result = project.runpytest("-p", "no:randomly")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
-        "*assert_reply_ok(voicecb_client.post(voicecb_payload()))*",
-        "E*expected a success reply: CONTRACT.md rule 1 (valid input gets success)",
-        'E*$.result: must be a JSON number (an integer), got the string "0"',
-        "E*sent: POST http://localhost:8000/voice/callback (application/json, *",
-        "E*got:  HTTP 200 (application/json, *",
-        "E*curl -sS -i -X POST http://localhost:8000/voice/callback*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*assert_reply_ok(voicecb_client.post(voicecb_payload()))*",
+            "E*expected a success reply: CONTRACT.md rule 1 (valid input gets success)",
+            'E*$.result: must be a JSON number (an integer), got the string "0"',
+            "E*sent: POST http://localhost:8000/voice/callback (application/json, *",
+            "E*got:  HTTP 200 (application/json, *",
+            "E*curl -sS -i -X POST http://localhost:8000/voice/callback*",
+        ]
+    )
     assert "pytest_voicecb/assertions.py" not in result.stdout.str()  # our frames are hidden
 
 
@@ -93,12 +95,14 @@ def test_without_a_target_the_error_says_how_to_configure_one(project: pytest.Py
     project.makepyfile("def test_it(voicecb_client):\n    pass\n")
     result = project.runpytest("-p", "no:randomly")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines([
-        "*pytest-voicecb has no target*",
-        "*def voicecb_target():*",
-        "*pytest --voicecb-target=http://127.0.0.1:8000/voice/callback*",
-        "*voicecb_target = myproject.wsgi:application*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*pytest-voicecb has no target*",
+            "*def voicecb_target():*",
+            "*pytest --voicecb-target=http://127.0.0.1:8000/voice/callback*",
+            "*voicecb_target = myproject.wsgi:application*",
+        ]
+    )
 
 
 def test_the_target_option_takes_a_url(project: pytest.Pytester, live_url: str) -> None:
@@ -166,11 +170,13 @@ def test_voicecb_conformance_fails_with_the_table(project: pytest.Pytester) -> N
     )
     result = project.runpytest("-p", "no:randomly", "--voicecb-seed=42")
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines([
-        "*pytest-voicecb conformance of <Flask 'voicecb-reject-duplicates'> (in-process WSGI)*seed 42",
-        "FAIL  duplicate  rule 4  second delivery of callid *",
-        "*FAILED: 1 of * checks failed, * skipped in * s (seed 42)",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*pytest-voicecb conformance of <Flask 'voicecb-reject-duplicates'> (in-process WSGI)*seed 42",
+            "FAIL  duplicate  rule 4  second delivery of callid *",
+            "*FAILED: 1 of * checks failed, * skipped in * s (seed 42)",
+        ]
+    )
 
 
 def test_voicecb_conformance_takes_the_deadline_and_strict_options(project: pytest.Pytester) -> None:
@@ -203,12 +209,14 @@ def test_each_check_is_a_test_item(project: pytest.Pytester) -> None:
     project.makepyfile("def test_mine():\n    pass\n")
     result = project.runpytest("-p", "no:randomly", "--voicecb-conformance", "-v")
     result.assert_outcomes(passed=N_CHECKS + 1)
-    result.stdout.fnmatch_lines([
-        f"*collected {N_CHECKS + 1} items",
-        "voicecb-conformance::valid/prompt/typical PASSED*",
-        "voicecb-conformance::duplicate PASSED*",
-        "voicecb-conformance::deadline PASSED*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            f"*collected {N_CHECKS + 1} items",
+            "voicecb-conformance::valid/prompt/typical PASSED*",
+            "voicecb-conformance::duplicate PASSED*",
+            "voicecb-conformance::deadline PASSED*",
+        ]
+    )
 
 
 def test_failing_checks_fail_their_items(project: pytest.Pytester) -> None:
@@ -216,16 +224,20 @@ def test_failing_checks_fail_their_items(project: pytest.Pytester) -> None:
     project.makepyfile(**{"handlers_tests/test_mine": "def test_mine():\n    pass\n"})
     result = project.runpytest("-p", "no:randomly", "--voicecb-conformance", "-k", "sibling")
     result.assert_outcomes(passed=1, failed=3)
-    result.stdout.fnmatch_lines([
-        "FAILED handlers_tests/voicecb-conformance::sibling/code*",
-        "FAILED handlers_tests/voicecb-conformance::sibling/keypress*",
-        "FAILED handlers_tests/voicecb-conformance::sibling/failure*",
-    ])
-    result.stdout.fnmatch_lines([
-        "sibling/code: expected a success reply (CONTRACT.md rule 5: all four kinds are acknowledged)",
-        "  - result is 1 (a failure, errmsg 'unsupported callback voicecode_callback'); expected 0",
-        "rerun this check: pytest --voicecb-conformance -k sibling/code --voicecb-seed=*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "FAILED handlers_tests/voicecb-conformance::sibling/code*",
+            "FAILED handlers_tests/voicecb-conformance::sibling/keypress*",
+            "FAILED handlers_tests/voicecb-conformance::sibling/failure*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "sibling/code: expected a success reply (CONTRACT.md rule 5: all four kinds are acknowledged)",
+            "  - result is 1 (a failure, errmsg 'unsupported callback voicecode_callback'); expected 0",
+            "rerun this check: pytest --voicecb-conformance -k sibling/code --voicecb-seed=*",
+        ]
+    )
 
 
 def test_k_selects_checks_and_junit_xml_names_them(project: pytest.Pytester, tmp_path: Path) -> None:
@@ -253,10 +265,12 @@ def test_each_conftest_target_gets_its_own_checks(project: pytest.Pytester) -> N
     conftest(project, "reject-duplicates", where="bad")
     result = project.runpytest("-p", "no:randomly", "--voicecb-conformance", "-k", "duplicate", "-v")
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines([
-        "bad/voicecb-conformance::duplicate FAILED*",
-        "good/voicecb-conformance::duplicate PASSED*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "bad/voicecb-conformance::duplicate FAILED*",
+            "good/voicecb-conformance::duplicate PASSED*",
+        ]
+    )
 
 
 def test_conformance_without_a_target_is_a_usage_error(project: pytest.Pytester) -> None:

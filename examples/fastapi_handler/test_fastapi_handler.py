@@ -9,9 +9,7 @@ from fastapi import FastAPI
 from pytest_voicecb import CallbackClient, PayloadFactory, Report, assert_reply_error, assert_reply_ok
 
 
-def test_an_unanswered_call_is_acknowledged(
-    voicecb_client: CallbackClient, voicecb_payload: PayloadFactory
-) -> None:
+def test_an_unanswered_call_is_acknowledged(voicecb_client: CallbackClient, voicecb_payload: PayloadFactory) -> None:
     assert_reply_ok(voicecb_client.post(voicecb_payload.unanswered(accept_time="", end_calltime="")))
 
 

@@ -45,8 +45,15 @@ class Relay:
     Use it as a context manager (or call ``start()`` / ``stop()``) so the forwarding thread runs.
     """
 
-    def __init__(self, route: Route, *, attempts: int = 4, backoff: float = 0.5, timeout: float = 5.0,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        route: Route,
+        *,
+        attempts: int = 4,
+        backoff: float = 0.5,
+        timeout: float = 5.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
         self.route = route

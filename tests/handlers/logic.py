@@ -18,7 +18,7 @@ from pytest_voicecb.contract import KINDS, CallbackError, encode, error_reply, o
 BUGS: dict[str, str] = {
     "string-result": 'answers {"result": "0"} (a string) instead of the number 0',
     "crash-on-bad-json": "calls json.loads on the raw body unguarded: a 500 for anything that is not JSON",
-    "crash-on-empty-times": "computes the talk time with int(end) - int(accept): a 500 for unanswered calls with \"\"",
+    "crash-on-empty-times": 'computes the talk time with int(end) - int(accept): a 500 for unanswered calls with ""',
     "reject-duplicates": "answers a second delivery of the same callid with an error",
     "prompt-only": "handles voiceprompt_callback only; the three other kinds get an error",
     "html-errors": "answers unprocessable input with an HTML 400 page instead of a contract error",
