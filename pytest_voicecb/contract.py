@@ -18,7 +18,9 @@ from pydantic_core import from_json
 
 __all__ = [
     "CALLBACK_MODELS",
+    "DEFAULT_PATH",
     "FAILURE_CODES",
+    "JSON_CONTENT_TYPE",
     "KINDS",
     "MAX_BODY_SIZE",
     "RESULTS",
@@ -53,6 +55,13 @@ RESULTS: dict[str, str] = {"0": "answered", "1": "not answered", "2": "call erro
 
 MAX_BODY_SIZE = 1024 * 1024
 """Bodies larger than this (1 MiB) are refused before parsing; real callbacks are under 1 KiB."""
+
+DEFAULT_PATH = "/voice/callback"
+"""Where callbacks are delivered (and served) unless a path says otherwise; the provider lets each
+application choose its URL, so this is only our default."""
+
+JSON_CONTENT_TYPE = "application/json"
+"""The content type the provider is assumed to send (CONTRACT.md: *unconfirmed*)."""
 
 
 class FailureCode(NamedTuple):
