@@ -25,12 +25,12 @@ if TYPE_CHECKING:  # explicit re-exports, so `from pytest_voicecb import X` type
     from pytest_voicecb.contract import ReplyContractError as ReplyContractError
     from pytest_voicecb.contract import parse_callback as parse_callback
     from pytest_voicecb.contract import parse_reply as parse_reply
-    from pytest_voicecb.factory import MISSING as MISSING
     from pytest_voicecb.factory import PayloadFactory as PayloadFactory
-    from pytest_voicecb.factory import Variant as Variant
-    from pytest_voicecb.malformed import Case as Case
     from pytest_voicecb.server import CallbackServer as CallbackServer
     from pytest_voicecb.server import RecordedCallback as RecordedCallback
+    from pytest_voicecb.values import MISSING as MISSING
+    from pytest_voicecb.values import Case as Case
+    from pytest_voicecb.values import Variant as Variant
 
 __version__ = "0.1.0"
 
@@ -40,10 +40,10 @@ _EXPORTS: dict[str, str] = {
     "ReplyContractError": "contract",
     "parse_callback": "contract",
     "parse_reply": "contract",
-    "MISSING": "factory",
+    "MISSING": "values",
     "PayloadFactory": "factory",
-    "Variant": "factory",
-    "Case": "malformed",
+    "Variant": "values",
+    "Case": "values",
     "CallbackServer": "server",
     "RecordedCallback": "server",
     "CallbackClient": "client",

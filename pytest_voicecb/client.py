@@ -33,7 +33,7 @@ from werkzeug.datastructures import Headers
 
 from pytest_voicecb.asgi import AsgiBridge, is_asgi
 from pytest_voicecb.contract import encode
-from pytest_voicecb.malformed import Case
+from pytest_voicecb.values import Case, Variant
 
 __all__ = [
     "DEFAULT_PATH",
@@ -355,8 +355,6 @@ def _check_path(path: object) -> str:
 
 def _body_of(data: object) -> tuple[bytes, str | None]:
     """The bytes to send for ``data`` and the content type that goes with them."""
-    from pytest_voicecb.factory import Variant
-
     if isinstance(data, Case):
         return data.body, data.content_type or None
     if isinstance(data, Variant):

@@ -13,41 +13,17 @@ whose streams Python keeps stable across versions.
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pytest_voicecb.contract import CODE, FAILURE, FAILURE_CODES, KEYPRESS, PROMPT, encode, kind_named
+from pytest_voicecb.values import MISSING, Variant
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from pytest_voicecb.malformed import Case
+    from pytest_voicecb.values import Case
 
 __all__ = ["MISSING", "NATIONCODES", "PayloadFactory", "Variant"]
-
-
-class _Missing:
-    """The type of ``MISSING``."""
-
-    _instance: _Missing | None = None
-
-    def __new__(cls) -> _Missing:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "MISSING"
-
-
-MISSING: Final = _Missing()
-"""Pass as an override to remove a field: ``factory.prompt(fee=MISSING)``."""
-
-
-class Variant(NamedTuple):
-    """One documented valid shape of a callback, with a readable id such as ``prompt/not-answered-times-empty``."""
-
-    id: str
-    payload: dict[str, Any]
 
 
 class _Plan(NamedTuple):

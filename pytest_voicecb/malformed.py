@@ -19,7 +19,6 @@ same ids; it is built once per seed and cached (cases are immutable).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -34,7 +33,8 @@ from pytest_voicecb.contract import (
     encode,
     kind_named,
 )
-from pytest_voicecb.factory import MISSING, PayloadFactory
+from pytest_voicecb.factory import PayloadFactory
+from pytest_voicecb.values import MISSING, Case
 
 __all__ = ["DEEP_NESTING", "FORM", "JSON", "Case", "cases"]
 
@@ -44,19 +44,6 @@ FORM = "application/x-www-form-urlencoded"
 """The wrong content type of the ``transport/form-content-type`` case."""
 DEEP_NESTING = 100_000
 """How many arrays deep the ``transport/deep-nesting`` case nests."""
-
-
-@dataclass(frozen=True)
-class Case:
-    """One malformed delivery: ``id`` (stable, readable), ``body`` bytes, ``content_type``, ``expect``, ``why``."""
-
-    id: str
-    body: bytes
-    content_type: str
-    expect: Literal["reject", "robust"]
-    why: str
-    kind: str | None = None
-    """The callback kind the case is about, or None for envelope, encoding and transport cases."""
 
 
 def cases(factory: PayloadFactory, kind: str | None = None) -> list[Case]:

@@ -1,0 +1,50 @@
+"""The small values shared by the payload factory, the malformed corpus and the client.
+
+A leaf module: it imports nothing of pydantic or werkzeug, so anything may import it cheaply, and the
+factory, the corpus and the client depend on it instead of on each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final, Literal, NamedTuple
+
+__all__ = ["MISSING", "Case", "Variant"]
+
+
+class _Missing:
+    """The type of ``MISSING``."""
+
+    _instance: _Missing | None = None
+
+    def __new__(cls) -> _Missing:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Final = _Missing()
+"""Pass as an override to remove a field: ``factory.prompt(fee=MISSING)``."""
+
+
+class Variant(NamedTuple):
+    """One documented valid shape of a callback, with a readable id such as ``prompt/not-answered-times-empty``."""
+
+    id: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One malformed delivery: ``id`` (stable, readable), ``body`` bytes, ``content_type``, ``expect``, ``why``."""
+
+    id: str
+    body: bytes
+    content_type: str
+    expect: Literal["reject", "robust"]
+    why: str
+    kind: str | None = None
+    """The callback kind the case is about, or None for envelope, encoding and transport cases."""
