@@ -15,15 +15,13 @@ import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from pytest_voicecb.assertions import RULES, Expect, expectation, explain, preview, reply_problems
 from pytest_voicecb.client import CallbackClient, DeliveryError, Reply
 from pytest_voicecb.contract import KINDS, MAX_BODY_SIZE, CallbackError, kind_named, parse_callback
-from pytest_voicecb.malformed import Case
-
-if TYPE_CHECKING:
-    from pytest_voicecb.factory import PayloadFactory
+from pytest_voicecb.factory import PayloadFactory
+from pytest_voicecb.values import Case
 
 __all__ = [
     "DEFAULT_DEADLINE",
@@ -193,8 +191,6 @@ def checks(
     The ids do not depend on the seed; the payloads do, and the same seed always gives the same ones.
     ``skip`` drops checks whose id equals or matches (``fnmatch``) any of its patterns.
     """
-    from pytest_voicecb.factory import PayloadFactory
-
     if factory is None:
         factory = PayloadFactory(seed)
     patterns = _patterns(skip)
@@ -258,8 +254,6 @@ class Runner:
         factory: PayloadFactory | None = None,
         skip: str | Iterable[str] = (),
     ) -> None:
-        from pytest_voicecb.factory import PayloadFactory
-
         if not isinstance(deadline, (int, float)) or isinstance(deadline, bool) or not deadline > 0:
             raise ValueError(f"deadline must be a positive number of seconds, got {deadline!r}")
         if factory is None:
@@ -304,7 +298,7 @@ class Runner:
         else:
             self.client = CallbackClient(target, path=path, timeout=2 * self.deadline if timeout is None else timeout)
 
-    def check(self, check_id: str) -> Check:
+    def get(self, check_id: str) -> Check:
         """The check with this id."""
         for check in self.checks:
             if check.id == check_id:
@@ -314,7 +308,7 @@ class Runner:
     def run(self, check: Check | str) -> CheckResult:
         """Run one check; whatever the handler does, a ``CheckResult`` comes back."""
         if isinstance(check, str):
-            check = self.check(check)
+            check = self.get(check)
         if self._timeouts_in_a_row >= STOP_AFTER_TIMEOUTS and check.family != "deadline":
             return CheckResult(
                 check.id,

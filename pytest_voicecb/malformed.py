@@ -19,8 +19,9 @@ same ids; it is built once per seed and cached (cases are immutable).
 from __future__ import annotations
 
 import json
+import threading
 from functools import lru_cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pytest_voicecb.contract import (
     CALLBACK_MODELS,
@@ -33,8 +34,10 @@ from pytest_voicecb.contract import (
     encode,
     kind_named,
 )
-from pytest_voicecb.factory import PayloadFactory
 from pytest_voicecb.values import MISSING, Case
+
+if TYPE_CHECKING:  # the factory imports this module: only for typing here, so imports run one way
+    from pytest_voicecb.factory import PayloadFactory
 
 __all__ = ["DEEP_NESTING", "FORM", "JSON", "Case", "cases"]
 
@@ -49,18 +52,36 @@ DEEP_NESTING = 100_000
 def cases(factory: PayloadFactory, kind: str | None = None) -> list[Case]:
     """The corpus, built on ``factory``'s payloads; ``kind`` keeps only cases about that kind
     (plus the kind-independent ones)."""
-    corpus = _corpus(str(factory.seed))
+    corpus = _corpus(factory)
     if kind is None:
         return list(corpus)
     wanted = kind_named(kind)
     return [case for case in corpus if case.kind in (None, wanted)]
 
 
-@lru_cache(maxsize=32)
-def _corpus(seed: str) -> tuple[Case, ...]:
-    """Every case for one seed. Built from a factory of its own, so the bodies do not depend on what
-    else was drawn from the caller's factory, nor on the ``kind`` asked for."""
-    payloads = PayloadFactory(("malformed", seed))
+_CACHE: dict[str, tuple[Case, ...]] = {}
+_CACHE_SIZE = 32
+_CACHE_LOCK = threading.Lock()
+
+
+def _corpus(factory: PayloadFactory) -> tuple[Case, ...]:
+    """Every case for ``factory``'s seed, built once per seed (the last 32 seeds are kept)."""
+    seed = str(factory.seed)
+    with _CACHE_LOCK:
+        found = _CACHE.get(seed)
+    if found is None:
+        found = _build(factory.derive("malformed"))
+        with _CACHE_LOCK:
+            if len(_CACHE) >= _CACHE_SIZE:
+                del _CACHE[next(iter(_CACHE))]
+            found = _CACHE.setdefault(seed, found)
+    return found
+
+
+def _build(payloads: PayloadFactory) -> tuple[Case, ...]:
+    """Every case, from a stream of its own (``factory.derive("malformed")``, whose seed is exactly
+    ``("malformed", str(seed))`` as before it existed), so the bodies do not depend on what else was drawn
+    from the caller's factory, nor on the ``kind`` asked for."""
     out: list[Case] = []
     for build in (
         _envelope,
