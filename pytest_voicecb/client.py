@@ -24,15 +24,16 @@ import threading
 import time
 import traceback
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol
 
 from werkzeug.datastructures import Headers
 
+from pytest_voicecb._text import safe
 from pytest_voicecb.asgi import AsgiBridge, is_asgi
-from pytest_voicecb.contract import encode
+from pytest_voicecb.contract import KINDS, encode, kind_named
 from pytest_voicecb.values import Case, Variant
 
 __all__ = [
@@ -247,7 +248,11 @@ class CallbackClient:
     bounds each delivery (None: no bound, and in-process apps then run in the calling thread, which
     matters when a handler must share thread-local state such as pytest-django's test database;
     otherwise they run in a worker thread so a hung app becomes a ``DeliveryError``); replies are read
-    up to ``max_reply_size`` bytes. Use as a context manager, or call ``close()``.
+    up to ``max_reply_size`` bytes. ``paths`` maps callback kinds (``prompt`` or
+    ``voiceprompt_callback``) to their own paths, for handlers with one URL per kind. ``remote_addr`` is
+    the client address an in-process app sees. ``redact`` (default) hides credentials (Authorization,
+    Cookie, Proxy-Authorization, ``user:pass@``) in messages and reproducers. Use as a context manager,
+    or call ``close()``.
     """
 
     def __init__(
@@ -258,8 +263,16 @@ class CallbackClient:
         timeout: float | None = 5.0,
         max_reply_size: int = MAX_REPLY_SIZE,
         base_url: str = IN_PROCESS_BASE_URL,
+        paths: Mapping[str, str] | None = None,
+        remote_addr: str = "127.0.0.1",
+        redact: bool = True,
     ) -> None:
         _check_timeout(timeout)
+        self.paths = _check_paths(paths)
+        if not isinstance(remote_addr, str) or not remote_addr:
+            raise ValueError(f"remote_addr must be an IP address such as '127.0.0.1', got {remote_addr!r}")
+        self.remote_addr = remote_addr
+        self.redact = bool(redact)
         if not isinstance(max_reply_size, int) or isinstance(max_reply_size, bool) or max_reply_size < 1:
             raise ValueError(f"max_reply_size must be a positive number of bytes, got {max_reply_size!r}")
         self.target = resolve_target(target)
@@ -317,19 +330,59 @@ class CallbackClient:
         (sent with its own body and content type), a ``Variant``, or raw ``bytes`` / ``str``. Raises
         ``DeliveryError`` when no reply comes back.
         """
+        __tracebackhide__ = True
+        request, target_path = self._request(data, path, headers, content_type)
+        limit = self.timeout if timeout is None else _check_timeout(timeout)
+        return self._transport.deliver(request, target_path, limit, self.max_reply_size)
+
+    def post_concurrently(
+        self,
+        items: Sequence[object],
+        *,
+        path: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> list[Reply | DeliveryError]:
+        """Deliver every item at the same moment and return, in order, each one's ``Reply`` or ``DeliveryError``.
+
+        For races a handler must survive: a duplicate delivered twice at once, a call's status and
+        failure callbacks arriving together. All deliveries wait at a barrier and are then sent at once,
+        over HTTP each on its own connection (opened before the barrier), in-process each in its own
+        thread calling the app, as a threaded server would. ``timeout`` bounds the whole batch.
+        """
+        __tracebackhide__ = True
+        if isinstance(items, (str, bytes, bytearray, Mapping)) or not isinstance(items, Sequence):
+            raise TypeError(
+                "post_concurrently() takes a sequence of items to post (payloads, Cases, bytes), "
+                f"got {type(items).__name__}"
+            )
+        requests = [self._request(item, path, headers, None) for item in items]
+        limit = self.timeout if timeout is None else _check_timeout(timeout)
+        if not requests:
+            return []
+        return self._transport.deliver_concurrently(requests, limit, self.max_reply_size)
+
+    def _request(
+        self, data: object, path: str | None, headers: Mapping[str, str] | None, content_type: str | None
+    ) -> tuple[SentRequest, str]:
+        """The request ``post()`` sends for ``data``, and the path it goes to."""
         if self.closed:
             raise RuntimeError(f"{self!r} is closed")
         body, default_type = _body_of(data)
         send_headers = Headers()
-        kind = content_type if content_type is not None else default_type
-        if kind:
-            send_headers["Content-Type"] = kind
+        content_type = content_type if content_type is not None else default_type
+        if content_type:
+            send_headers["Content-Type"] = content_type
         if headers is not None:
             if not isinstance(headers, Mapping):
                 raise TypeError(f"headers must be a mapping of names to values, got {type(headers).__name__}")
             for name, value in headers.items():
                 send_headers[str(name)] = str(value)
-        target_path = self.path if path is None else _check_path(path)
+        if path is not None:
+            target_path = _check_path(path)
+        else:
+            kind = _kind_of(data)
+            target_path = self.paths.get(kind, self.path) if kind is not None else self.path
         request = SentRequest(
             "POST",
             self.base_url + target_path,
@@ -337,14 +390,42 @@ class CallbackClient:
             body,
             in_process=not isinstance(self.target, str),
         )
-        limit = self.timeout if timeout is None else _check_timeout(timeout)
-        return self._transport.deliver(request, target_path, limit, self.max_reply_size)
+        return request, target_path
 
 
 def _check_timeout(timeout: float | None) -> float | None:
     if timeout is not None and (not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not timeout > 0):
         raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
     return timeout
+
+
+def _check_paths(paths: Mapping[str, str] | None) -> dict[str, str]:
+    """``paths`` keyed by full kind names; ``ValueError`` naming the kinds for anything unknown."""
+    if paths is None:
+        return {}
+    if not isinstance(paths, Mapping):
+        raise TypeError(f"paths must map callback kinds to paths, got {type(paths).__name__}")
+    checked: dict[str, str] = {}
+    for name, kind_path in paths.items():
+        try:
+            kind = kind_named(name) if isinstance(name, str) else kind_named(repr(name))
+        except ValueError as exc:
+            raise ValueError(f"paths: {exc}") from None
+        checked[kind] = _check_path(kind_path)
+    return checked
+
+
+def _kind_of(data: object) -> str | None:
+    """The callback kind ``data`` holds (a payload, Variant or Case), or None when it says none."""
+    if isinstance(data, Case):
+        return data.kind
+    if isinstance(data, Variant):
+        data = data.payload
+    if isinstance(data, Mapping):
+        kinds = [kind for kind in KINDS if kind in data]
+        if len(kinds) == 1:
+            return kinds[0]
+    return None
 
 
 def _check_path(path: object) -> str:
@@ -378,7 +459,64 @@ def _body_of(data: object) -> tuple[bytes, str | None]:
 class _Transport(Protocol):
     def deliver(self, request: SentRequest, path: str, timeout: float | None, max_size: int) -> Reply: ...
 
+    def deliver_concurrently(
+        self, requests: Sequence[tuple[SentRequest, str]], timeout: float | None, max_size: int
+    ) -> list[Reply | DeliveryError]: ...
+
     def close(self) -> None: ...
+
+
+def _all_at_once(
+    requests: Sequence[tuple[SentRequest, str]],
+    prepare: Callable[[SentRequest, str], Callable[[], Reply]],
+    timeout: float | None,
+    what: str,
+) -> list[Reply | DeliveryError]:
+    """Run one delivery per request, each in its own thread, released together by a barrier.
+
+    ``prepare`` does what may happen before the start (open a connection) and returns the delivery
+    itself. A delivery still running when ``timeout`` ends becomes a ``DeliveryError`` (its thread is
+    left to finish, as a hung app is). Anything other than a ``DeliveryError`` is raised here.
+    """
+    count = len(requests)
+    barrier = threading.Barrier(count)
+    outcomes: list[Reply | BaseException | None] = [None] * count
+    done = [threading.Event() for _ in range(count)]
+
+    def run(index: int) -> None:
+        request, path = requests[index]
+        try:
+            try:
+                deliver = prepare(request, path)
+            finally:
+                barrier.wait()
+            outcomes[index] = deliver()
+        except BaseException as exc:  # handed to the caller, never raised in this thread
+            outcomes[index] = exc
+        finally:
+            done[index].set()
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for index in range(count):
+        threading.Thread(target=run, args=(index,), name=f"voicecb-concurrent-{index}", daemon=True).start()
+    results: list[Reply | DeliveryError] = []
+    for index, event in enumerate(done):
+        left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        finished = event.wait(left)
+        outcome = outcomes[index] if finished else None
+        if outcome is None:
+            assert timeout is not None
+            request = requests[index][0]
+            results.append(
+                DeliveryError(
+                    request, f"{what} did not answer within {timeout:g} s (one of {count} at once)", timed_out=True
+                )
+            )
+        elif isinstance(outcome, (Reply, DeliveryError)):
+            results.append(outcome)
+        else:
+            raise outcome
+    return results
 
 
 class _Worker:
@@ -449,6 +587,16 @@ class _WsgiTransport:
         if isinstance(result, BaseException):
             raise result
         return result
+
+    def deliver_concurrently(
+        self, requests: Sequence[tuple[SentRequest, str]], timeout: float | None, max_size: int
+    ) -> list[Reply | DeliveryError]:
+        """Each request in its own thread calling the app, as a threaded WSGI server would."""
+
+        def prepare(request: SentRequest, path: str) -> Callable[[], Reply]:
+            return lambda: self._call(request, path, max_size)
+
+        return _all_at_once(requests, prepare, timeout, "the app")
 
     def _call(self, request: SentRequest, path: str, max_size: int) -> Reply:
         from werkzeug.test import EnvironBuilder
@@ -546,46 +694,179 @@ class _HttpTransport:
             self._conn = None
 
     def _connection(self, timeout: float | None) -> tuple[http.client.HTTPConnection, bool]:
-        """The open connection (True: reused) or a new one."""
+        """The open connection (True: reused) or a new, not yet connected one."""
         if self._conn is not None and self._conn.sock is not None:
-            self._conn.sock.settimeout(timeout)
-            self._conn.timeout = timeout
             return self._conn, True
         self._drop()
-        kind = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
-        self._conn = kind(self.host, self.port, timeout=timeout)
+        self._conn = _new_connection(self.scheme, self.host, self.port, timeout)
         return self._conn, False
 
     def deliver(self, request: SentRequest, path: str, timeout: float | None, max_size: int) -> Reply:
+        __tracebackhide__ = True
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             for attempt in (1, 2):
                 conn, reused = self._connection(timeout)
-                begin = time.perf_counter()
                 try:
-                    conn.request(request.method, path, body=request.body, headers=dict(request.headers))
-                    response = conn.getresponse()
-                    body = response.read(max_size + 1)
+                    reply, will_close = _exchange(conn, request, path, deadline, max_size)
                 except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
                     self._drop()
                     if reused and attempt == 1:
                         continue  # the server closed an idle keep-alive connection: retry once on a new one
-                    raise DeliveryError(request, f"the server closed the connection without replying ({exc})") from None
+                    raise DeliveryError(
+                        request, f"the server closed the connection without replying ({safe(str(exc))})"
+                    ) from None
                 except BaseException as exc:
                     self._drop()
                     raise _delivery_error(request, exc, timeout) from None
-                elapsed = time.perf_counter() - begin
-                truncated = len(body) > max_size
-                if truncated or response.will_close:
+                if will_close:
                     self._drop()
-                return Reply(
-                    status=response.status,
-                    headers=Headers(response.getheaders()),
-                    body=body[:max_size],
-                    elapsed=elapsed,
-                    request=request,
-                    truncated=truncated,
-                )
+                return reply
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def deliver_concurrently(
+        self, requests: Sequence[tuple[SentRequest, str]], timeout: float | None, max_size: int
+    ) -> list[Reply | DeliveryError]:
+        """Each request on its own new connection, all opened first and then sent at once."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def prepare(request: SentRequest, path: str) -> Callable[[], Reply]:
+            conn = _new_connection(self.scheme, self.host, self.port, timeout)
+            try:
+                conn.connect()
+            except BaseException as exc:
+                conn.close()
+                raise _delivery_error(request, exc, timeout) from None
+
+            def deliver() -> Reply:
+                try:
+                    return _exchange(conn, request, path, deadline, max_size)[0]
+                except (DeliveryError, KeyboardInterrupt):
+                    raise
+                except BaseException as exc:
+                    raise _delivery_error(request, exc, timeout) from None
+                finally:
+                    conn.close()
+
+            return deliver
+
+        return _all_at_once(requests, prepare, timeout, "the server")
+
+
+def _new_connection(scheme: str, host: str, port: int, timeout: float | None) -> http.client.HTTPConnection:
+    kind = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+    return kind(host, port, timeout=timeout)
+
+
+def _time_left(deadline: float) -> float:
+    """Seconds until ``deadline`` (a ``time.monotonic()`` value); ``TimeoutError`` once it has passed."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the delivery's deadline passed")
+    return left
+
+
+def _exchange(
+    conn: http.client.HTTPConnection, request: SentRequest, path: str, deadline: float | None, max_size: int
+) -> tuple[Reply, bool]:
+    """Send ``request`` on ``conn`` and read the whole reply before ``deadline``; True: close the connection.
+
+    Network exceptions come out raw, for the caller to translate (and to retry a stale keep-alive).
+    """
+    begin = time.perf_counter()
+    if conn.sock is None:
+        if deadline is not None:
+            conn.timeout = _time_left(deadline)
+        conn.connect()
+    sock = conn.sock
+    if not isinstance(sock, _DeadlineSocket):
+        sock = conn.sock = _DeadlineSocket(sock)
+    sock.deadline = deadline
+    conn.request(request.method, path, body=request.body, headers=dict(request.headers))
+    response = conn.getresponse()
+    try:
+        body = response.read(max_size + 1)
+    except BaseException:
+        response.close()
+        raise
+    elapsed = time.perf_counter() - begin
+    if deadline is not None:
+        _time_left(deadline)  # a reply completed after the deadline is still too late
+    truncated = len(body) > max_size
+    reply = Reply(
+        status=response.status,
+        headers=Headers(response.getheaders()),
+        body=body[:max_size],
+        elapsed=elapsed,
+        request=request,
+        truncated=truncated,
+    )
+    return reply, truncated or response.will_close
+
+
+class _DeadlineSocket:
+    """A connected socket whose every send and receive gets only the time left until one deadline.
+
+    ``http.client`` bounds each socket operation separately, so a handler trickling its reply a byte a
+    second never timed out: a 2 s timeout waited 26 s. Wrapped, the timeout bounds the whole exchange.
+    """
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self.deadline: float | None = None
+        self._readers = 0
+        self._closing = False
+
+    def _arm(self) -> None:
+        if self.deadline is not None:
+            self.sock.settimeout(_time_left(self.deadline))
+
+    def sendall(self, data: bytes, flags: int = 0) -> None:
+        self._arm()
+        self.sock.sendall(data, flags)
+
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        self._arm()
+        received: int = self.sock.recv_into(buffer, nbytes, flags)
+        return received
+
+    def makefile(self, mode: str = "rb", *args: object, **kwargs: object) -> io.BufferedReader:
+        self._readers += 1
+        return io.BufferedReader(_DeadlineReader(self))
+
+    def close(self) -> None:
+        """Close the socket once no reader is open (as ``socket.close`` waits for its ``makefile`` files:
+        http.client closes the connection before a ``Connection: close`` reply's body is read)."""
+        self._closing = True
+        if self._readers == 0:
+            self.sock.close()
+
+    def reader_closed(self) -> None:
+        self._readers -= 1
+        if self._closing and self._readers == 0:
+            self.sock.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sock, name)
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The reading side of a ``_DeadlineSocket``, for ``http.client``'s buffered reads."""
+
+    def __init__(self, sock: _DeadlineSocket) -> None:
+        super().__init__()
+        self._sock = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._sock.recv_into(buffer)
+
+    def close(self) -> None:
+        if not self.closed:
+            super().close()
+            self._sock.reader_closed()
 
 
 def _delivery_error(request: SentRequest, exc: BaseException, timeout: float | None) -> BaseException:
