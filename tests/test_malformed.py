@@ -66,7 +66,13 @@ def test_each_case_is_refused_by_the_strict_reference_except_a_valid_body_under_
         except CallbackError:
             continue
         accepted.append(case.id)
-    assert accepted == ["transport/form-content-type"]
+    # extra fields are legal (forward compatibility), however suspicious their names
+    assert accepted == [
+        "transport/form-content-type",
+        "prompt/extra-key-id",
+        "prompt/extra-key-proto",
+        "prompt/extra-key-constructor",
+    ]
     wrong_type = corpus["transport/form-content-type"]
     assert wrong_type.content_type == "application/x-www-form-urlencoded"
     assert wrong_type.expect == "robust"
@@ -118,7 +124,11 @@ def test_each_case_is_refused_by_the_strict_reference_except_a_valid_body_under_
         ("encoding/utf-8-bom", "robust", "$: body starts with a UTF-8 byte-order mark"),
         ("transport/oversize", "reject", "$: body is 1,048,577 bytes, over the 1,048,576-byte limit"),
         ("transport/deep-nesting", "reject", "$: not JSON: recursion limit exceeded"),
-        ("failure/failure_code-nan", "reject", "$: not JSON"),
+        ("failure/failure_code-nan", "robust", "$: not JSON"),
+        ("prompt/result-null", "robust", "$.voiceprompt_callback.result: must be one of"),
+        ("prompt/callid-null", "reject", "$.voiceprompt_callback.callid: must be a JSON string, got null"),
+        ("prompt/callid-operator", "robust", "$.voiceprompt_callback.callid: must be a JSON string, got an object"),
+        ("prompt/mobile-array", "robust", "$.voiceprompt_callback.mobile: must be a JSON string, got an array"),
     ],
 )
 def test_the_issues_cases_are_present_classified_and_refused_for_the_stated_reason(
@@ -272,3 +282,43 @@ def test_the_corpus_comes_from_a_derived_stream() -> None:
     assert derived.prompt() == PayloadFactory(("malformed", "2024")).prompt()
     with pytest.raises(TypeError, match="derive"):
         factory.derive(3)  # type: ignore[arg-type]
+
+
+def test_null_is_questionable_in_every_field_but_callid(corpus: dict[str, Case]) -> None:
+    nulls = {
+        case_id: case
+        for case_id, case in corpus.items()
+        if case_id.split("/")[1].split("-")[1:2] == ["null"] and "callback-" not in case_id
+    }
+    assert {"prompt/result-null", "prompt/call_from-null", "prompt/fee-null", "prompt/callid-null"} <= set(nulls)
+    assert {case_id for case_id, case in nulls.items() if case.expect == "reject"} == {"prompt/callid-null"}
+    nan = corpus["failure/failure_code-nan"]
+    assert nan.expect == "robust"
+    assert json.loads(nan.body)[FAILURE]["failure_code"] != json.loads(nan.body)[FAILURE]["failure_code"]  # NaN
+
+
+def test_unanswered_cases_pin_their_other_times_and_have_a_twin_for_the_other_value() -> None:
+    for seed in range(8):
+        corpus = {case.id: case for case in cases(PayloadFactory(seed))}
+        for case_id in (
+            "prompt/accept_time-null",
+            "prompt/end_calltime-null",
+            "prompt/fee-null",
+            "code/end-before-start",
+        ):
+            pinned = next(iter(json.loads(corpus[case_id].body).values()))
+            twin = next(iter(json.loads(corpus[f"{case_id}-times-empty"].body).values()))
+            assert pinned["result"] == twin["result"] == "1"
+            times = ("accept_time",) if case_id.startswith("code/") else ("accept_time", "end_calltime")
+            assert {pinned[f] for f in times if pinned[f] is not None} <= {"0"}
+            assert {twin[f] for f in times if twin[f] is not None} <= {""}
+
+
+def test_shapes_aimed_at_document_stores_and_javascript_objects(corpus: dict[str, Case]) -> None:
+    assert json.loads(corpus["prompt/callid-operator"].body)[PROMPT]["callid"] == {"$ne": None}
+    assert json.loads(corpus["prompt/mobile-operator"].body)[PROMPT]["mobile"] == {"$gt": ""}
+    assert json.loads(corpus["failure/callid-operator"].body)[FAILURE]["callid"] == {"$ne": None}
+    for key, case_id in (("_id", "prompt/extra-key-id"), ("__proto__", "prompt/extra-key-proto")):
+        assert key in json.loads(corpus[case_id].body)[PROMPT]
+        assert corpus[case_id].expect == "robust"
+    assert "constructor" in json.loads(corpus["prompt/extra-key-constructor"].body)[PROMPT]
