@@ -21,7 +21,7 @@ import copy
 import fnmatch
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sized
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
@@ -51,6 +51,7 @@ __all__ = [
     "Outcome",
     "Report",
     "Runner",
+    "Together",
     "Verdict",
     "checks",
     "judge",
@@ -129,20 +130,16 @@ def _every_check(factory: PayloadFactory) -> list[Check]:
             "duplicate/at-once",
             4,
             "together",
-            (unanswered, unanswered),
-            "an unanswered prompt delivered twice at the same moment gets result 0 twice",
+            Together((unanswered, unanswered), (factory.prompt(result="1", **_UNSET),)),
+            "an unanswered prompt delivered twice at the same moment gets result 0 twice, and does what one did",
         )
     )
-    status = factory.prompt(result="2", **_UNSET)
-    callid = status[KINDS[0]]["callid"]
-    failure = factory.failure(callid=callid, nationcode=status[KINDS[0]]["nationcode"])
-    failure[KINDS[3]]["mobile"] = status[KINDS[0]]["mobile"]
     found.append(
         Check(
             "duplicate/status-and-failure-at-once",
             4,
             "together",
-            (status, failure),
+            Together(_failed_call(factory), _failed_call(factory)),
             "a failed call's status and failure callbacks (one callid) arriving together both get result 0",
         )
     )
@@ -152,6 +149,23 @@ def _every_check(factory: PayloadFactory) -> list[Check]:
         found.append(Check(f"sibling/{short}", 5, "sibling", payload, f"a {kind} at the same path gets result 0"))
     found.append(Check("deadline", 6, "deadline", factory.answered(), "every reply arrives within the deadline"))
     return found
+
+
+class Together(NamedTuple):
+    """What a ``together`` check sends: ``items`` at the same moment; with ``effects``, first ``twins``
+    (the same shapes, other callids) one after the other, to learn what one delivery does."""
+
+    items: tuple[dict[str, Any], ...]
+    twins: tuple[dict[str, Any], ...]
+
+
+def _failed_call(factory: PayloadFactory) -> tuple[dict[str, Any], ...]:
+    """A failed call's status callback and its failure callback: one callid, one number."""
+    status = factory.prompt(result="2", **_UNSET)
+    fields = status[KINDS[0]]
+    failure = factory.failure(callid=fields["callid"], nationcode=fields["nationcode"])
+    failure[KINDS[3]]["mobile"] = fields["mobile"]
+    return status, failure
 
 
 def _patterns(skip: str | Iterable[str]) -> tuple[str, ...]:
@@ -484,10 +498,23 @@ class Runner:
         return CheckResult(id=check.id, outcome="passed", rule=check.rule, reply=reply)
 
     def _together(self, check: Check) -> CheckResult:
-        """Deliver the items at the same moment, twice over: every reply must be a success, and the second
-        round (duplicates of what was processed) must leave the effects unchanged."""
-        items = list(check.data)
+        """Deliver the items at the same moment, twice over: every reply must be a success. With effects:
+        the first round may change the snapshot no more than its twins delivered one by one did (where the
+        snapshot has a size: a number, or a collection's length), and the second round (duplicates of what
+        was processed) must leave it unchanged."""
+        together: Together = check.data
+        items = list(together.items)
+        grew: float | None = None
         before: object = None
+        if self.effects is not None:
+            first = self._snapshot()
+            for twin in together.twins:
+                reply = self._deliver(check, twin)
+                problems = reply_problems(reply, "ok")
+                if problems:
+                    return self._verdict(check, reply, problems, "a single delivery: expected a success reply")
+            before = self._snapshot()
+            grew = _growth(first, before)
         last: Reply | None = None
         for attempt in ("first", "second"):
             if attempt == "second" and self.effects is not None:
@@ -503,6 +530,16 @@ class Runner:
                     expected = f"{attempt} round of {len(items)} deliveries at the same moment: expected success"
                     return self._verdict(check, outcome, problems, expected)
                 last = outcome
+            if attempt == "first" and self.effects is not None and grew is not None:
+                after = self._snapshot()
+                grew_now = _growth(before, after)
+                if grew_now is not None and grew_now > grew:
+                    what = (
+                        f"{len(items)} deliveries at the same moment changed it by {grew_now:g} where the same "
+                        f"callbacks one by one changed it by {grew:g}"
+                    )
+                    assert last is not None
+                    return self._changed(check, last, before, after, what)
         assert last is not None
         if self.effects is not None:
             changed = self._unchanged(
@@ -566,6 +603,10 @@ class Runner:
             raise _EffectsFailed(message, name) from None
         if same:
             return None
+        return self._changed(check, reply, before, after, what)
+
+    def _changed(self, check: Check, reply: Reply, before: object, after: object, what: str) -> CheckResult:
+        name = _name_of(self.effects)
         change = diff(before, after)
         return CheckResult(
             id=check.id,
@@ -575,10 +616,25 @@ class Runner:
             reply=reply,
             problems=(f"{name}: {change}",),
             curl=reply.curl(),
-            expected=f"{_family_words(check)} leaves {name}() unchanged",
+            expected=f"{_family_words(check)} must leave {name}() unchanged",
             cause=f"{_family_words(check)} changed {name}()",
             effects=(before, after),
         )
+
+
+def _growth(before: object, after: object) -> float | None:
+    """How much a snapshot grew, where it has a size (a number, or a collection's length); else None."""
+    sizes = []
+    for snapshot in (before, after):
+        if isinstance(snapshot, bool):
+            return None
+        if isinstance(snapshot, (int, float)):
+            sizes.append(float(snapshot))
+        elif isinstance(snapshot, Sized):
+            sizes.append(float(len(snapshot)))
+        else:
+            return None
+    return sizes[1] - sizes[0]
 
 
 def _family_words(check: Check) -> str:

@@ -79,7 +79,7 @@ class CheckResult:
         what = self.expected if self.expected and self.problems else self.message
         lines = [f"{self.id} {word}: {what} (CONTRACT.md rule {self.rule}: {RULES.get(self.rule, '?')})"]
         lines += [f"  - {safe(problem)}" for problem in self.problems]
-        if self.effects is not None:
+        if self.effects is not None and width > 100:  # the compact form has the diff among the problems
             lines.append(f"  effects before: {shorten(safe(repr(self.effects[0])), 300)}")
             lines.append(f"  effects after:  {shorten(safe(repr(self.effects[1])), 300)}")
         reply = self.reply
