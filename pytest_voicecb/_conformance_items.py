@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
     from _pytest.nodes import Node
 
     from pytest_voicecb.conformance import CheckResult, Report, Runner
+
+Effects = Callable[[], object] | None
+"""What the ``voicecb_effects`` fixture gives: a callable returning a snapshot of what the handler did."""
 
 NAME = "voicecb-conformance"
 """The name of the (file-less) module holding one target's checks."""
@@ -148,7 +152,12 @@ def add_items(session: pytest.Session, items: list[pytest.Item], configured_targ
         if len(kept) != len(items):
             config.hook.pytest_deselected(items=[item for item in items if item.path in only])
             items[:] = kept
-    ids = _check_ids()
+    try:
+        ids = _check_ids()
+    except Exception as exc:  # a bug of ours: say so once instead of an INTERNALERROR
+        raise pytest.UsageError(f"--voicecb-conformance: pytest-voicecb could not build its checks: {exc!r}") from exc
+    if parents == [session] and configured_target is not None:
+        _resolve_configured(configured_target)
     made: list[pytest.Item] = []
     for parent in parents:
         path = _module_path(session, parent)
@@ -167,6 +176,16 @@ def add_items(session: pytest.Session, items: list[pytest.Item], configured_targ
             continue  # the command line named other tests: their checks are not wanted
         made += _make_items(parent, path, chosen)
     items.extend(made)
+
+
+def _resolve_configured(spec: str) -> None:
+    """A configured target that cannot be imported is one usage error, not one error per check."""
+    from pytest_voicecb.client import TargetError, resolve_target
+
+    try:
+        resolve_target(spec)
+    except (TargetError, TypeError) as exc:
+        raise pytest.UsageError(f"--voicecb-conformance: --voicecb-target / voicecb_target ini option: {exc}") from None
 
 
 def _check_ids() -> list[str]:
@@ -258,7 +277,7 @@ class _TargetRun:
 
     runner: Runner
     target: object
-    effects: object
+    effects: Effects
     preflown: bool = False
     causes: dict[str, str] = field(default_factory=dict)
     """cause -> the first item that showed it (its details are printed once; later ones point at it)."""
@@ -272,11 +291,11 @@ class _ConformanceItem(pytest.Function):
     def reportinfo(self) -> tuple[Any, int | None, str]:
         return self.path, None, f"voicecb conformance check {self.check_id}"
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:  # type: ignore[override]
         """The check's own few lines, with no traceback banner (its frames are the plugin's, not the user's)."""
         if isinstance(excinfo.value, pytest.fail.Exception) and not excinfo.value.pytrace:
             return str(excinfo.value)
-        return super().repr_failure(excinfo, style)
+        return super().repr_failure(excinfo)
 
     def setup(self) -> None:
         """Skip once the target's preflight or fixture setup failed: one error, not one per check."""
@@ -304,7 +323,7 @@ def _key(item: pytest.Item) -> str:
 
 
 def _run_check(
-    request: pytest.FixtureRequest, voicecb_target: object, voicecb_seed: int, voicecb_effects: object
+    request: pytest.FixtureRequest, voicecb_target: object, voicecb_seed: int, voicecb_effects: Effects
 ) -> None:
     __tracebackhide__ = True
     item = request.node
@@ -328,7 +347,7 @@ def _run_check(
     pytest.fail(_failure_message(item, result, cause, first, voicecb_seed), pytrace=False)
 
 
-def _target_run(item: pytest.Item, target: object, seed: int, effects: object) -> _TargetRun:
+def _target_run(item: pytest.Item, target: object, seed: int, effects: Effects) -> _TargetRun:
     """One runner per conformance module (same checks, one client, timings shared for the deadline
     check), pointed at whichever target and effects the current item's fixtures gave."""
     from pytest_voicecb.client import TargetError
@@ -457,7 +476,7 @@ def summarize(terminal: Any, config: pytest.Config) -> None:
         terminal.write_sep("=", title, yellow=outcome == "warned", red=outcome == "failed", bold=True)
         for cause, where in sorted(groups.items(), key=lambda group: -len(group[1])):
             count = f"{len(where)} check{'s' if len(where) != 1 else ''}"
-            terminal.write_line(f"{cause} × {count}, e.g. {where[0]}")
+            terminal.write_line(f"{cause} \u00d7 {count}, e.g. {where[0]}")
         for line in lines:
             terminal.write_line(line)
         if outcome == "warned":

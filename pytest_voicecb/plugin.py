@@ -396,6 +396,7 @@ def voicecb_conformance(request: pytest.FixtureRequest, voicecb_seed: int) -> Ca
     ``--voicecb-strict``). Warnings never fail the test: they are listed in the terminal summary.
     ``assert_ok=False`` returns the report without failing.
     """
+
     def run(target: object = None, *, assert_ok: bool = True, **options: Any) -> Report:
         __tracebackhide__ = True
         if target is None:

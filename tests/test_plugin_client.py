@@ -174,8 +174,8 @@ def test_voicecb_conformance_fails_with_the_table(project: pytest.Pytester) -> N
     result.stdout.fnmatch_lines(
         [
             "*pytest-voicecb conformance of <Flask 'voicecb-reject-duplicates'> (in-process WSGI)*seed 42",
-            "FAIL rule 4 (a duplicate gets success again): HTTP 200 * × * checks",
-            "  e.g. duplicate* failed: second delivery of callid *",
+            "FAIL *rule 4*",
+            "  e.g. duplicate*: second delivery of callid *",
             "*FAILED: * of * checks failed*(seed 42)",
         ]
     )
@@ -249,7 +249,8 @@ def test_failing_checks_fail_their_items(project: pytest.Pytester) -> None:
         ]
     )
     text = result.stdout.str()
-    assert "traceback" not in text.lower() and "conftest.py:" not in text  # no banner, no fixture frames
+    assert "traceback" not in text.lower()  # no banner
+    assert "conftest.py:" not in text  # no fixture frames
 
 
 def test_k_selects_checks_and_junit_xml_names_them(project: pytest.Pytester, tmp_path: Path) -> None:
