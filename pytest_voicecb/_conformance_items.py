@@ -14,20 +14,20 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from _pytest.nodes import Node
 
     from pytest_voicecb.conformance import CheckResult, Report, Runner
 
-Effects = Callable[[], object] | None
-"""What the ``voicecb_effects`` fixture gives: a callable returning a snapshot of what the handler did."""
+    Effects = Callable[[], object] | None
+    """What the ``voicecb_effects`` fixture gives: a callable returning a snapshot of what the handler did."""
 
 NAME = "voicecb-conformance"
 """The name of the (file-less) module holding one target's checks."""
@@ -271,16 +271,18 @@ class _ConformanceModule(pytest.Module):
 # ---- running: one runner per target, a preflight, a few lines per failure ---------------------------
 
 
-@dataclass
 class _TargetRun:
-    """The checks of one conformance module: its runner, and whether it may run at all."""
+    """The checks of one conformance module: its runner, the target and effects it was last given, whether
+    the preflight ran, and each cause with the first item that showed it (printed in full once)."""
 
-    runner: Runner
-    target: object
-    effects: Effects
-    preflown: bool = False
-    causes: dict[str, str] = field(default_factory=dict)
-    """cause -> the first item that showed it (its details are printed once; later ones point at it)."""
+    # A plain class, not a dataclass: this module is imported in every pytest run, and each dataclass
+    # costs about a millisecond to build.
+    def __init__(self, runner: Runner, target: object, effects: Effects) -> None:
+        self.runner = runner
+        self.target = target
+        self.effects = effects
+        self.preflown = False
+        self.causes: dict[str, str] = {}
 
 
 class _ConformanceItem(pytest.Function):
@@ -491,14 +493,14 @@ def summarize(terminal: Any, config: pytest.Config) -> None:
 # ---- settings shared with plugin.py ---------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class Settings:
     """What the command line and the ini file say about targets and conformance runs."""
 
-    target: str | None
-    path: str | None
-    deadline: float | None
-    strict: bool
+    def __init__(self, *, target: str | None, path: str | None, deadline: float | None, strict: bool) -> None:
+        self.target = target
+        self.path = path
+        self.deadline = deadline
+        self.strict = strict
 
     def runner_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {"strict": self.strict}
