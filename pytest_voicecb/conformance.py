@@ -261,7 +261,6 @@ class Runner:
             message=f"{expected}; {got}: {'; '.join(problems)}",
             reply=reply,
             problems=tuple(problems),
-            curl=reply.curl(),
             expected=expected,
             cause=signature(reply) if outcome == "failed" else f"{signature(reply)} to {_family_words(check)}",
         )
@@ -359,7 +358,6 @@ class Runner:
             message="; ".join(parts),
             reply=reply,
             problems=tuple(parts),
-            curl=reply.curl(),
             expected=f"every reply within {self.deadline:g} s",
             cause=f"replies slower than {self.deadline:g} s",
         )
@@ -403,7 +401,6 @@ class Runner:
             message=f"{what}: {change}",
             reply=reply,
             problems=(f"{name}: {change}",),
-            curl=reply.curl(),
             expected=f"{_family_words(check)} must leave {name}() unchanged",
             cause=f"{_family_words(check)} changed {name}()",
             effects=(before, after),

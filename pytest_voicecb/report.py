@@ -46,7 +46,8 @@ class CheckResult:
 
     ``id``; ``outcome`` (``"passed"``, ``"warned"`` or ``"failed"``); the ``rule`` it enforces (or broke);
     ``message`` (one line, empty when passed); the last ``reply`` (None when nothing came back);
-    ``problems`` found; ``curl``, a command reproducing the delivery; ``expected``, what the check demanded;
+    ``problems`` found; ``curl``, a command reproducing a delivery that got no reply (``reproducer()``
+    gives the command for any result); ``expected``, what the check demanded;
     ``cause``, the normalised signature it is grouped under; ``effects``, the (before, after) snapshots
     when a side-effect rule broke.
     """
@@ -65,6 +66,13 @@ class CheckResult:
     @property
     def passed(self) -> bool:
         return self.outcome == "passed"
+
+    def reproducer(self) -> str | None:
+        """The curl command reproducing the delivery: ``curl`` when the check set it (nothing came back),
+        else the reply's own (rendered only when asked: a 1 MiB body's command takes a while)."""
+        if self.curl is not None:
+            return self.curl
+        return self.reply.curl() if self.reply is not None else None
 
     @property
     def warned(self) -> bool:
@@ -99,7 +107,7 @@ class CheckResult:
                 last = " (its last line)" if log_lines == 1 else f" (its last {log_lines} lines)"
                 lines.append("the app logged" + (last if len(logged) > log_lines else "") + ":")
                 lines += ["  " + safe(line) for line in logged[-log_lines:]]
-        curl = self.curl or (reply.curl() if reply is not None else None)
+        curl = self.reproducer()
         if curl:
             lines.append("reproduce:")
             lines += curl.splitlines()
@@ -119,7 +127,7 @@ class CheckResult:
             "status": reply.status if reply is not None else None,
             "elapsed": round(reply.elapsed, 6) if reply is not None else None,
             "reply": preview(reply.body) if reply is not None else None,
-            "curl": None if self.passed else (self.curl or (reply.curl() if reply is not None else None)),
+            "curl": None if self.passed else self.reproducer(),
         }
         if self.effects is not None:
             data["effects"] = {"before": _jsonable(self.effects[0]), "after": _jsonable(self.effects[1])}
@@ -341,7 +349,7 @@ def _compact(result: CheckResult) -> str:
         logged = [line for line in reply.errors.strip().splitlines() if line.strip()]
         if logged:
             lines.append(f"the app logged: {shorten(safe(logged[-1].strip()), 120)}")
-    curl = result.curl or (reply.curl() if reply is not None else None)
+    curl = result.reproducer()
     if curl:
         lines.append("reproduce:")
         lines += curl.splitlines()
