@@ -68,7 +68,9 @@ _TARGETS = pytest.StashKey["dict[str, _TargetRun]"]()
 
 WARNING_PROPERTY = "voicecb_warning"
 FAILURE_PROPERTY = "voicecb_failure"
-"""JUnit properties (``user_properties``) of a conformance item that warned or failed: its cause."""
+RULE_PROPERTY = "voicecb_rule"
+"""JUnit properties (``user_properties``) of a conformance item that warned or failed: its cause (the
+reply's normalised signature, as ``Report.causes`` groups them) and the rule it broke."""
 RUN_WARNING_PROPERTY = "voicecb_conformance_warning"
 RUN_FAILURE_PROPERTY = "voicecb_conformance_failure"
 """The same for a test that called ``voicecb_conformance()``: one per cause, with its count."""
@@ -340,7 +342,8 @@ def _run_check(
     result = state.runner.run(item.check_id)
     if result.passed:
         return
-    cause = _cause_of(state.runner, result)
+    cause = _cause_of(result)
+    item.user_properties.append((RULE_PROPERTY, _rule(result.rule)))
     if result.warned:
         item.user_properties.append((WARNING_PROPERTY, cause))
         return
@@ -380,13 +383,16 @@ def _target_run(item: pytest.Item, target: object, seed: int, effects: Effects) 
     return state
 
 
-def _cause_of(runner: Runner, result: CheckResult) -> str:
-    """One line naming the cause of a warned or failed check: its rule and the normalised reply."""
+def _cause_of(result: CheckResult) -> str:
+    """The cause of a warned or failed check, as ``Report.causes`` groups them: what came back,
+    normalised (ids and numbers masked), so that one bug seen by many checks is one cause."""
+    return result.cause or result.message
+
+
+def _rule(rule: int) -> str:
     from pytest_voicecb.report import RULES
 
-    causes = runner.report([result]).causes
-    signature = causes[0].signature if causes else result.message
-    return f"rule {result.rule} ({RULES.get(result.rule, '?')}): {signature}"
+    return f"rule {rule}: {RULES.get(rule, '?')}"
 
 
 def _failure_message(item: pytest.Item, result: CheckResult, cause: str, first: str, seed: int) -> str:
@@ -398,11 +404,15 @@ def _failure_message(item: pytest.Item, result: CheckResult, cause: str, first: 
         return f"{result.details()}\n{rerun}"
     lines = [f"{result.id}: {safe(result.message)}"]
     if first != item.nodeid:
-        lines.append(f"cause: {cause} (the same as {first}, shown above)")
+        lines.append(f"cause: {cause} ({_rule(result.rule)}; the same as {first}, shown above)")
         return "\n".join([*lines, rerun])
-    lines.append(f"cause: {cause}")
-    if result.curl:
-        lines += ["reproduce:", *(line for line in result.curl.splitlines() if line.strip())]
+    lines.append(f"cause: {cause} ({_rule(result.rule)})")
+    logged = [line for line in (result.reply.errors if result.reply else "").splitlines() if line.strip()]
+    if logged:
+        lines.append(f"the app logged (its last line): {safe(logged[-1].strip())}")
+    curl = result.reproducer()
+    if curl:
+        lines += ["reproduce:", *(line for line in curl.splitlines() if line.strip())]
     return "\n".join([*lines, rerun])
 
 
@@ -455,30 +465,32 @@ def record_report(node: pytest.Item, report: Report) -> None:
 
 
 def summarize(terminal: Any, config: pytest.Config) -> None:
-    """``pytest_terminal_summary``: one line per cause, with how many checks and an example node id.
+    """``pytest_terminal_summary``: one line per cause, with how many checks, the rules, an example node id.
 
     The causes travel as the reports' ``user_properties``, so they reach the xdist controller too.
     """
-    grouped: dict[str, dict[str, list[str]]] = {"failed": {}, "warned": {}}
+    grouped: dict[str, dict[str, list[tuple[str, str]]]] = {"failed": {}, "warned": {}}
     runs: dict[str, list[str]] = {"failed": [], "warned": []}
     for reports in terminal.stats.values():
         for report in reports:
             if getattr(report, "when", None) != "call":
                 continue
-            for name, value in getattr(report, "user_properties", ()):
-                if name in (WARNING_PROPERTY, FAILURE_PROPERTY):
-                    outcome = "warned" if name == WARNING_PROPERTY else "failed"
-                    grouped[outcome].setdefault(str(value), []).append(report.nodeid)
-                elif name == RUN_WARNING_PROPERTY:
-                    runs["warned"].append(f"{value}, in {report.nodeid}")
+            found = dict(getattr(report, "user_properties", ()))
+            rule = str(found.get(RULE_PROPERTY, ""))
+            for name, outcome in ((WARNING_PROPERTY, "warned"), (FAILURE_PROPERTY, "failed")):
+                if name in found:
+                    grouped[outcome].setdefault(str(found[name]), []).append((report.nodeid, rule))
+            if RUN_WARNING_PROPERTY in found:
+                runs["warned"].append(f"{found[RUN_WARNING_PROPERTY]}, in {report.nodeid}")
     for outcome, title in (("failed", "voicecb conformance failures"), ("warned", "voicecb conformance warnings")):
         groups, lines = grouped[outcome], runs[outcome]
         if not groups and not lines:
             continue
         terminal.write_sep("=", title, yellow=outcome == "warned", red=outcome == "failed", bold=True)
-        for cause, where in sorted(groups.items(), key=lambda group: -len(group[1])):
-            count = f"{len(where)} check{'s' if len(where) != 1 else ''}"
-            terminal.write_line(f"{cause} \u00d7 {count}, e.g. {where[0]}")
+        for cause, seen in sorted(groups.items(), key=lambda group: -len(group[1])):
+            count = f"{len(seen)} check{'s' if len(seen) != 1 else ''}"
+            rules = "; ".join(dict.fromkeys(rule for _, rule in seen if rule))
+            terminal.write_line(f"{cause} \u00d7 {count} ({rules}), e.g. {seen[0][0]}")
         for line in lines:
             terminal.write_line(line)
         if outcome == "warned":

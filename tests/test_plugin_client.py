@@ -240,7 +240,7 @@ def test_failing_checks_fail_their_items(project: pytest.Pytester) -> None:
         [
             "_* voicecb conformance check sibling/code _*",
             "sibling/code: expected a success reply; got HTTP 200 *: result is 1 *; expected 0",
-            "cause: rule 5 (all four kinds are acknowledged): HTTP 200 *unsupported callback voicecode_callback*",
+            "cause: HTTP 200 *unsupported callback voicecode_callback* (rule 5: all four kinds are acknowledged)",
             "reproduce:",
             "curl -sS -i -X POST http://localhost:8000/voice/callback *",  # flush left, ready to paste
             "rerun this check: pytest handlers_tests/voicecb-conformance::sibling/code --voicecb-conformance "
@@ -267,7 +267,8 @@ def test_k_selects_checks_and_junit_xml_names_them(project: pytest.Pytester, tmp
     assert failure is not None
     assert "second delivery of callid" in (failure.get("message") or "")
     properties = {p.get("name"): p.get("value") for p in cases["duplicate/keypress"].iter("property")}
-    assert (properties["voicecb_failure"] or "").startswith("rule 4 (a duplicate gets success again): HTTP 200")
+    assert (properties["voicecb_failure"] or "").startswith("HTTP 200 ")
+    assert properties["voicecb_rule"] == "rule 4: a duplicate gets success again"
 
 
 def test_the_target_option_alone_is_enough(project: pytest.Pytester, live_url: str) -> None:

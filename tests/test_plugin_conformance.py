@@ -97,12 +97,13 @@ def test_a_warned_check_passes_and_its_cause_is_listed_once_in_the_summary_and_j
     assert lines[-1] == "(warnings do not fail the run; --voicecb-strict makes them failures)"
     assert len(lines) == 2, lines  # one cause, however many checks showed it
     assert re.fullmatch(
-        r"rule 2 \(.*\): HTTP 200 .* \u00d7 \d+ checks, e\.g\. voicecb-conformance::reject/prompt/\S+", lines[0]
+        r"HTTP 200 .* \u00d7 \d+ checks \(rule 2: .*\), e\.g\. voicecb-conformance::reject/prompt/\S+", lines[0]
     ), lines[0]
     warned = [case for case in junit_cases(xml).values() if "voicecb_warning" in properties(case)]
     assert 2 < len(warned) <= outcomes["passed"]
     assert warned[0].find("failure") is None
-    assert properties(warned[0])["voicecb_warning"].startswith("rule 2 (")
+    assert properties(warned[0])["voicecb_warning"].startswith("HTTP 200 ")
+    assert properties(warned[0])["voicecb_rule"].startswith("rule 2: ")
 
 
 def test_strict_turns_the_warnings_into_failures(project: pytest.Pytester) -> None:
@@ -110,7 +111,7 @@ def test_strict_turns_the_warnings_into_failures(project: pytest.Pytester) -> No
     result = project.runpytest(*LEAN, "--voicecb-conformance", "-k", "reject/prompt", "--voicecb-strict")
     outcomes = result.parseoutcomes()
     assert outcomes["failed"] > 2
-    assert section(result.stdout.str(), "voicecb conformance failures")[0].startswith("rule 2 (")
+    assert "(rule 2: " in section(result.stdout.str(), "voicecb conformance failures")[0]
 
 
 def test_voicecb_conformance_warns_without_failing_and_fails_under_strict(
