@@ -32,7 +32,7 @@ from pytest_voicecb._transports import HttpTransport, Transport, WsgiTransport
 from pytest_voicecb.asgi import AsgiBridge, is_asgi
 from pytest_voicecb.contract import DEFAULT_PATH, JSON_CONTENT_TYPE, KINDS, encode, kind_named
 from pytest_voicecb.errors import DeliveryError, TargetError
-from pytest_voicecb.repro import redact_url
+from pytest_voicecb.repro import redact_header, redact_url
 from pytest_voicecb.values import Case, Variant
 
 __all__ = [
@@ -318,7 +318,7 @@ class CallbackClient:
             if not isinstance(headers, Mapping):
                 raise TypeError(f"headers must be a mapping of names to values, got {type(headers).__name__}")
             for name, value in headers.items():
-                send_headers[str(name)] = str(value)
+                send_headers[str(name)] = _check_header(str(name), str(value))
         if path is not None:
             target_path = _check_path(path)
         else:
@@ -333,6 +333,26 @@ class CallbackClient:
             redact=self.redact,
         )
         return request, target_path
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def _check_header(name: str, value: str) -> str:
+    """``value`` when HTTP can carry the header as given; ``ValueError`` saying why not."""
+    if not _HEADER_NAME.fullmatch(name):
+        raise ValueError(f"header name {name!r} is not an HTTP token (letters, digits and !#$%&'*+-.^_`|~)")
+    shown = redact_header(name, value)
+    if any(char in value for char in "\r\n\0"):
+        raise ValueError(f"header {name}: value {shown!r} holds a line break or NUL, which HTTP cannot carry")
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError(
+            f"header {name}: value {shown!r} has characters beyond latin-1; HTTP headers carry bytes: "
+            "percent-encode or base64 the value"
+        ) from None
+    return value
 
 
 def _check_address(address: object) -> str:

@@ -94,7 +94,7 @@ def curl(request: Request, *, redact: bool = True) -> str:
         has_type = has_type or lower == "content-type"
         value = redact_header(name, value, redact=redact)
         # "Name:" makes curl drop a header; "Name;" sends it empty
-        parts += ["-H", _quote(f"{name}: {value}" if value else f"{name};")]
+        parts += ["-H", _quote(f"{name}: {value}" if value else f"{name};", encoding="latin-1")]
     if not has_type:
         parts += ["-H", _quote("Content-Type:")]  # curl would add a form content type otherwise
     lines = []
@@ -155,16 +155,20 @@ def _printf_format(body: bytes) -> str:
     return "".join(out)
 
 
-def _quote(text: str) -> str:
-    """``text`` as one shell word; bash's ``$'...'`` with escapes when it holds unprintable characters."""
-    if text.isprintable():
+def _quote(text: str, encoding: str = "utf-8") -> str:
+    """``text`` as one shell word that gives the program ``text`` encoded in ``encoding``.
+
+    Printable text as is (printable ASCII only for latin-1: a terminal would paste é as UTF-8), else
+    bash's ``$'...'`` with ``\\xNN`` escapes (http.client sends header values in latin-1).
+    """
+    if text.isprintable() and (encoding == "utf-8" or text.isascii()):
         return shlex.quote(text)
     escaped = []
     for char in text:
         if char in "\\'":
             escaped.append("\\" + char)
-        elif char.isprintable():
+        elif char.isprintable() and char.isascii():
             escaped.append(char)
         else:
-            escaped += [f"\\x{byte:02x}" for byte in char.encode("utf-8", "surrogatepass")]
+            escaped += [f"\\x{byte:02x}" for byte in char.encode(encoding, "backslashreplace")]
     return "$'" + "".join(escaped) + "'"
