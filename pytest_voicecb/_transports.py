@@ -30,7 +30,7 @@ from werkzeug.datastructures import Headers
 from pytest_voicecb._models import Reply, SentRequest
 from pytest_voicecb._text import safe
 from pytest_voicecb.asgi import AsgiBridge
-from pytest_voicecb.errors import DeliveryError
+from pytest_voicecb.errors import DeliveryError, TargetError
 
 __all__ = ["HttpTransport", "Transport", "WsgiTransport"]
 
@@ -225,7 +225,12 @@ class WsgiTransport:
         truncated = False
         begin = time.perf_counter()
         try:
-            truncated = _read_app_iter(self.app(environ, start_response), max_size, chunks)
+            result = self.app(environ, start_response)
+            if not started and callable(result) and not hasattr(result, "__iter__"):
+                raise _factory_error(self.app, result)
+            truncated = _read_app_iter(result, max_size, chunks)
+        except TargetError:
+            raise
         except Exception as exc:  # a real server answers 500; so do we
             status_line, crash_headers, crash_body, trace = _crash_reply(exc)
             escaped.append(trace)
@@ -247,6 +252,15 @@ class WsgiTransport:
             truncated=truncated or len(body) > max_size,
             errors=errors.getvalue() + "".join(escaped),
         )
+
+
+def _factory_error(app: object, result: object) -> TargetError:
+    """The target returned an app instead of a response: it is a factory taking ``*args``."""
+    name = getattr(app, "__name__", None) or "create_app"
+    return TargetError(
+        f"the target {name} returned {type(result).__name__} {safe(repr(result))[:80]} instead of a response: "
+        f"it is an app factory, not the app: call it: return {name}()"
+    )
 
 
 def _read_app_iter(app_iter: Iterable[bytes], max_size: int, into: list[bytes]) -> bool:

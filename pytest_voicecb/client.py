@@ -294,7 +294,9 @@ class CallbackClient:
                 "post_concurrently() takes a sequence of items to post (payloads, Cases, bytes), "
                 f"got {type(items).__name__}"
             )
-        requests = [self._request(item, path, headers, None) for item in items]
+        requests = []
+        for item in items:  # a loop, not a comprehension: its frame would show in tracebacks
+            requests.append(self._request(item, path, headers, None))
         limit = self.timeout if timeout is None else _checks.optional_seconds("timeout", timeout)
         if not requests:
             return []
@@ -358,7 +360,9 @@ def _check_header(name: str, value: str) -> str:
 def _check_address(address: object) -> str:
     """An IP address for ``REMOTE_ADDR``; ``ValueError`` for anything else."""
     try:
-        return str(ipaddress.ip_address(address))  # type: ignore[arg-type]
+        if not isinstance(address, str):
+            raise ValueError
+        return str(ipaddress.ip_address(address))
     except ValueError:
         raise ValueError(f"remote_addr must be an IP address such as '127.0.0.1', got {address!r}") from None
 
@@ -402,6 +406,7 @@ def _check_path(path: object) -> str:
 
 def _body_of(data: object) -> tuple[bytes, str | None]:
     """The bytes to send for ``data`` and the content type that goes with them."""
+    __tracebackhide__ = True
     if isinstance(data, Case):
         return data.body, data.content_type or None
     if isinstance(data, Variant):
