@@ -322,8 +322,8 @@ class HttpTransport:
 
     def deliver(self, request: SentRequest, path: str, timeout: float | None, max_size: int) -> Reply:
         __tracebackhide__ = True
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._lock:
+        with self._lock:  # the deadline starts once the connection is ours, not while another thread uses it
+            deadline = None if timeout is None else time.monotonic() + timeout
             for attempt in (1, 2):
                 conn, reused = self._connection(timeout)
                 try:

@@ -58,7 +58,7 @@ MAX_REPLY_SIZE = 1024 * 1024
 # ---- targets --------------------------------------------------------------------------------------
 
 
-_HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]+(/.*)?", re.DOTALL)
+_HOST_PORT = re.compile(r"([^@/\s]+@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]+(/.*)?", re.DOTALL)
 """``host:port[/path]``: a URL without its scheme (a ``module:attribute`` never has an all-digit attribute)."""
 
 
@@ -70,9 +70,9 @@ def resolve_target(target: object) -> object:
     """
     if isinstance(target, str):
         spec = target.strip()
-        shown = redact_url(spec)
         if _HOST_PORT.fullmatch(spec):
             spec = "http://" + spec
+        shown = redact_url(spec)
         if _is_url(spec):
             _check_url(spec)
             return spec
@@ -183,7 +183,8 @@ class CallbackClient:
     """Delivers callbacks to one target and returns each ``Reply``.
 
     ``path`` is where callbacks go (default: the URL's own path, else ``/voice/callback``); ``timeout``
-    bounds each delivery (None: no bound, and in-process apps then run in the calling thread, which
+    bounds each whole delivery: connecting, sending, and the reply's status line, headers and body
+    (None: no bound, and in-process apps then run in the calling thread, which
     matters when a handler must share thread-local state such as pytest-django's test database;
     otherwise they run in a worker thread so a hung app becomes a ``DeliveryError``); replies are read
     up to ``max_reply_size`` bytes. ``paths`` maps callback kinds (``prompt`` or
@@ -265,8 +266,9 @@ class CallbackClient:
         """Deliver ``data`` and return the reply.
 
         ``data`` is a payload (a dict, encoded as the provider does), a ``Case`` from the malformed corpus
-        (sent with its own body and content type), a ``Variant``, or raw ``bytes`` / ``str``. Raises
-        ``DeliveryError`` when no reply comes back.
+        (sent with its own body and content type), a ``Variant``, or raw ``bytes`` / ``str``. It goes to
+        ``path``, else its kind's path in ``paths``, else the client's path. ``timeout`` (default: the
+        client's) bounds the whole delivery. Raises ``DeliveryError`` when no whole reply comes back in time.
         """
         __tracebackhide__ = True
         request, target_path = self._request(data, path, headers, content_type)
@@ -306,16 +308,16 @@ class CallbackClient:
         self, data: object, path: str | None, headers: Mapping[str, str] | None, content_type: str | None
     ) -> tuple[SentRequest, str]:
         """The request ``post()`` sends for ``data``, and the path it goes to."""
+        __tracebackhide__ = True
         if self.closed:
             raise RuntimeError(f"{self!r} is closed")
-        __tracebackhide__ = True
         body, default_type = _body_of(data)
         send_headers = Headers()
         if self._authorization is not None:
             send_headers["Authorization"] = self._authorization
         content_type = content_type if content_type is not None else default_type
         if content_type:
-            send_headers["Content-Type"] = content_type
+            send_headers["Content-Type"] = _check_header("Content-Type", str(content_type))
         if headers is not None:
             if not isinstance(headers, Mapping):
                 raise TypeError(f"headers must be a mapping of names to values, got {type(headers).__name__}")
