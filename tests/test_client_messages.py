@@ -126,3 +126,21 @@ def test_a_delivery_error_points_at_the_users_line_not_at_our_internals(pytester
     assert "DeliveryError: no reply from http://127.0.0.1" in output
     for internal in ("_transports.py:", "pytest_voicecb/client.py:", "def deliver(", "def post("):
         assert internal not in output, f"{internal} shown in the traceback:\n{output}"
+
+
+def test_headers_http_cannot_carry_are_refused_clearly_and_secrets_stay_hidden() -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b'{"result": 0, "errmsg": "OK"}']
+
+    with CallbackClient(app) as client:
+        with pytest.raises(ValueError, match="holds a line break or NUL"):
+            client.post({}, headers={"X-Injected": "a\r\nSet-Cookie: x=1"})
+        with pytest.raises(ValueError, match="beyond latin-1") as caught:
+            client.post({}, headers={"Authorization": "Bearer 秘密"})
+        assert "秘密" not in str(caught.value)
+        with pytest.raises(ValueError, match="not an HTTP token"):
+            client.post({}, headers={"Bad Name": "x"})
+        with pytest.raises(ValueError, match="line break"):
+            client.post({}, content_type="application/json\r\nX: y")
+        assert client.post({}, headers={"X-Latin": "café"}).status == 200  # latin-1 is fine
