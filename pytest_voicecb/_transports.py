@@ -390,27 +390,36 @@ def _exchange(
 ) -> tuple[Reply, bool]:
     """Send ``request`` on ``conn`` and read the whole reply before ``deadline``; True: close the connection.
 
-    Network exceptions come out raw, for the caller to translate (and to retry a stale keep-alive).
+    Network exceptions come out raw, for the caller to translate (and to retry a stale keep-alive);
+    a timeout comes out as ``_Timeout`` saying what was still going on.
     """
     begin = time.perf_counter()
-    if conn.sock is None:
-        if deadline is not None:
-            conn.timeout = _time_left(deadline)
-        conn.connect()
-    sock = conn.sock
-    if not isinstance(sock, _DeadlineSocket):
-        sock = conn.sock = _DeadlineSocket(sock)
-    sock.deadline = deadline
-    conn.request(request.method, path, body=request.body, headers=dict(request.headers))
-    response = conn.getresponse()
+    phase = "connecting"
     try:
-        body = response.read(max_size + 1)
-    except BaseException:
-        response.close()
-        raise
+        if conn.sock is None:
+            if deadline is not None:
+                conn.timeout = _time_left(deadline)
+            conn.connect()
+        sock = conn.sock
+        if not isinstance(sock, _DeadlineSocket):
+            sock = conn.sock = _DeadlineSocket(sock)
+        sock.deadline = deadline
+        phase = "sending the request"
+        conn.request(request.method, path, body=request.body, headers=dict(request.headers))
+        phase = "waiting for the reply's status line and headers"
+        response = conn.getresponse()
+        phase = "the reply's body was still arriving"
+        try:
+            body = response.read(max_size + 1)
+        except BaseException:
+            response.close()
+            raise
+        phase = "the reply was complete only after the deadline"
+        if deadline is not None:
+            _time_left(deadline)
+    except TimeoutError:
+        raise _Timeout(phase) from None
     elapsed = time.perf_counter() - begin
-    if deadline is not None:
-        _time_left(deadline)  # a reply completed after the deadline is still too late
     truncated = len(body) > max_size
     reply = Reply(
         status=response.status,
@@ -421,6 +430,14 @@ def _exchange(
         truncated=truncated,
     )
     return reply, truncated or response.will_close
+
+
+class _Timeout(TimeoutError):
+    """The deadline passed; ``phase`` says during what (``waiting for the reply's status line ...``)."""
+
+    def __init__(self, phase: str) -> None:
+        super().__init__(phase)
+        self.phase = phase
 
 
 class _DeadlineSocket:
@@ -495,7 +512,10 @@ def _delivery_error(request: SentRequest, exc: BaseException, timeout: float | N
     if isinstance(exc, socket.gaierror):
         return DeliveryError(request, f"cannot resolve the host of {host} ({exc.strerror or exc})", unreachable=True)
     if isinstance(exc, (TimeoutError, socket.timeout)):
-        return DeliveryError(request, f"no reply within {timeout:g} s" if timeout else "timed out", timed_out=True)
+        reason = f"no reply within {timeout:g} s" if timeout else "timed out"
+        if isinstance(exc, _Timeout):
+            reason += f" ({exc.phase})"
+        return DeliveryError(request, reason, timed_out=True)
     if isinstance(exc, http.client.HTTPException):
         return DeliveryError(request, f"the reply is not HTTP ({type(exc).__name__}: {safe(str(exc))})")
     if isinstance(exc, OSError):
