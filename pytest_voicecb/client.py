@@ -315,9 +315,9 @@ class CallbackClient:
         send_headers = Headers()
         if self._authorization is not None:
             send_headers["Authorization"] = self._authorization
-        content_type = content_type if content_type is not None else default_type
+        content_type = default_type if content_type is None else _check_header("Content-Type", str(content_type))
         if content_type:
-            send_headers["Content-Type"] = _check_header("Content-Type", str(content_type))
+            send_headers["Content-Type"] = content_type
         if headers is not None:
             if not isinstance(headers, Mapping):
                 raise TypeError(f"headers must be a mapping of names to values, got {type(headers).__name__}")
