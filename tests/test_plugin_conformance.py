@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.handlers import flask_app
+from tests.handlers.serve import serving
+
 ROOT = Path(__file__).resolve().parents[1]
 LEAN = ("-p", "no:randomly", "-p", "no:cacheprovider")
 
@@ -341,3 +344,11 @@ def test_checks_of_a_target_defined_in_a_test_module_rerun_by_node_id(project: p
     first.stdout.fnmatch_lines(["FAILED test_app-voicecb-conformance::duplicate/keypress - *"])
     again = project.runpytest(*LEAN, "test_app-voicecb-conformance::duplicate/keypress")
     again.assert_outcomes(failed=1)
+
+
+def test_host_port_is_a_url_target_and_the_path_setting_applies_to_it(project: pytest.Pytester) -> None:
+    with serving(flask_app.create_app(path="/hooks/voice")) as base:
+        host_port = base.removeprefix("http://")
+        project.makepyfile(ELSEWHERE.split("def test_conforms")[0])
+        args = (*LEAN, f"--voicecb-target={host_port}", "--voicecb-path=/hooks/voice", "--voicecb-conformance")
+        project.runpytest(*args, "-k", "client or sibling").assert_outcomes(passed=5)
