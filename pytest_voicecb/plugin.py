@@ -152,11 +152,14 @@ def _check_configured_target(config: pytest.Config) -> None:
 
 
 def _check_configured_path(config: pytest.Config) -> None:
+    """The ini option gets the check argparse gives the command-line one."""
+    import argparse
+
     path = settings(config).path
     if path is not None and config.getoption("voicecb_path", None) is None:
         try:
             _path_option(path)
-        except ValueError as exc:
+        except argparse.ArgumentTypeError as exc:
             raise pytest.UsageError(f"voicecb_path ini option: {exc}") from None
 
 

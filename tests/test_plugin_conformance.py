@@ -235,6 +235,10 @@ def test_a_bad_path_option_is_a_usage_error(project: pytest.Pytester) -> None:
     result = project.runpytest(*LEAN, "--voicecb-path=hooks")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*'hooks' is not a URL path*"])
+    project.makeini("[pytest]\nvoicecb_path = hooks/voice\n")
+    ini = project.runpytest(*LEAN)
+    assert ini.ret == pytest.ExitCode.USAGE_ERROR
+    ini.stderr.fnmatch_lines(["ERROR: voicecb_path ini option: 'hooks/voice' is not a URL path*"])
 
 
 def test_the_target_fixture_may_return_a_callback_client(project: pytest.Pytester) -> None:
