@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pytest_voicecb import CallbackClient, PayloadFactory, assert_reply_error, assert_reply_ok, run_conformance
-
 from escalation.app import Dialler, create_app
+from pytest_voicecb import CallbackClient, PayloadFactory, assert_reply_error, assert_reply_ok, run_conformance
 
 
 def test_an_unanswered_call_is_escalated_once(
