@@ -159,3 +159,23 @@ def test_two_runs_in_one_process_never_reuse_a_callid_and_a_fresh_process_repeat
     out = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, check=True)
     fresh = json.loads(out.stdout)
     assert fresh == sorted(json.loads(r.reply.request.body).__repr__() for r in first.results if r.reply)
+
+
+def test_a_4xx_saying_result_0_is_contradictory_and_fails() -> None:
+    from pytest_voicecb.contract import CallbackError, parse_callback
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        try:
+            parse_callback(body)
+            status = "200 OK"
+        except CallbackError:
+            status = "400 Bad Request"  # the right status, with a body that says the opposite
+        start_response(status, [("Content-Type", "application/json")])
+        return [b'{"result": 0, "errmsg": "OK"}']
+
+    report = run_conformance(app, seed=6, skip=["valid/*", "duplicate*", "sibling/*", "deadline"])
+    result = report["reject/envelope/empty-body"]
+    assert result.failed
+    assert result.problems == ("HTTP status 400 says failure but result 0 says success: contradictory",)
+    assert not report.warnings, "a contradiction is never only a warning"
