@@ -146,37 +146,42 @@ def add_items(session: pytest.Session, items: list[pytest.Item], configured_targ
     config = session.config
     requested = config.stash.get(_REQUESTED, {})
     only = config.stash.get(_ONLY_FOR_CHECKS, set())
-    parents = _target_nodes(session, items, configured_target)
-    if not parents:
-        raise pytest.UsageError(f"--voicecb-conformance: {HOW_TO_CONFIGURE}")
+    args = config.stash.get(_ARGS, [])
     if only:  # tests collected only because their module holds a requested check's target
         kept = [item for item in items if item.path not in only]
         if len(kept) != len(items):
             config.hook.pytest_deselected(items=[item for item in items if item.path in only])
             items[:] = kept
+    parents = _target_nodes(session, items, configured_target)
+    wanted: list[tuple[Node, Path, set[str] | None]] = []
+    for parent in parents:
+        path = _module_path(session, parent)
+        if path in requested:
+            wanted.append((parent, path, requested[path]))
+        elif _covered(parent, path, args):
+            wanted.append((parent, path, None))
+        # else the command line named other tests: this target's checks are not wanted
+    missing = set(requested) - {path for _, path, _ in wanted}
+    if missing or (not parents and any(not parts and path.is_dir() for path, parts in args)):
+        where = f" for {', '.join(sorted(map(str, missing)))}" if missing else ""
+        raise pytest.UsageError(f"--voicecb-conformance{where}: {HOW_TO_CONFIGURE}")
+    if not wanted:
+        return
+    if parents == [session] and configured_target is not None:
+        _resolve_configured(configured_target)
     try:
         ids = _check_ids()
     except Exception as exc:  # a bug of ours: say so once instead of an INTERNALERROR
         raise pytest.UsageError(f"--voicecb-conformance: pytest-voicecb could not build its checks: {exc!r}") from exc
-    if parents == [session] and configured_target is not None:
-        _resolve_configured(configured_target)
     made: list[pytest.Item] = []
-    for parent in parents:
-        path = _module_path(session, parent)
-        if path in requested:
-            wanted = requested[path]
-            unknown = sorted((wanted or set()) - set(ids))
-            if unknown:
-                raise pytest.UsageError(
-                    f"--voicecb-conformance: no check named {', '.join(map(repr, unknown))}; "
-                    "list them with: pytest --voicecb-conformance --collect-only -q"
-                )
-            chosen = [check_id for check_id in ids if wanted is None or check_id in wanted]
-        elif _covered(parent, path, config.stash.get(_ARGS, [])):
-            chosen = ids
-        else:
-            continue  # the command line named other tests: their checks are not wanted
-        made += _make_items(parent, path, chosen)
+    for parent, path, names in wanted:
+        unknown = sorted((names or set()) - set(ids))
+        if unknown:
+            raise pytest.UsageError(
+                f"--voicecb-conformance: no check named {', '.join(map(repr, unknown))}; "
+                "list them with: pytest --voicecb-conformance --collect-only -q"
+            )
+        made += _make_items(parent, path, [check_id for check_id in ids if names is None or check_id in names])
     items.extend(made)
 
 

@@ -356,3 +356,13 @@ def test_host_port_is_a_url_target_and_the_path_setting_applies_to_it(project: p
         project.makepyfile(ELSEWHERE.split("def test_conforms")[0])
         args = (*LEAN, f"--voicecb-target={host_port}", "--voicecb-path=/hooks/voice", "--voicecb-conformance")
         project.runpytest(*args, "-k", "client or sibling").assert_outcomes(passed=5)
+
+
+def test_naming_tests_needs_no_target_but_naming_checks_of_a_directory_without_one_is_an_error(
+    project: pytest.Pytester,
+) -> None:
+    project.makepyfile(test_mine="def test_mine():\n    pass\n")
+    project.runpytest(*LEAN, "--voicecb-conformance", "test_mine.py::test_mine").assert_outcomes(passed=1)
+    result = project.runpytest(*LEAN, "voicecb-conformance::duplicate")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--voicecb-conformance for */voicecb-conformance: pytest-voicecb has no target*"])
