@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sized
 
+from pytest_voicecb import _checks
 from pytest_voicecb._text import one_line, preview
 from pytest_voicecb.assertions import reply_problems
 from pytest_voicecb.checklist import Check, Together, checks, every_check, matches, skip_patterns
@@ -92,8 +93,7 @@ class Runner:
         skip: str | Iterable[str] = (),
         effects: Callable[[], object] | None = None,
     ) -> None:
-        if not isinstance(deadline, (int, float)) or isinstance(deadline, bool) or not deadline > 0:
-            raise ValueError(f"deadline must be a positive number of seconds, got {deadline!r}")
+        deadline = _checks.seconds("deadline", deadline)
         if factory is None:
             factory = PayloadFactory(seed)
         elif not isinstance(factory, PayloadFactory):
