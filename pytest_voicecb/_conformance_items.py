@@ -367,7 +367,7 @@ def _target_run(item: pytest.Item, target: object, seed: int, effects: Effects) 
     key = _key(item)
     runs = item.config.stash.setdefault(_TARGETS, {})
     state = runs.get(key)
-    path = settings(item.config).path
+    path = path_for(item.config, target)
     try:
         if state is None:
             options = settings(item.config).runner_options()

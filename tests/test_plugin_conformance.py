@@ -356,6 +356,9 @@ def test_host_port_is_a_url_target_and_the_path_setting_applies_to_it(project: p
         project.makepyfile(ELSEWHERE.split("def test_conforms")[0])
         args = (*LEAN, f"--voicecb-target={host_port}", "--voicecb-path=/hooks/voice", "--voicecb-conformance")
         project.runpytest(*args, "-k", "client or sibling").assert_outcomes(passed=5)
+        # A URL that names its path keeps it: the path setting is for apps and bare host:port.
+        own = (*LEAN, f"--voicecb-target={base}/hooks/voice", "--voicecb-path=/elsewhere", "--voicecb-conformance")
+        project.runpytest(*own, "-k", "client or sibling").assert_outcomes(passed=5)
 
 
 def test_naming_tests_needs_no_target_but_naming_checks_of_a_directory_without_one_is_an_error(
