@@ -257,7 +257,7 @@ def test_a_hung_url_fails_after_the_socket_timeout() -> None:
             report = run_conformance(base, seed=SEED, deadline=0.1, skip=["valid/*", "reject/*", "robust/*"])
         finally:
             app.extensions["voicecb"].release.set()
-    assert report.results[0].message == "no reply: no reply within 0.2 s"
+    assert report.results[0].message.startswith("no reply: no reply within 0.2 s")
     assert report["deadline"].message.startswith("no reply")
 
 
