@@ -391,10 +391,10 @@ def _exchange(
     """Send ``request`` on ``conn`` and read the whole reply before ``deadline``; True: close the connection.
 
     Network exceptions come out raw, for the caller to translate (and to retry a stale keep-alive);
-    a timeout comes out as ``_Timeout`` saying what was still going on.
+    a timeout comes out as ``_Timeout`` saying what was still arriving (nothing: a silent handler).
     """
     begin = time.perf_counter()
-    phase = "connecting"
+    phase = ""
     try:
         if conn.sock is None:
             if deadline is not None:
@@ -404,9 +404,9 @@ def _exchange(
         if not isinstance(sock, _DeadlineSocket):
             sock = conn.sock = _DeadlineSocket(sock)
         sock.deadline = deadline
-        phase = "sending the request"
+        sock.received = 0
         conn.request(request.method, path, body=request.body, headers=dict(request.headers))
-        phase = "waiting for the reply's status line and headers"
+        phase = "the reply's status line and headers were still arriving"
         response = conn.getresponse()
         phase = "the reply's body was still arriving"
         try:
@@ -418,7 +418,10 @@ def _exchange(
         if deadline is not None:
             _time_left(deadline)
     except TimeoutError:
-        raise _Timeout(phase) from None
+        silent = (
+            phase.startswith("the reply's status") and isinstance(conn.sock, _DeadlineSocket) and not conn.sock.received
+        )
+        raise _Timeout("" if silent else phase) from None
     elapsed = time.perf_counter() - begin
     truncated = len(body) > max_size
     reply = Reply(
@@ -433,7 +436,7 @@ def _exchange(
 
 
 class _Timeout(TimeoutError):
-    """The deadline passed; ``phase`` says during what (``waiting for the reply's status line ...``)."""
+    """The deadline passed; ``phase`` says what was still arriving (empty: nothing had come back)."""
 
     def __init__(self, phase: str) -> None:
         super().__init__(phase)
@@ -450,6 +453,8 @@ class _DeadlineSocket:
     def __init__(self, sock: Any) -> None:
         self.sock = sock
         self.deadline: float | None = None
+        self.received = 0
+        """Bytes received since the exchange began: zero at a timeout means a silent handler, not a slow one."""
         self._readers = 0
         self._closing = False
 
@@ -463,6 +468,7 @@ class _DeadlineSocket:
     def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
         self._arm()
         received: int = self.sock.recv_into(buffer, nbytes, flags)
+        self.received += received
         return received
 
     def makefile(self, mode: str = "rb", *args: object, **kwargs: object) -> io.BufferedReader:
@@ -513,7 +519,7 @@ def _delivery_error(request: SentRequest, exc: BaseException, timeout: float | N
         return DeliveryError(request, f"cannot resolve the host of {host} ({exc.strerror or exc})", unreachable=True)
     if isinstance(exc, (TimeoutError, socket.timeout)):
         reason = f"no reply within {timeout:g} s" if timeout else "timed out"
-        if isinstance(exc, _Timeout):
+        if isinstance(exc, _Timeout) and exc.phase:
             reason += f" ({exc.phase})"
         return DeliveryError(request, reason, timed_out=True)
     if isinstance(exc, http.client.HTTPException):

@@ -92,8 +92,8 @@ CASES = {
 
 
 PHASES = {
-    "status-line": "waiting for the reply's status line and headers",
-    "headers": "waiting for the reply's status line and headers",
+    "status-line": "the reply's status line and headers were still arriving",
+    "headers": "the reply's status line and headers were still arriving",
     "body": "the reply's body was still arriving",
 }
 
