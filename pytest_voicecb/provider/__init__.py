@@ -65,6 +65,7 @@ from pytest_voicecb.provider.models import (
     Outcome,
     Send,
     SimulatorBackend,
+    normalize_number,
 )
 from pytest_voicecb.provider.v3.responses import V3Api
 from pytest_voicecb.provider.wire import DEFAULT_MAX_BODY_SIZE, ApiRequest, ApiResponse, ApiServer, json_response
@@ -96,7 +97,7 @@ class Script:
 
     def __init__(self, backend: SimulatorBackend, number: str | None) -> None:
         self._backend = backend
-        self.number = number
+        self.number = normalize_number(number)
 
     def _add(self, outcome: Outcome, times: int | None) -> Script:
         self._backend.script(self.number, outcome, times)
@@ -244,10 +245,11 @@ class Provider:
         where = self.url if self.server.running else "not started"
         return f"Provider({where}, {len(self.backend.calls)} calls, {self.dispatcher.pending} deliveries owed)"
 
-    def reset(self) -> None:
-        """Forget sends, calls, deliveries and scripts; a manual clock keeps its time."""
+    def reset(self, seed: object = None) -> None:
+        """Forget sends, calls, deliveries and scripts (``seed``: a new seed for ids and callbacks);
+        a manual clock keeps its time."""
         self.dispatcher.clear()
-        self.backend.reset()
+        self.backend.reset(seed)
         self._expect_undelivered = False
 
     # -- what to configure -------------------------------------------------------------------------
@@ -474,9 +476,7 @@ class Provider:
             response = self.v3(request)
         else:
             return json_response(
-                {
-                    "error": f"nothing at {request.path[:100]!r}: API 3.0 is POST /, the legacy API {LEGACY_PREFIX}..."
-                },
+                {"error": f"nothing at {request.path[:100]!r}: API 3.0 is POST /, the legacy API {LEGACY_PREFIX}..."},
                 404,
             )
         if self.on_send is not None:

@@ -133,9 +133,6 @@ class Dispatcher:
                         "the provider has callbacks to deliver but no callback target: pass target= "
                         "(a URL or a WSGI/ASGI app) or call provider.deliver_to(target)"
                     )
-                if self._lazy:
-                    target = self._target = target()  # type: ignore[operator]
-                    self._lazy = False
                 client = CallbackClient(target, path=self._path, timeout=self.policy.timeout)
                 self._clients.append(client)
                 local.client, local.generation = client, self._generation
@@ -180,8 +177,18 @@ class Dispatcher:
         with self._lock:
             return len(self._queue)
 
+    def resolve_target(self) -> None:
+        """Call a lazy target's factory now, in the calling thread (a pytest fixture lookup must not run
+        in a worker thread)."""
+        with self._lock:
+            if self._lazy:
+                self._target = self._target()  # type: ignore[operator]
+                self._lazy = False
+
     def run_due(self, now: float) -> list[Attempt]:
         """Attempt every delivery due at ``now``; returns the attempts made, in order."""
+        if self._lazy and self.next_due() is not None and self.next_due() <= now:  # type: ignore[operator]
+            self.resolve_target()
         with self._lock:
             due: list[Delivery] = []
             while self._queue and self._queue[0][0] <= now:

@@ -313,9 +313,12 @@ class SimulatorBackend:
         self._lock = threading.RLock()
         self.reset()
 
-    def reset(self) -> None:
-        """Forget every send, call and script, and restart the id and payload streams from the seed."""
+    def reset(self, seed: object = None) -> None:
+        """Forget every send, call and script, and restart the id and payload streams from the seed
+        (``seed``, when given, replaces it)."""
         with self._lock:
+            if seed is not None:
+                self.seed = seed
             self.factory = PayloadFactory((self.seed, "provider"))
             self._ids = random.Random(f"{self.seed!r}/provider-ids")
             self.sends: list[Send] = []
