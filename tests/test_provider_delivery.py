@@ -66,13 +66,18 @@ def test_an_unanswered_call_reports_after_its_ringing_and_no_test_waits_for_it(
 ) -> None:
     provider.on("+8613800138000").no_answer(ring=60)
     callid = send(provider)
-    assert provider.advance(30) == [] and receiver.callbacks == []
+    assert provider.advance(30) == []
+    assert receiver.callbacks == []
     began = time.monotonic()
     (attempt,) = provider.advance(40)
-    assert attempt.acknowledged and time.monotonic() - began < 2
+    assert attempt.acknowledged
+    assert time.monotonic() - began < 2
     fields = receiver.callbacks[0].json["voiceprompt_callback"]
-    assert fields["callid"] == callid and fields["result"] == "1" and fields["fee"] == "0"
-    assert fields["accept_time"] in ("0", "") and fields["accept_time"] == fields["end_calltime"]
+    assert fields["callid"] == callid
+    assert fields["result"] == "1"
+    assert fields["fee"] == "0"
+    assert fields["accept_time"] in ("0", "")
+    assert fields["accept_time"] == fields["end_calltime"]
 
 
 @pytest.mark.parametrize("failure_first", [False, True])
@@ -87,10 +92,8 @@ def test_a_failed_call_sends_status_and_failure_callbacks_in_the_configured_orde
     expected = ["voiceprompt_callback", "voice_failure_callback"]
     assert kinds(receiver) == (expected[::-1] if failure_first else expected)
     failure = receiver.wait_for(1, kind="failure")[0].json["voice_failure_callback"]
-    assert (
-        failure["failure_code"] == 8
-        and receiver.wait_for(1, kind="prompt")[0].json["voiceprompt_callback"]["result"] == "2"
-    )
+    assert failure["failure_code"] == 8
+    assert receiver.wait_for(1, kind="prompt")[0].json["voiceprompt_callback"]["result"] == "2"
 
 
 def test_key_presses_come_during_the_call_before_its_status(provider: Provider, receiver: CallbackServer) -> None:
@@ -109,7 +112,8 @@ def test_magic_numbers_choose_the_outcome(provider: Provider, receiver: Callback
     assert receiver.wait_for(1, mobile="13900000001")[0].json["voiceprompt_callback"]["result"] == "1"
     assert receiver.wait_for(1, kind="failure")[0].json["voice_failure_callback"]["failure_code"] == 15
     duplicates = provider.deliveries(kind="prompt", mobile="13900000005")
-    assert [d.duplicate for d in duplicates] == [False, True] and all(d.acknowledged for d in duplicates)
+    assert [d.duplicate for d in duplicates] == [False, True]
+    assert all(d.acknowledged for d in duplicates)
 
 
 def test_a_failed_delivery_is_retried_after_the_backoff_and_every_attempt_is_recorded(
@@ -119,12 +123,16 @@ def test_a_failed_delivery_is_retried_after_the_backoff_and_every_attempt_is_rec
     callid = send(provider)
     provider.advance(8 + 24 + 2)
     (delivery,) = provider.deliveries(callid=callid)
-    assert delivery.state == "pending" and delivery.attempts[0].reply is not None
-    assert delivery.attempts[0].reply.status == 500 and delivery.attempts[0].verdict is not None
+    assert delivery.state == "pending"
+    assert delivery.attempts[0].reply is not None
+    assert delivery.attempts[0].reply.status == 500
+    assert delivery.attempts[0].verdict is not None
     assert delivery.attempts[0].verdict.problems
     assert provider.advance(9) == []  # the default first backoff is 10 s
     (retry,) = provider.advance(1)
-    assert retry.number == 2 and retry.acknowledged and delivery.state == "acknowledged"
+    assert retry.number == 2
+    assert retry.acknowledged
+    assert delivery.state == "acknowledged"
     assert receiver.callbacks[0].body == receiver.callbacks[1].body  # the same bytes again
     provider.check()
 
@@ -134,7 +142,8 @@ def test_retries_run_out_and_check_names_the_callback(provider: Provider, receiv
     provider.dispatcher.policy = RetryPolicy(retries=2, backoff=[1, 2])
     callid = send(provider)
     attempts = provider.run_until_idle()
-    assert [a.number for a in attempts] == [1, 2, 3] and attempts[2].at - attempts[1].at == 2
+    assert [a.number for a in attempts] == [1, 2, 3]
+    assert attempts[2].at - attempts[1].at == 2
     assert provider.undelivered()[0].callid == callid
     with pytest.raises(AssertionError, match=f"1 callback was never acknowledged after 2 retries:\n#1 .*{callid}"):
         provider.check()
@@ -162,8 +171,10 @@ def test_a_hanging_target_fails_its_attempts_and_does_not_hold_up_other_calls() 
             del by_call
             (fast_delivery,) = provider.deliveries(callid=fast)
             (slow_delivery,) = provider.deliveries(callid=slow)
-            assert fast_delivery.acknowledged and fast_delivery.attempts[0].elapsed < 0.3
-            assert slow_delivery.state == "failed" and len(slow_delivery.attempts) == 2
+            assert fast_delivery.acknowledged
+            assert fast_delivery.attempts[0].elapsed < 0.3
+            assert slow_delivery.state == "failed"
+            assert len(slow_delivery.attempts) == 2
             assert "0.3" in (slow_delivery.attempts[0].error or "")
             provider.expect_undelivered()
     finally:
@@ -181,7 +192,8 @@ def test_garbage_replies_and_a_refused_connection_are_failed_deliveries(
     provider.deliver_to("http://127.0.0.1:9/voice/callback")  # discard port: nothing listens
     send(provider)
     attempts = provider.run_until_idle()
-    assert len(attempts) == 3 and all(a.reply is None and a.error for a in attempts)
+    assert len(attempts) == 3
+    assert all(a.reply is None and a.error for a in attempts)
     provider.expect_undelivered()
 
 
@@ -193,7 +205,8 @@ def test_in_process_targets(make_app: Any) -> None:
         provider.on().duplicate()
         send(provider)
         attempts = provider.run_until_idle()
-        assert all(a.acknowledged for a in attempts) and len(attempts) == 3
+        assert all(a.acknowledged for a in attempts)
+        assert len(attempts) == 3
         assert provider.deliveries(callid=callid)[0].kind == "voicecode_callback"
         provider.check()
 

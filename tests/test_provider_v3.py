@@ -66,16 +66,20 @@ def test_the_real_sdk_sends_a_tts_voice_and_its_callback_is_delivered(
     response = sdk(provider).SendTtsVoice(tts(provider))
     callid = response.SendStatus.CallId
     assert response.SendStatus.SessionContext == "order-1024"
-    assert len(callid) == 36 and response.RequestId
+    assert len(callid) == 36
+    assert response.RequestId
     assert provider.call(callid).number == "+8613800138000"
     assert receiver.callbacks == []  # nothing until the test moves time
     attempts = provider.run_until_idle()
     assert [a.acknowledged for a in attempts] == [True]
     (record,) = receiver.wait_for(1, callid=callid)
     fields = record.json["voiceprompt_callback"]
-    assert fields["result"] == "0" and fields["mobile"] == "13800138000" and fields["nationcode"] == "86"
+    assert fields["result"] == "0"
+    assert fields["mobile"] == "13800138000"
+    assert fields["nationcode"] == "86"
     start, accept, end = int(fields["start_calltime"]), int(fields["accept_time"]), int(fields["end_calltime"])
-    assert start <= accept <= end and fields["fee"] == str(-(-(end - accept) // 60))
+    assert start <= accept <= end
+    assert fields["fee"] == str(-(-(end - accept) // 60))
 
 
 def test_the_real_sdk_sends_a_code_voice_which_yields_a_voicecode_callback(
@@ -93,8 +97,10 @@ def test_the_real_sdk_sends_a_code_voice_which_yields_a_voicecode_callback(
 
 def test_a_wrong_secret_key_is_a_signature_failure_raised_by_the_sdk(provider: Provider) -> None:
     error = refused(lambda: sdk(provider, secret_key="not-the-key").SendTtsVoice(tts(provider)))
-    assert error.code == "AuthFailure.SignatureFailure" and error.requestId
-    assert provider.calls == [] and provider.sends[-1].error is not None
+    assert error.code == "AuthFailure.SignatureFailure"
+    assert error.requestId
+    assert provider.calls == []
+    assert provider.sends[-1].error is not None
 
 
 def test_an_unknown_secret_id_is_secret_id_not_found(provider: Provider) -> None:
@@ -179,7 +185,9 @@ def test_garbage_requests_get_the_error_shape_never_a_500(
     provider: Provider, body: bytes, action: str, code: str
 ) -> None:
     status, data = post(provider, body, signed_headers(provider, body, action))
-    assert status == 200 and data["Response"]["Error"]["Code"] == code and data["Response"]["RequestId"]
+    assert status == 200
+    assert data["Response"]["Error"]["Code"] == code
+    assert data["Response"]["RequestId"]
 
 
 def test_unsigned_oversized_and_headerless_requests_are_refused_and_the_server_keeps_serving(
