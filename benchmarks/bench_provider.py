@@ -69,7 +69,8 @@ def one_send() -> None:
             client.SendTtsVoice(req)
             attempts = provider.run_until_idle()
             samples.append(time.perf_counter() - began)
-            assert len(attempts) == 1 and attempts[0].acknowledged
+            assert len(attempts) == 1
+            assert attempts[0].acknowledged
     stub_samples = []
     canned = {"Response": {"SendStatus": {"CallId": "c", "SessionContext": ""}, "RequestId": "r"}}
     with HTTPServer() as stub:
@@ -98,7 +99,8 @@ def bulk() -> None:
             backend.place("3.0", "SendTtsVoice", "86", f"138{i:08d}", {})
         attempts = provider.run_until_idle()
         simulated = time.perf_counter() - began
-        assert len(attempts) == BULK and all(a.acknowledged for a in attempts)
+        assert len(attempts) == BULK
+        assert all(a.acknowledged for a in attempts)
         payloads = [d.payload for d in provider.deliveries()]
     app = flask_app.create_app()
     with CallbackClient(app) as client:
