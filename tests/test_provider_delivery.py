@@ -232,3 +232,44 @@ def test_scripts_check_their_arguments(provider: Provider) -> None:
         provider.on().refuse("")
     with pytest.raises(ValueError, match="backoff"):
         RetryPolicy(backoff=[])
+
+
+def test_injected_send_faults_slow_and_dropped_replies(provider: Provider) -> None:
+    import http.client
+
+    provider.on().drop(times=1)
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+        send(provider)
+    provider.on().slow(0.3, times=1)
+    began = time.monotonic()
+    send(provider)
+    assert time.monotonic() - began >= 0.3
+    assert [s.ok for s in provider.sends] == [False, True]
+    provider.run_until_idle()
+
+
+def test_the_control_api_scripts_advances_and_reports(provider: Provider, receiver: CallbackServer) -> None:
+    import http.client
+    import json
+
+    def call(method: str, name: str, body: object = None) -> tuple[int, Any]:
+        connection = http.client.HTTPConnection("127.0.0.1", provider.server.port, timeout=10)
+        payload = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        connection.request(method, f"/voicecb-api/{name}", body=payload)
+        response = connection.getresponse()
+        result = response.status, json.loads(response.read())
+        connection.close()
+        return result
+
+    assert call("POST", "script", {"number": "+8613800138000", "outcome": "fail", "code": 3})[0] == 200
+    callid = send(provider)
+    assert call("POST", "advance", {"seconds": 1})[1]["attempts"] == 0
+    assert call("POST", "run-until-idle")[1]["attempts"] == 2
+    state = call("GET", f"state?callid={callid}")[1]
+    assert [d["kind"] for d in state["deliveries"]] == ["voiceprompt_callback", "voice_failure_callback"]
+    assert state["deliveries"][1]["payload"]["voice_failure_callback"]["failure_code"] == 3
+    assert call("POST", "script", {"outcome": "explode"})[0] == 400
+    assert call("POST", "advance", b"[not json")[0] == 400
+    assert call("POST", "reset")[1] == {"ok": True}
+    assert provider.calls == []
+    assert call("GET", "nothing")[0] == 404

@@ -108,3 +108,20 @@ def test_ids(voicecb_provider):
     ids = [line.split("CALLID ")[1][:36] for line in first.outlines if "CALLID " in line]
     assert len(ids) == 1
     assert ids == [line.split("CALLID ")[1][:36] for line in second.outlines if "CALLID " in line]
+
+
+def test_the_fixture_module_imports_nothing_heavy() -> None:
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys, pytest_voicecb._provider_fixtures; "
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    loaded = set(
+        json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, text=True).stdout)
+    )
+    heavy = {"werkzeug", "pydantic", "tencentcloud", "flask", "faker"}
+    assert loaded.isdisjoint(heavy), sorted(loaded & heavy)
+    assert "pytest_voicecb.provider" not in loaded
