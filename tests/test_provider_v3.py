@@ -22,6 +22,9 @@ from pytest_voicecb.provider import Provider
 from pytest_voicecb.provider.v3.signing import authorization_header
 from pytest_voicecb.server import CallbackServer
 
+# The official SDK calls datetime.utcfromtimestamp, deprecated since Python 3.12.
+pytestmark = pytest.mark.filterwarnings("ignore:datetime.datetime.utcfromtimestamp:DeprecationWarning")
+
 
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[CallbackServer]:

@@ -15,6 +15,9 @@ pytest_plugins = ["pytest_voicecb._provider_fixtures"]
 
 PHONE = "+8613800138000"
 
+# The official SDK calls datetime.utcfromtimestamp, deprecated since Python 3.12.
+pytestmark = pytest.mark.filterwarnings("ignore:datetime.datetime.utcfromtimestamp:DeprecationWarning")
+
 
 def ship(app: Flask, order_id: str = "A-1", phone: str = PHONE) -> tuple[int, Any]:
     response = app.test_client().post(f"/orders/{order_id}/ship", json={"phone": phone})
