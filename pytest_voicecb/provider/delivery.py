@@ -76,7 +76,8 @@ class Dispatcher:
 
     ``target``: what ``CallbackClient`` accepts (a URL, a WSGI/ASGI app, ``module:attribute``), or a
     callable returning it (resolved at the first delivery, so a pytest fixture can be looked up late).
-    ``concurrency``: how many calls' deliveries run at once (each worker thread has its own client).
+    ``concurrency``: how many calls' deliveries to a URL run at once (each worker thread has its own
+    client); an in-process app gets one delivery at a time, each bounded by the policy's timeout.
     """
 
     def __init__(
@@ -198,7 +199,9 @@ class Dispatcher:
         groups: dict[str, list[Delivery]] = {}
         for delivery in due:
             groups.setdefault(delivery.callid, []).append(delivery)
-        if self.concurrency == 1 or len(groups) == 1:
+        # An in-process app is called one delivery at a time by its client (a hung one times out), and
+        # one client per thread would run an ASGI app's lifespan once per thread: only URLs fan out.
+        if self.concurrency == 1 or len(groups) == 1 or not isinstance(self._target, str):
             return [attempt for group in groups.values() for attempt in self._run_group(group, now)]
         with self._lock:
             if self._pool is None:
