@@ -91,8 +91,8 @@ class Script:
     """The outcome of the next sends to one number (or to any number): ``provider.on(number)``.
 
     Each verb takes ``times=n`` (the next n sends; every send when None, as ``reply_with`` does) and
-    returns the script, so ``provider.on(n).no_answer(times=1).answer()`` reads in order... of
-    precedence: the first rule still applying wins, and a number's rules come before any-number rules.
+    returns the script, so ``provider.on(n).no_answer(times=1).answer()`` reads in the order it applies:
+    the first rule with sends left wins, and a number's rules come before any-number rules.
     """
 
     def __init__(self, backend: SimulatorBackend, number: str | None) -> None:

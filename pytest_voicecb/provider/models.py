@@ -158,13 +158,14 @@ class Attempt:
     elapsed: float
 
     def summary(self) -> str:
+        """One line: the attempt, its outcome, the reply (or why there was none) and the contract's complaints."""
         if self.reply is None:
             what = f"no reply: {self.error}"
         else:
             what = f"HTTP {self.reply.status} {preview(self.reply.body, 120)}"
         problems = "; ".join(self.verdict.problems) if self.verdict and self.verdict.problems else ""
         mark = "acknowledged" if self.acknowledged else "FAILED"
-        return f"attempt {self.number}: {mark}, {what}" + (f" ({problems})" if problems and not self.reply else "")
+        return f"attempt {self.number}: {mark}, {what}" + (f" ({problems})" if problems else "")
 
 
 @dataclass(eq=False)

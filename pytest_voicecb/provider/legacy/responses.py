@@ -51,8 +51,7 @@ class LegacyApi:
             body = self._verified_body(request, action)
             return self._send(action, body)
         except err.SendApiError as exc:
-            send = self.backend.refuse("legacy", action, body, exc)
-            del send
+            self.backend.refuse("legacy", action, body, exc)
             return json_response({"result": exc.result, "errmsg": exc.legacy_text})
 
     def _verified_body(self, request: ApiRequest, action: str) -> dict[str, Any]:
