@@ -219,3 +219,12 @@ def test_callids_and_request_ids_are_deterministic_under_the_seed(receiver: Call
             response = sdk(sim).SendTtsVoice(tts(sim))
             ids.append((response.SendStatus.CallId, response.RequestId))
     assert ids[0] == ids[1]
+
+
+def test_the_old_signature_methods_are_refused_with_a_clear_message(provider: Provider) -> None:
+    cred = credential.Credential(provider.secret_id, provider.secret_key)
+    http = HttpProfile(protocol="http", endpoint=provider.endpoint, reqTimeout=10)
+    client = vms_client.VmsClient(cred, "ap-guangzhou", ClientProfile(signMethod="HmacSHA256", httpProfile=http))
+    error = refused(lambda: client.SendTtsVoice(tts(provider)))
+    assert error.code == "UnsupportedProtocol"
+    assert "TC3-HMAC-SHA256" in error.message

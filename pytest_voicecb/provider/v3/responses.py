@@ -73,6 +73,11 @@ class V3Api:
             raise err.UnsupportedProtocol(f"{request.method} is not served here: POST a JSON body, as the SDK does")
         if request.too_large:
             raise err.RequestSizeLimitExceeded()
+        if not action and (request.header("Content-Type") or "").startswith("application/x-www-form-urlencoded"):
+            raise err.UnsupportedProtocol(
+                "Only TC3-HMAC-SHA256 requests are verified here (the SDK's default signMethod); "
+                "HmacSHA1/HmacSHA256 form requests are not served by the simulator."
+            )
         if not action:
             raise err.MissingParameter("The request is missing a required parameter `Action` (header X-TC-Action).")
         version = request.header("X-TC-Version")
