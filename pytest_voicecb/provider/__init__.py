@@ -1,0 +1,499 @@
+"""A local stand-in for the voice provider: send APIs that place calls, and the callbacks they owe.
+
+``Provider`` serves, on one loopback port, API 3.0 (``vms``, ``2020-09-02``: ``SendTtsVoice``,
+``SendCodeVoice``, TC3-HMAC-SHA256; point the official SDK at it with ``HttpProfile(protocol="http",
+endpoint=provider.endpoint)``), the legacy ``/v5/tlsvoicesvr/...`` API (``qcloudsms_py`` senders take
+``url=provider.legacy_url(...)``), and its own ``/voicecb-api/`` control API. Every accepted send becomes
+a call whose callbacks (status, key presses, failure) are delivered to the integrator's target, judged
+with ``conformance.judge`` and retried by a ``RetryPolicy``, on a clock the test moves::
+
+    with Provider(target=my_wsgi_app, seed=1) as provider:
+        provider.on("+8613900000001").no_answer()
+        ...  # the code under test sends through the SDK
+        provider.run_until_idle()
+        assert provider.deliveries(callid=call_id)[0].acknowledged
+
+Magic numbers pick an outcome by the number dialled (scripts from ``provider.on`` take precedence):
+
+=====================  ==============================================================================
+CalledNumber           outcome
+=====================  ==============================================================================
+``+8613900000000``     answered: 8 s ringing, 24 s talk, fee 1 (what any other number gets)
+``+8613900000001``     not answered: status ``result "1"`` after 60 s ringing
+``+8613900000002``     call error: status ``result "2"`` and ``voice_failure_callback`` code 11
+``+8613900000003``     answered, the callee presses ``1`` (``voicekey_callback``)
+``+8613900000004``     answered, the callee presses ``2``
+``+8613900000005``     answered, the status callback is delivered twice (a duplicate)
+``+8613900000006``     answered after 40 s, 425 s talk (fee 8)
+``+86139000001NN``     call error with ``failure_code`` NN (01-31, e.g. ``+8613900000108``: not in service)
+``+8613900000201``     send refused: ``LimitExceeded.DeliveryFrequencyLimit`` (legacy result 1023)
+``+8613900000202``     send refused: ``FailedOperation.InsufficientBalanceInVoicePackage`` (legacy 1031)
+``+8613900000203``     send refused: ``UnauthorizedOperation.ServiceSuspendDueToArrears`` (legacy 1033)
+``+8613900000204``     send refused: ``InternalError`` (legacy 1007)
+=====================  ==============================================================================
+
+The legacy API uses the same numbers as ``tel: {"nationcode": "86", "mobile": "13900000001"}``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pytest_voicecb import _checks
+from pytest_voicecb.contract import kind_named
+from pytest_voicecb.provider.clock import Clock, ManualClock, SystemClock
+from pytest_voicecb.provider.control import PREFIX as CONTROL_PREFIX
+from pytest_voicecb.provider.control import ControlApi
+from pytest_voicecb.provider.delivery import Dispatcher, RetryPolicy
+from pytest_voicecb.provider.exceptions import SendApiError, error_for
+from pytest_voicecb.provider.legacy.responses import ACTIONS as LEGACY_ACTIONS
+from pytest_voicecb.provider.legacy.responses import PREFIX as LEGACY_PREFIX
+from pytest_voicecb.provider.legacy.responses import LegacyApi
+from pytest_voicecb.provider.models import (
+    DEFAULT_RING,
+    DEFAULT_TALK,
+    ERROR_RING,
+    MAGIC_NUMBERS,
+    NO_ANSWER_RING,
+    Attempt,
+    Call,
+    Credentials,
+    Delivery,
+    Outcome,
+    Send,
+    SimulatorBackend,
+    normalize_number,
+)
+from pytest_voicecb.provider.v3.responses import V3Api
+from pytest_voicecb.provider.wire import DEFAULT_MAX_BODY_SIZE, ApiRequest, ApiResponse, ApiServer, json_response
+
+__all__ = [
+    "MAGIC_NUMBERS",
+    "Attempt",
+    "Call",
+    "Credentials",
+    "Delivery",
+    "ManualClock",
+    "Outcome",
+    "Provider",
+    "RetryPolicy",
+    "Script",
+    "Send",
+    "SendApiError",
+    "SystemClock",
+]
+
+
+class Script:
+    """The outcome of the next sends to one number (or to any number): ``provider.on(number)``.
+
+    Each verb takes ``times=n`` (the next n sends; every send when None, as ``reply_with`` does) and
+    returns the script, so ``provider.on(n).no_answer(times=1).answer()`` reads in the order it applies:
+    the first rule with sends left wins, and a number's rules come before any-number rules.
+    """
+
+    def __init__(self, backend: SimulatorBackend, number: str | None) -> None:
+        self._backend = backend
+        self.number = normalize_number(number)
+
+    def _add(self, outcome: Outcome, times: int | None) -> Script:
+        self._backend.script(self.number, outcome, times)
+        return self
+
+    def answer(self, ring: int = DEFAULT_RING, talk: int = DEFAULT_TALK, *, times: int | None = None) -> Script:
+        """Answered after ``ring`` seconds, ``talk`` seconds long (billed per started minute)."""
+        return self._add(Outcome(ring=_whole("ring", ring), talk=_whole("talk", talk)), times)
+
+    def no_answer(self, ring: int = NO_ANSWER_RING, *, times: int | None = None) -> Script:
+        """Rings ``ring`` seconds, nobody answers: status ``result "1"``."""
+        return self._add(Outcome("no_answer", ring=_whole("ring", ring)), times)
+
+    def call_error(self, code: int = 11, *, ring: int = ERROR_RING, times: int | None = None) -> Script:
+        """The call fails: status ``result "2"`` and a ``voice_failure_callback`` with ``failure_code=code``."""
+        return self._add(Outcome("call_error", ring=_whole("ring", ring), failure_code=_whole("code", code)), times)
+
+    def fail(self, code: int = 8, *, ring: int = ERROR_RING, times: int | None = None) -> Script:
+        """``call_error`` with a failure code (8: number not in service, by default)."""
+        return self.call_error(code, ring=ring, times=times)
+
+    def press(self, *keys: str, ring: int = DEFAULT_RING, talk: int = DEFAULT_TALK, times: int | None = None) -> Script:
+        """Answered, and the callee presses ``keys`` (a ``voicekey_callback`` each) before hanging up."""
+        if not keys or not all(isinstance(k, str) and len(k) == 1 and k in "0123456789*#" for k in keys):
+            raise ValueError(f"press() takes one or more keys among 0-9, * and #, got {keys!r}")
+        return self._add(Outcome(ring=_whole("ring", ring), talk=_whole("talk", talk), keys=tuple(keys)), times)
+
+    def duplicate(self, copies: int = 1, *, times: int | None = None) -> Script:
+        """Answered, and the status callback is delivered ``copies`` more times after it was acknowledged."""
+        return self._add(Outcome(duplicates=_whole("copies", copies)), times)
+
+    def refuse(
+        self, code: str | int | type[SendApiError] = "LimitExceeded.DeliveryFrequencyLimit", *, times: int | None = None
+    ) -> Script:
+        """The send itself fails with ``code`` (an API 3.0 code, a legacy result or an error class)."""
+        return self._add(Outcome(refuse=error_for(code)), times)
+
+    def slow(self, seconds: float, *, times: int | None = None) -> Script:
+        """The send's HTTP reply comes ``seconds`` real seconds late (for the sender's timeout)."""
+        return self._add(Outcome(delay=_checks.seconds("seconds", seconds)), times)
+
+    def drop(self, *, times: int | None = None) -> Script:
+        """The connection is closed without a reply; no call is placed."""
+        return self._add(Outcome(drop=True), times)
+
+
+def _whole(name: str, value: object) -> int:
+    return _checks.whole(name, value, maximum=24 * 3600)
+
+
+class Provider:
+    """The simulator: start it (or use it as a context manager), point the code under test at it.
+
+    ``target``: where callbacks go (a URL, a WSGI/ASGI app, ``module:attribute``, or a zero-argument
+    callable marked by ``lazy_target=True`` returning one), ``path`` its callback path. ``seed``: callids,
+    RequestIds and callback fields. ``clock``: ``ManualClock()`` (the default: nothing is delivered until
+    ``advance``/``run_until_idle``) or ``SystemClock(scale)`` (delivered by a background thread as
+    time passes). ``retry``, ``duplicates``, ``failure_first``, ``concurrency``, ``strict``: delivery
+    policy. ``credentials``: what the integrator configures (defaults are fixed test values).
+    ``api_time``: the send APIs' clock for signature timestamps (real time by default).
+    ``on_send`` / ``on_attempt``: called for each send and each delivery attempt (the CLI prints them).
+    """
+
+    def __init__(
+        self,
+        target: object = None,
+        *,
+        path: str | None = None,
+        seed: object = None,
+        clock: Clock | None = None,
+        credentials: Credentials | None = None,
+        retry: RetryPolicy | None = None,
+        duplicates: int = 0,
+        failure_first: bool = False,
+        concurrency: int = 4,
+        strict: bool = False,
+        call_from: str = "",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        api_time: Callable[[], float] = time.time,
+        lazy_target: bool = False,
+        on_send: Callable[[Send], None] | None = None,
+        on_attempt: Callable[[Delivery, Attempt], None] | None = None,
+    ) -> None:
+        self.clock: Clock = clock if clock is not None else ManualClock()
+        self.credentials = credentials or Credentials()
+        self.on_send = on_send
+        self.dispatcher: Dispatcher
+        self.backend = SimulatorBackend(
+            self.clock,
+            seed=seed,
+            call_from=call_from,
+            duplicates=duplicates,
+            failure_first=failure_first,
+            schedule=self._schedule,
+        )
+        self.dispatcher = Dispatcher(
+            self.backend, retry, path=path, concurrency=concurrency, strict=strict, on_attempt=on_attempt
+        )
+        if target is not None:
+            self.deliver_to(target, path=path, lazy=lazy_target)
+        self.api_time = api_time
+        self.v3 = V3Api(self.backend, self.credentials, api_time=self._api_now)
+        self.legacy = LegacyApi(self.backend, self.credentials, api_time=self._api_now)
+        self.control = ControlApi(self)
+        self.server = ApiServer(self._handle, host=host, port=port, max_body_size=max_body_size)
+        self._expect_undelivered = False
+        self._pump: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def _api_now(self) -> float:
+        return self.api_time()
+
+    # -- life cycle --------------------------------------------------------------------------------
+
+    def start(self) -> Provider:
+        """Start serving (and, on a real-time clock, delivering); returns the provider."""
+        if not self.server.running:
+            self._stop.clear()
+            self.server.start()
+            if not self.clock.manual:
+                self._pump = threading.Thread(target=self._pump_loop, name="voicecb-provider-delivery", daemon=True)
+                self._pump.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and delivering; what is still owed stays in the record."""
+        self._stop.set()
+        with self.dispatcher.changed:
+            self.dispatcher.changed.notify_all()
+        if self._pump is not None:
+            self._pump.join(10)
+            self._pump = None
+        self.server.stop()
+        self.dispatcher.close()
+
+    def __enter__(self) -> Provider:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        where = self.url if self.server.running else "not started"
+        return f"Provider({where}, {len(self.backend.calls)} calls, {self.dispatcher.pending} deliveries owed)"
+
+    def reset(self, seed: object = None) -> None:
+        """Forget sends, calls, deliveries and scripts (``seed``: a new seed for ids and callbacks);
+        a manual clock keeps its time."""
+        self.dispatcher.clear()
+        self.backend.reset(seed)
+        self._expect_undelivered = False
+
+    # -- what to configure -------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``: the base of every API served."""
+        return self.server.base_url
+
+    @property
+    def endpoint(self) -> str:
+        """``127.0.0.1:PORT``, for ``HttpProfile(protocol="http", endpoint=...)``."""
+        return self.url.split("://", 1)[1]
+
+    def legacy_url(self, action: str = "sendvoiceprompt") -> str:
+        """The legacy API's URL for ``action`` (``sendvoiceprompt``, ``sendcvoice`` or ``sendtvoice``)."""
+        if action not in LEGACY_ACTIONS:
+            raise ValueError(f"action must be one of {', '.join(LEGACY_ACTIONS)}, got {action!r}")
+        return f"{self.url}{LEGACY_PREFIX}{action}"
+
+    @property
+    def secret_id(self) -> str:
+        return self.credentials.secret_id
+
+    @property
+    def secret_key(self) -> str:
+        return self.credentials.secret_key
+
+    @property
+    def voice_sdk_appid(self) -> str:
+        return self.credentials.voice_sdk_appid
+
+    @property
+    def sdkappid(self) -> str:
+        return self.credentials.sdkappid
+
+    @property
+    def appkey(self) -> str:
+        return self.credentials.appkey
+
+    def settings(self) -> dict[str, str]:
+        """Everything an integrator's configuration needs, by name."""
+        return {
+            "endpoint": self.endpoint,
+            "secret_id": self.secret_id,
+            "secret_key": self.secret_key,
+            "voice_sdk_appid": self.voice_sdk_appid,
+            "sdkappid": self.sdkappid,
+            "appkey": self.appkey,
+            "legacy_url": self.legacy_url(),
+        }
+
+    def deliver_to(self, target: object, *, path: str | None = None, lazy: bool = False) -> None:
+        """Deliver callbacks to ``target`` from now on (``lazy``: a callable returning the target, called once)."""
+        self.dispatcher.retarget(target, path=path, lazy=lazy)
+
+    # -- scripting -------------------------------------------------------------------------------
+
+    def on(self, number: str | None = None) -> Script:
+        """Script the outcome of sends to ``number`` (E.164 or national digits; any number when None)."""
+        return Script(self.backend, number)
+
+    # -- time and delivery -------------------------------------------------------------------------
+
+    def run_due(self) -> list[Attempt]:
+        """Deliver what is due at the clock's current time."""
+        return self.dispatcher.run_due(self.clock.now())
+
+    def advance(self, seconds: float) -> list[Attempt]:
+        """Move a manual clock by ``seconds``, delivering each callback at the moment it falls due."""
+        clock = self._manual("advance")
+        end = clock.now() + _checks.seconds("seconds", seconds, allow_zero=True)
+        return self._run_to(clock, end)
+
+    def run_until_idle(self, max_seconds: float = 7 * 24 * 3600) -> list[Attempt]:
+        """Deliver everything owed, retries and duplicates included, moving a manual clock as far as
+        needed (at most ``max_seconds``); returns the attempts made."""
+        clock = self._manual("run_until_idle")
+        end = clock.now() + _checks.seconds("max_seconds", max_seconds)
+        attempts = self._run_to(clock, end, stop_when_idle=True)
+        return attempts
+
+    def _manual(self, what: str) -> ManualClock:
+        if not isinstance(self.clock, ManualClock):
+            raise RuntimeError(f"{what}() needs a ManualClock; this provider runs on {self.clock!r}")
+        return self.clock
+
+    def _run_to(self, clock: ManualClock, end: float, *, stop_when_idle: bool = False) -> list[Attempt]:
+        attempts: list[Attempt] = []
+        while True:
+            due = self.dispatcher.next_due()
+            if due is None or due > end:
+                break
+            clock.move_to(due)
+            attempts += self.dispatcher.run_due(clock.now())
+        if not stop_when_idle:
+            clock.move_to(end)
+        return attempts
+
+    def _schedule(self, deliveries: list[Delivery]) -> None:
+        self.dispatcher.schedule(deliveries)
+
+    def _pump_loop(self) -> None:
+        """Real-time delivery: sleep until the next due delivery (or new work), deliver, repeat."""
+        clock = self.clock
+        changed = self.dispatcher.changed
+        while not self._stop.is_set():
+            with changed:
+                due = self.dispatcher.next_due()
+                now = clock.now()
+                if due is None or due > now:
+                    wait = 1.0 if due is None else (due - now) / getattr(clock, "scale", 1.0)
+                    changed.wait(min(max(wait, 0.001), 1.0))
+                    continue
+            try:
+                self.dispatcher.run_due(clock.now())
+            except Exception:  # pragma: no cover - a delivery never raises; keep the loop alive regardless
+                time.sleep(0.01)
+
+    # -- the record ------------------------------------------------------------------------------
+
+    @property
+    def sends(self) -> list[Send]:
+        """Every request to a send API, accepted or refused, in order."""
+        return list(self.backend.sends)
+
+    @property
+    def calls(self) -> list[Call]:
+        """Every accepted send's call, in order."""
+        return list(self.backend.calls.values())
+
+    def call(self, callid: str) -> Call:
+        """The call with this callid (``KeyError`` naming the known ones otherwise)."""
+        try:
+            return self.backend.calls[callid]
+        except KeyError:
+            known = ", ".join(list(self.backend.calls)[:10]) or "none"
+            raise KeyError(f"no call with callid {callid!r} (known: {known})") from None
+
+    def deliveries(
+        self, *, callid: str | None = None, where: Callable[[Delivery], bool] | None = None, **match: Any
+    ) -> list[Delivery]:
+        """Deliveries matching ``callid``, ``where`` (a callable on the ``Delivery``) and ``match``:
+        ``kind`` (short or full name), ``state``, ``duplicate``, or a callback field (``result="1"``)."""
+        wanted_kind = kind_named(match.pop("kind")) if "kind" in match else None
+        out = []
+        for delivery in list(self.backend.deliveries):
+            if callid is not None and delivery.callid != callid:
+                continue
+            if wanted_kind is not None and delivery.kind != wanted_kind:
+                continue
+            if not _fields_match(delivery, match):
+                continue
+            if where is not None and not where(delivery):
+                continue
+            out.append(delivery)
+        return out
+
+    def wait_for_sends(self, count: int = 1, timeout: float = 5.0, **match: Any) -> list[Send]:
+        """Block until ``count`` sends (matching ``action=``, ``ok=``, ``api=``) were made: for code
+        that sends from a background thread. On timeout raises ``AssertionError`` listing the sends."""
+        __tracebackhide__ = True
+        deadline = time.monotonic() + _checks.seconds("timeout", timeout, allow_zero=True)
+        while True:
+            found = [s for s in self.sends if all(getattr(s, k) == v for k, v in match.items())]
+            if len(found) >= count or time.monotonic() >= deadline:
+                break
+            with self.dispatcher.changed:
+                self.dispatcher.changed.wait(0.02)
+        if len(found) < count:
+            lines = [f"waited {timeout:g} s for {count} send(s) matching {match or 'anything'}; {len(found)} matched"]
+            lines += [f"  {s.summary()}" for s in self.sends[:20]] or ["  (no request reached the send APIs)"]
+            raise AssertionError("\n".join(lines))
+        return found
+
+    def wait_for_deliveries(self, count: int = 1, timeout: float = 5.0, **match: Any) -> list[Delivery]:
+        """On a real-time clock, block until ``count`` matching deliveries are no longer pending."""
+        __tracebackhide__ = True
+        deadline = time.monotonic() + _checks.seconds("timeout", timeout, allow_zero=True)
+        while True:
+            found = [d for d in self.deliveries(**match) if d.state != "pending"]
+            if len(found) >= count or time.monotonic() >= deadline:
+                break
+            with self.dispatcher.changed:
+                self.dispatcher.changed.wait(0.02)
+        if len(found) < count:
+            raise AssertionError(
+                f"waited {timeout:g} s for {count} finished deliveries matching {match or 'anything'}; "
+                f"{len(found)} finished:\n" + "\n".join(d.summary() for d in self.deliveries()[:20])
+            )
+        return found
+
+    # -- the verdict at the end --------------------------------------------------------------------
+
+    def expect_undelivered(self) -> None:
+        """This test means some callbacks to be refused to the end: ``check()`` will not fail on them."""
+        self._expect_undelivered = True
+
+    def undelivered(self) -> list[Delivery]:
+        """Deliveries that were never acknowledged, their retries spent."""
+        return [d for d in self.backend.deliveries if d.state == "failed"]
+
+    def check(self) -> None:
+        """``AssertionError`` listing every callback never acknowledged after its retries (unless expected)."""
+        failed = self.undelivered()
+        if failed and not self._expect_undelivered:
+            retries = self.dispatcher.policy.retries
+            head = (
+                f"{len(failed)} callback{'s were' if len(failed) != 1 else ' was'} never acknowledged "
+                f"after {retries} retr{'ies' if retries != 1 else 'y'}:"
+            )
+            hint = "(call provider.expect_undelivered() if the test means it)"
+            raise AssertionError("\n".join([head, *(d.summary() for d in failed[:10]), hint]))
+
+    # -- HTTP --------------------------------------------------------------------------------------
+
+    def _handle(self, request: ApiRequest) -> ApiResponse:
+        before = len(self.backend.sends)
+        if request.path.startswith(CONTROL_PREFIX):
+            return self.control(request)
+        if request.path.startswith(LEGACY_PREFIX):
+            response = self.legacy(request)
+        elif request.path == "/":
+            response = self.v3(request)
+        else:
+            return json_response(
+                {"error": f"nothing at {request.path[:100]!r}: API 3.0 is POST /, the legacy API {LEGACY_PREFIX}..."},
+                404,
+            )
+        if self.on_send is not None:
+            for send in self.backend.sends[before:]:
+                self.on_send(send)
+        return response
+
+
+def _fields_match(delivery: Delivery, match: dict[str, Any]) -> bool:
+    fields = delivery.fields
+    for key, expected in match.items():
+        if key in ("state", "duplicate", "acknowledged"):
+            value = getattr(delivery, key)
+        elif key in fields:
+            value = fields[key]
+        else:
+            return False
+        if not (expected(value) if callable(expected) else value == expected):
+            return False
+    return True

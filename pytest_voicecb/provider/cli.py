@@ -1,0 +1,224 @@
+"""``voicecb provider``: the simulator standalone, for services written in any language.
+
+``add_parser(subparsers)`` adds the command to ``voicecb``'s parser and ``run(args)`` runs it (returns
+the exit status); ``python -m pytest_voicecb.provider.cli`` runs it on its own. It prints the settings
+to configure, then one line per send and per delivery attempt with its verdict; ``--log FILE`` appends
+each as a JSON line, on disk (fsynced) before the next. Time is real, ``--scale`` times faster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from pytest_voicecb._text import preview, safe
+
+__all__ = ["EPILOG", "add_parser", "main", "run"]
+
+EPILOG = """\
+examples:
+  voicecb provider --callback-url http://127.0.0.1:8000/voice/callback
+  voicecb provider --callback-url http://127.0.0.1:8000/voice/callback --port 9100 --scale 60 --log calls.jsonl
+
+Point the official SDK at the printed endpoint: HttpProfile(protocol="http", endpoint=ENDPOINT); the
+legacy API is at the printed legacy URL. Numbers +8613900000001 (no answer), +8613900000002 (call
+error), +8613900000003 (presses 1), +86139000001NN (failure code NN), +8613900000201 (rate limited),
++8613900000202 (no balance) choose an outcome; see pytest_voicecb.provider for the whole table.
+The control API is at /voicecb-api/ (state, reset, script).
+"""
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _seconds_list(text: str) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        values = [-1.0]
+    if not values or not all(0 <= v < float("inf") for v in values):
+        raise argparse.ArgumentTypeError(f"expected seconds separated by commas (e.g. 10,60), got {text!r}")
+    return values
+
+
+def _whole(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
+    return int(text)
+
+
+def _port(text: str) -> int:
+    value = _whole(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number from 0 to 65535, got {text!r}")
+    return value
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``provider`` to ``voicecb``'s subcommands; returns its parser."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "provider",
+        help="run the provider simulator: send APIs that call back",
+        description="Serve the voice send APIs locally and deliver each call's callbacks to --callback-url.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    configure(parser)
+    return parser
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--callback-url", required=True, metavar="URL", help="where callbacks are delivered")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=_port, default=0, metavar="N", help="port to bind (default: any free one)")
+    parser.add_argument("--seed", default=None, help="seed for callids and callback fields (default: random)")
+    parser.add_argument("--scale", type=_positive, default=1.0, help="simulated seconds per real second (default 1)")
+    parser.add_argument("--retries", type=_whole, default=2, metavar="N", help="retries of a failed delivery (2)")
+    parser.add_argument(
+        "--backoff", type=_seconds_list, default=[10.0, 60.0], metavar="S,S", help="seconds before each retry (10,60)"
+    )
+    parser.add_argument("--timeout", type=_positive, default=5.0, metavar="S", help="seconds per delivery (5)")
+    parser.add_argument("--duplicates", type=_whole, default=0, metavar="N", help="extra copies of each status")
+    parser.add_argument("--failure-first", action="store_true", help="send a failure callback before the status")
+    parser.add_argument("--log", metavar="FILE", help="append every send and delivery attempt to FILE (JSON lines)")
+    parser.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address")
+    parser.add_argument("--quiet", action="store_true", help="print only the settings")
+    parser.set_defaults(run=run)
+
+
+class _Log:
+    """Append-only JSON lines, each fsynced before ``write`` returns (the record survives a crash)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._lock = threading.Lock()
+
+    def write(self, record: dict[str, Any]) -> None:
+        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8", "surrogatepass")
+        with self._lock:
+            view = memoryview(line)
+            while view:
+                view = view[os.write(self.fd, view) :]
+            os.fsync(self.fd)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run until SIGINT/SIGTERM; 2 for a usage problem (printed), else 0."""
+    from pytest_voicecb.client import TargetError, resolve_target
+    from pytest_voicecb.provider import Provider, RetryPolicy, SystemClock
+    from pytest_voicecb.provider.control import attempt_data, send_data
+    from pytest_voicecb.provider.models import Attempt, Delivery, Send
+
+    def fail(message: str) -> int:
+        print(f"voicecb provider: {message}", file=sys.stderr, flush=True)
+        return 2
+
+    if not _is_loopback(args.host) and not args.allow_remote:
+        return fail(f"refusing to bind {args.host}, which other hosts can reach; pass --allow-remote if intended")
+    try:
+        resolve_target(args.callback_url)
+        if not args.callback_url.lower().startswith(("http://", "https://")):
+            raise TargetError("expected an http:// or https:// URL")
+    except (TargetError, TypeError) as exc:
+        return fail(f"bad --callback-url {args.callback_url!r}: {exc}")
+    try:
+        log = _Log(args.log) if args.log else None
+    except OSError as exc:
+        return fail(f"cannot write the log {args.log}: {exc.strerror or exc}")
+    lock = threading.Lock()
+
+    def emit(line: str, record: dict[str, Any]) -> None:
+        with lock:
+            if log is not None:
+                log.write(record)
+            if not args.quiet:
+                print(line, flush=True)
+
+    def on_send(send: Send) -> None:
+        emit(f"send    {safe(send.summary())}", {"event": "send", **send_data(send)})
+
+    def on_attempt(delivery: Delivery, attempt: Attempt) -> None:
+        problems = "; ".join(attempt.verdict.problems) if attempt.verdict and attempt.verdict.problems else ""
+        outcome = "acknowledged" if attempt.acknowledged else f"FAILED ({problems or attempt.error})"
+        reply = f"HTTP {attempt.reply.status} {preview(attempt.reply.body, 80)}" if attempt.reply else "no reply"
+        line = f"deliver #{delivery.seq} {delivery.kind} callid {delivery.callid} attempt {attempt.number}: {outcome}"
+        record = {"event": "delivery", "seq": delivery.seq, "kind": delivery.kind, "callid": delivery.callid}
+        record.update(payload=delivery.payload, state=delivery.state, **attempt_data(attempt))
+        emit(f"{line}, {safe(reply)}", record)
+
+    policy = RetryPolicy(args.retries, args.backoff, timeout=args.timeout)
+    provider = Provider(
+        args.callback_url,
+        seed=args.seed,
+        clock=SystemClock(args.scale),
+        retry=policy,
+        duplicates=args.duplicates,
+        failure_first=args.failure_first,
+        host=args.host,
+        port=args.port,
+        on_send=on_send,
+        on_attempt=on_attempt,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        provider.start()
+    except OSError as exc:
+        if log is not None:
+            log.close()
+        return fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+    settings = provider.settings()
+    print(f"provider listening on {provider.url}, delivering to {args.callback_url}", flush=True)
+    for name, value in settings.items():
+        print(f"  {name} = {value}", flush=True)
+    try:
+        stop.wait()
+    finally:
+        provider.stop()
+        if log is not None:
+            log.close()
+    print(f"stopped after {len(provider.sends)} sends and {len(provider.calls)} calls", flush=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m pytest_voicecb.provider.cli``: the command without the rest of ``voicecb``."""
+    parser = argparse.ArgumentParser(
+        prog="voicecb provider", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    configure(parser)
+    args = parser.parse_args(argv)
+    status: int = args.run(args)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

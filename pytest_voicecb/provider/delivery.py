@@ -1,0 +1,247 @@
+"""Delivering callbacks as the provider does: when due, through ``CallbackClient``, judged, retried.
+
+One path for every callback: ``Dispatcher.run_due(now)`` posts each delivery whose time has come, judges
+the reply with ``conformance.judge``, records the ``Attempt``, and schedules a retry by the
+``RetryPolicy`` when it failed (non-2xx, ``result != 0``, a reply outside the contract, a timeout, a
+refused connection). Retries and timeouts are *unconfirmed* for voice (CONTRACT.md): every number here
+is an option. Deliveries of different calls may run concurrently, so a hanging target costs each of its
+attempts one timeout and never holds up the rest; a call's own callbacks keep their order.
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from pytest_voicecb import _checks
+from pytest_voicecb.client import CallbackClient, DeliveryError
+from pytest_voicecb.conformance import judge
+from pytest_voicecb.provider.models import Attempt, Delivery
+
+if TYPE_CHECKING:
+    from pytest_voicecb.provider.models import SimulatorBackend
+
+__all__ = ["DEFAULT_BACKOFF", "Dispatcher", "RetryPolicy"]
+
+DEFAULT_BACKOFF: tuple[float, ...] = (10.0, 60.0)
+"""Seconds before the first and second retry (unconfirmed for voice; the last value repeats)."""
+
+
+class RetryPolicy:
+    """How failed deliveries are retried: ``retries`` more attempts, ``backoff`` seconds apart.
+
+    ``backoff`` is a number (the same wait every time), a sequence (one wait per retry, the last
+    repeating) or a callable taking the retry number (1, 2, ...). ``timeout`` bounds each attempt
+    (real seconds). ``duplicate_after``: simulated seconds between an acknowledged status callback and
+    its duplicate, when duplicates are configured.
+    """
+
+    def __init__(
+        self,
+        retries: int = 2,
+        backoff: float | Sequence[float] | Callable[[int], float] = DEFAULT_BACKOFF,
+        *,
+        timeout: float = 5.0,
+        duplicate_after: float = 5.0,
+    ) -> None:
+        self.retries = _checks.whole("retries", retries, maximum=1000)
+        if callable(backoff):
+            self._backoff: Callable[[int], float] = backoff
+        elif isinstance(backoff, (int, float)):
+            wait = _checks.seconds("backoff", backoff, allow_zero=True)
+            self._backoff = lambda _n: wait
+        elif isinstance(backoff, Sequence) and not isinstance(backoff, (str, bytes)) and backoff:
+            waits = [_checks.seconds("backoff", value, allow_zero=True) for value in backoff]
+            self._backoff = lambda n: waits[min(n, len(waits)) - 1]
+        else:
+            raise ValueError(f"backoff must be seconds, a non-empty sequence of seconds or a callable, got {backoff!r}")
+        self.backoff_spec = backoff
+        self.timeout = _checks.seconds("timeout", timeout)
+        self.duplicate_after = _checks.seconds("duplicate_after", duplicate_after, allow_zero=True)
+
+    def __repr__(self) -> str:
+        return f"RetryPolicy(retries={self.retries}, backoff={self.backoff_spec!r}, timeout={self.timeout:g})"
+
+    def wait(self, retry: int) -> float:
+        """Seconds before retry number ``retry`` (1-based)."""
+        return _checks.seconds(f"backoff({retry})", self._backoff(retry), allow_zero=True)
+
+
+class Dispatcher:
+    """Posts due deliveries to the target and keeps the queue of what is still owed.
+
+    ``target``: what ``CallbackClient`` accepts (a URL, a WSGI/ASGI app, ``module:attribute``), or a
+    callable returning it (resolved at the first delivery, so a pytest fixture can be looked up late).
+    ``concurrency``: how many calls' deliveries to a URL run at once (each worker thread has its own
+    client); an in-process app gets one delivery at a time, each bounded by the policy's timeout.
+    """
+
+    def __init__(
+        self,
+        backend: SimulatorBackend,
+        policy: RetryPolicy | None = None,
+        *,
+        target: object = None,
+        path: str | None = None,
+        concurrency: int = 4,
+        strict: bool = False,
+        on_attempt: Callable[[Delivery, Attempt], None] | None = None,
+    ) -> None:
+        self.backend = backend
+        self.policy = policy or RetryPolicy()
+        self.concurrency = _checks.whole("concurrency", concurrency, minimum=1, maximum=64)
+        self.strict = strict
+        self.on_attempt = on_attempt
+        self._target: object = target
+        self._path = path
+        self._lazy = False
+        self._queue: list[tuple[float, int, Delivery]] = []
+        self._lock = threading.RLock()
+        self.changed = threading.Condition(self._lock)
+        self._local = threading.local()
+        self._clients: list[CallbackClient] = []
+        self._generation = 0
+        self._pool: ThreadPoolExecutor | None = None
+
+    # -- the target --------------------------------------------------------------------------------
+
+    def retarget(self, target: object, *, path: str | None = None, lazy: bool = False) -> None:
+        """Deliver to ``target`` from now on (closes the clients of the previous one).
+
+        ``lazy``: ``target`` is a zero-argument callable returning the target, called at the first delivery.
+        """
+        if lazy and not callable(target):
+            raise TypeError(f"a lazy target is a callable returning the target, got {target!r}")
+        with self._lock:
+            self._target, self._path, self._lazy = target, path, lazy
+            self._close_clients()
+
+    @property
+    def has_target(self) -> bool:
+        return self._target is not None
+
+    def _client(self) -> CallbackClient:
+        local = self._local
+        if getattr(local, "generation", None) != self._generation or local.client.closed:
+            with self._lock:
+                target = self._target
+                if target is None:
+                    raise RuntimeError(
+                        "the provider has callbacks to deliver but no callback target: pass target= "
+                        "(a URL or a WSGI/ASGI app) or call provider.deliver_to(target)"
+                    )
+                client = CallbackClient(target, path=self._path, timeout=self.policy.timeout)
+                self._clients.append(client)
+                local.client, local.generation = client, self._generation
+        current: CallbackClient = local.client
+        return current
+
+    def _close_clients(self) -> None:
+        self._generation += 1
+        clients, self._clients = self._clients, []
+        for client in clients:
+            client.close()
+
+    def close(self) -> None:
+        """Close every client and the worker pool."""
+        with self._lock:
+            self._close_clients()
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+    # -- the queue -------------------------------------------------------------------------------
+
+    def schedule(self, deliveries: list[Delivery]) -> None:
+        """Queue deliveries (in order: equal due times keep the order given)."""
+        with self.changed:
+            for delivery in deliveries:
+                heapq.heappush(self._queue, (delivery.due, delivery.seq, delivery))
+            self.changed.notify_all()
+
+    def clear(self) -> None:
+        with self.changed:
+            self._queue.clear()
+            self.changed.notify_all()
+
+    def next_due(self) -> float | None:
+        """When the earliest queued delivery falls due, or None when nothing is owed."""
+        with self._lock:
+            return self._queue[0][0] if self._queue else None
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._queue)
+
+    def resolve_target(self) -> None:
+        """Call a lazy target's factory now, in the calling thread (a pytest fixture lookup must not run
+        in a worker thread)."""
+        with self._lock:
+            if self._lazy:
+                self._target = self._target()  # type: ignore[operator]
+                self._lazy = False
+
+    def run_due(self, now: float) -> list[Attempt]:
+        """Attempt every delivery due at ``now``; returns the attempts made, in order."""
+        if self._lazy and self.next_due() is not None and self.next_due() <= now:  # type: ignore[operator]
+            self.resolve_target()
+        with self._lock:
+            due: list[Delivery] = []
+            while self._queue and self._queue[0][0] <= now:
+                due.append(heapq.heappop(self._queue)[2])
+        if not due:
+            return []
+        groups: dict[str, list[Delivery]] = {}
+        for delivery in due:
+            groups.setdefault(delivery.callid, []).append(delivery)
+        # An in-process app is called one delivery at a time by its client (a hung one times out), and
+        # one client per thread would run an ASGI app's lifespan once per thread: only URLs fan out.
+        if self.concurrency == 1 or len(groups) == 1 or not isinstance(self._target, str):
+            return [attempt for group in groups.values() for attempt in self._run_group(group, now)]
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="voicecb-provider")
+            pool = self._pool
+        futures = [pool.submit(self._run_group, group, now) for group in groups.values()]
+        return [attempt for future in futures for attempt in future.result()]
+
+    def _run_group(self, group: list[Delivery], now: float) -> list[Attempt]:
+        return [self._attempt(delivery, now) for delivery in group]
+
+    def _attempt(self, delivery: Delivery, now: float) -> Attempt:
+        body = delivery.body
+        number = len(delivery.attempts) + 1
+        begin = time.perf_counter()
+        reply = None
+        error = verdict = None
+        try:
+            reply = self._client().post(body)
+        except DeliveryError as exc:
+            error = exc.reason
+        except Exception as exc:  # a target that cannot be used at all is a failed delivery, recorded
+            error = f"{type(exc).__name__}: {exc}"
+        if reply is not None:
+            verdict = judge(reply, delivery.payload, strict=self.strict)
+        acknowledged = reply is not None and verdict is not None and not verdict.problems
+        attempt = Attempt(number, now, body, reply, error, verdict, acknowledged, time.perf_counter() - begin)
+        with self.changed:
+            delivery.attempts.append(attempt)
+            if acknowledged:
+                for i in range(self.backend.status_duplicates(delivery)):
+                    due = now + self.policy.duplicate_after * (i + 1)
+                    copy = self.backend.duplicate(delivery, due)
+                    heapq.heappush(self._queue, (copy.due, copy.seq, copy))
+            elif number <= self.policy.retries:
+                delivery.due = now + self.policy.wait(number)
+                heapq.heappush(self._queue, (delivery.due, delivery.seq, delivery))
+            else:
+                delivery.gave_up = True
+            self.changed.notify_all()
+        if self.on_attempt is not None:
+            self.on_attempt(delivery, attempt)
+        return attempt
