@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # explicit re-exports, so `from pytest_voicecb import X` type
     from pytest_voicecb.client import DeliveryError as DeliveryError
     from pytest_voicecb.client import Reply as Reply
     from pytest_voicecb.client import TargetError as TargetError
+    from pytest_voicecb.conformance import Cause as Cause
     from pytest_voicecb.conformance import CheckResult as CheckResult
     from pytest_voicecb.conformance import Report as Report
     from pytest_voicecb.conformance import run_conformance as run_conformance
@@ -26,6 +27,9 @@ if TYPE_CHECKING:  # explicit re-exports, so `from pytest_voicecb import X` type
     from pytest_voicecb.contract import parse_callback as parse_callback
     from pytest_voicecb.contract import parse_reply as parse_reply
     from pytest_voicecb.factory import PayloadFactory as PayloadFactory
+    from pytest_voicecb.provider import ManualClock as ManualClock
+    from pytest_voicecb.provider import Provider as Provider
+    from pytest_voicecb.provider import RetryPolicy as RetryPolicy
     from pytest_voicecb.server import CallbackServer as CallbackServer
     from pytest_voicecb.server import RecordedCallback as RecordedCallback
     from pytest_voicecb.values import MISSING as MISSING
@@ -56,6 +60,10 @@ _EXPORTS: dict[str, str] = {
     "run_conformance": "conformance",
     "Report": "conformance",
     "CheckResult": "conformance",
+    "Cause": "conformance",
+    "Provider": "provider",
+    "RetryPolicy": "provider",
+    "ManualClock": "provider",
 }
 
 __all__ = ["__version__", *_EXPORTS]

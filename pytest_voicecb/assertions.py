@@ -33,8 +33,9 @@ RULES: dict[int, str] = {
     4: "a duplicate gets success again",
     5: "all four kinds are acknowledged",
     6: "answer promptly",
+    7: "duplicates and unprocessable input cause no side effects",
 }
-"""Short titles of the six handler rules at the end of CONTRACT.md, for citing in messages."""
+"""Short titles of the seven handler rules at the end of CONTRACT.md, for citing in messages."""
 
 Expect = Literal["ok", "error", "contract"]
 

@@ -15,6 +15,7 @@ import pytest
 
 from pytest_voicecb import _conformance_items as checks
 from pytest_voicecb._conformance_items import HOW_TO_CONFIGURE, path_for, settings
+from pytest_voicecb._provider_fixtures import _voicecb_session_provider, voicecb_provider  # noqa: F401 (fixtures)
 
 if TYPE_CHECKING:
     from pytest_voicecb.client import CallbackClient
@@ -85,8 +86,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "voicecb(allow_invalid=False): options for pytest-voicecb's fixtures in this test; "
-        "allow_invalid=True lets voicecb_server receive invalid callbacks without failing the test.",
+        "voicecb(allow_invalid=False, allow_undelivered=False): options for pytest-voicecb's fixtures in this "
+        "test; allow_invalid=True lets voicecb_server receive invalid callbacks without failing the test, "
+        "allow_undelivered=True lets voicecb_provider end with callbacks it could not deliver.",
     )
     _configure_seed(config)
     _check_configured_target(config)

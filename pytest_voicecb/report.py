@@ -26,10 +26,7 @@ __all__ = ["RULES", "Cause", "CheckResult", "Outcome", "Report", "diff", "signat
 
 Outcome = Literal["passed", "warned", "failed"]
 
-RULES: dict[int, str] = {
-    **REPLY_RULES,
-    7: "duplicates and unprocessable input cause no side effects",
-}
+RULES: dict[int, str] = REPLY_RULES
 """The seven handler rules at the end of CONTRACT.md, by number, for citing in messages."""
 
 IDS_SHOWN = 6

@@ -47,7 +47,7 @@ PORTS = []
 
 def run(pytester: pytest.Pytester, tests: str, *args: str) -> pytest.RunResult:
     pytester.makepyfile(HELPERS + tests)
-    return pytester.runpytest("-p", "pytest_voicecb._provider_fixtures", "-p", "no:randomly", *args)
+    return pytester.runpytest("-p", "no:randomly", *args)
 
 
 def test_one_provider_per_session_reset_per_test_delivering_to_voicecb_target(pytester: pytest.Pytester) -> None:

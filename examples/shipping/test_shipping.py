@@ -10,9 +10,6 @@ from flask import Flask
 from pytest_voicecb.provider import Provider
 from shipping.app import Settings, create_app
 
-# Until pytest-voicecb's plugin loads the provider fixtures itself:
-pytest_plugins = ["pytest_voicecb._provider_fixtures"]
-
 PHONE = "+8613800138000"
 
 # The official SDK calls datetime.utcfromtimestamp, deprecated since Python 3.12.
