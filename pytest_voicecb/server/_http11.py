@@ -45,7 +45,17 @@ from typing import Final
 from werkzeug.wrappers import Response
 
 from pytest_voicecb.server._session import Session
-from pytest_voicecb.server._wire import Answer, Conn, Incoming, Receiver, Refusal, has_content, head_ready, render
+from pytest_voicecb.server._wire import (
+    Answer,
+    Conn,
+    Incoming,
+    Receiver,
+    Refusal,
+    has_content,
+    head_ready,
+    partial_head_refusal,
+    render,
+)
 
 __all__ = ["Answer", "HTTP11Server", "Incoming", "Receiver", "Refusal"]
 
@@ -205,6 +215,8 @@ class HTTP11Server:
                         selector.unregister(item.sock)
                         if state == "ready":
                             self._dispatch(item)
+                        elif state == "ended":
+                            self._end_partial(item)
                         else:
                             self.close(item.sock)
                 while deadlines and deadlines[0][0] <= now:
@@ -262,7 +274,8 @@ class HTTP11Server:
         return conn
 
     def _readable(self, conn: Conn, now: float) -> str:
-        """Read what arrived: ``ready`` for a worker (a head, or the end of one), ``wait``, or ``closed``."""
+        """Read what arrived: ``ready`` for a worker (a whole head, or too much of one), ``wait`` for more,
+        ``ended`` (closed in the middle of a head) or ``closed`` (between requests)."""
         try:
             data = conn.sock.recv(65536)
         except (BlockingIOError, InterruptedError):
@@ -271,7 +284,7 @@ class HTTP11Server:
             data = b""
         if not data:
             conn.deadline = -1.0
-            return "ready" if has_content(conn.buf) else "closed"  # the worker answers what there is of a head
+            return "ended" if has_content(conn.buf) else "closed"
         conn.buf += data
         if conn.head_started is None and has_content(conn.buf):
             conn.head_started = now
@@ -281,6 +294,18 @@ class HTTP11Server:
         if conn.head_started is not None:
             conn.deadline = min(conn.deadline, conn.head_started + self.header_timeout)
         return "wait"
+
+    def _end_partial(self, conn: Conn) -> None:
+        """A connection closed in the middle of a head: reported and answered (if it still reads) here, not in
+        a worker, so thousands of slow senders closing at once cost no threads."""
+        refused = partial_head_refusal(bytes(conn.buf))
+        now = time.monotonic()
+        refusal = Refusal(status=refused.status, message=refused.message)
+        answer = self.ask(Incoming(received_at=time.time(), started=now, refusal=refusal))
+        if answer.reply is not None:
+            with contextlib.suppress(OSError):
+                conn.sock.send(render(answer.reply, head_only=False, close=True, version=(1, 1))[0])
+        self.close(conn.sock)
 
     def _expire(self, conn: Conn) -> None:
         """A connection whose deadline passed in the selector: closed, and an aborted head reported."""

@@ -21,6 +21,7 @@ from pytest_voicecb.server._wire import (
     head_end,
     head_ready,
     parse_head,
+    partial_head_refusal,
     render,
 )
 
@@ -126,7 +127,7 @@ class Session:
             if not data:
                 if not has_content(self.buf):
                     return None  # a keep-alive connection closed between requests
-                self._refuse_head(Refused(400, "the connection closed before the request head was complete"))
+                self._refuse_head(partial_head_refusal(bytes(self.buf)))
                 return None
             self.buf += data
         self.sock.settimeout(server.timeout)

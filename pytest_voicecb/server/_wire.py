@@ -33,6 +33,7 @@ __all__ = [
     "head_ready",
     "http_error",
     "parse_head",
+    "partial_head_refusal",
     "render",
     "split_target",
 ]
@@ -211,6 +212,18 @@ def parse_head(raw: bytes, head: Head, *, complete: bool) -> None:
             raise http_error(431, f"the request head is over {_MAX_HEAD:,} bytes")
         raise Refused(400, "the connection closed before the request head was complete")
     head.headers = Headers([(name, value) for name, value in fields])
+
+
+def partial_head_refusal(raw: bytes) -> Refused:
+    """Why the start of a head, cut off by the sender's close, is refused: its request line's fault, or
+    simply that it ended (400 either way, unless a line was already too long)."""
+    whole_lines = raw[: raw.rfind(b"\n") + 1].strip(b"\r\n")  # the last line may be cut anywhere: not judged
+    if whole_lines:
+        try:
+            parse_head(whole_lines, Head(), complete=False)
+        except Refused as refused:
+            return refused
+    return Refused(400, "the connection closed before the request head was complete")
 
 
 def split_target(target: str) -> tuple[str, str]:
