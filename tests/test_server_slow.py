@@ -78,7 +78,7 @@ def test_a_head_trickled_a_byte_at_a_time_is_cut_off_at_the_header_deadline(
     stop.set()
     dripper.join()
     sock.close()
-    assert 0.5 < held < 1.5, f"the head was cut off after {held:.2f} s (header_timeout 0.6 s)"
+    assert 0.5 < held < 3, f"the head was cut off after {held:.2f} s (header_timeout 0.6 s)"
     eventually(lambda: server.aborted == 1)
     assert len(server.callbacks) == 1, "only the normal sender is recorded"
     assert_serves(server, factory)
@@ -132,7 +132,7 @@ def test_a_body_that_never_fully_arrives_is_recorded_as_truncated(
         sock.sendall(f"{HEAD}Content-Length: {len(BODY)}\r\n\r\n".encode() + BODY[:sent])
         started = time.monotonic()
         raw = read_until_closed(sock)
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 3, "cut off by the body deadline, not left hanging"
     assert status_of(raw) == 400
     [record] = server.wait_for(timeout=2)
     assert record.truncated
@@ -240,7 +240,7 @@ def test_a_normal_sender_is_served_quickly_while_1000_slow_connections_are_held(
             conn.close()
             times.sort()
             assert times[len(times) // 2] < 0.1, f"median {times[len(times) // 2] * 1000:.0f} ms"
-            assert times[-1] < 1.0, f"slowest {times[-1] * 1000:.0f} ms"
+            assert times[-1] < 2.0, f"slowest {times[-1] * 1000:.0f} ms"
             assert threading.active_count() < 200, "slow heads wait in the selector, not in threads"
         finally:
             for sock in slow:
