@@ -106,7 +106,7 @@ class HTTP11Server:
         self._idle_workers = 0
         self._stopping = False
         self.stopped = threading.Event()  # cuts delays when the server stops
-        self._thread = threading.Thread(target=self._accept_loop, name=f"{name}:{self.port}", daemon=True)
+        self._thread = threading.Thread(target=self._accept_loop, name=f"voicecb {name}:{self.port}", daemon=True)
 
     # ---- lifecycle ------------------------------------------------------------------------------
 
@@ -335,7 +335,9 @@ class HTTP11Server:
                 self._idle_workers -= 1
                 self._jobs.put(conn)
                 return
-        worker = threading.Thread(target=self._work, args=(conn,), daemon=True, name=f"{self.name}-worker:{self.port}")
+        worker = threading.Thread(
+            target=self._work, args=(conn,), daemon=True, name=f"voicecb {self.name} worker:{self.port}"
+        )
         try:
             worker.start()
         except RuntimeError:  # no more threads: refuse this one, keep serving the rest
@@ -381,7 +383,9 @@ class HTTP11Server:
             return self.receiver.receive(incoming)
         except Exception as exc:
             _log.exception("the %s failed on %s %s", self.name, incoming.method, incoming.path)
-            return Answer(reply=self.error_reply(500, f"the {self.name} failed: {type(exc).__name__}: {exc}"))
+            reply = self.error_reply(500, f"the {self.name} failed: {type(exc).__name__}: {exc}")
+            reply.headers["Connection"] = "close"  # after a bug, start the next request afresh
+            return Answer(reply=reply)
 
 
 class _Linger:

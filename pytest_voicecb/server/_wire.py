@@ -147,7 +147,7 @@ def has_content(buf: bytearray) -> bool:
 def head_end(conn: Conn) -> int:
     """The offset just past the head's blank line, or -1; scans only what is new since the last look."""
     buf = conn.buf
-    start = len(buf) - len(buf.lstrip(b"\r\n"))
+    start = len(buf) - len(buf.lstrip(b"\r\n")) if buf and buf[0] in b"\r\n" else 0  # empty lines before a request
     match = _HEAD_END.search(buf, max(start, conn.scanned - 3))
     if match is None:
         conn.scanned = len(buf)
