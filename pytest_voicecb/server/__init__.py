@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import resource
 import socket
 import threading
 import time
@@ -47,6 +46,10 @@ _LISTED: Final = 20  # requests listed in a wait_for timeout message
 
 def _default_max_connections() -> int:
     """Half the process's file-descriptor limit, from 16 to 4,096 (512 under the usual ``ulimit -n 1024``)."""
+    try:
+        import resource  # Unix only; imported here so the server still imports elsewhere
+    except ImportError:  # pragma: no cover - Windows
+        return 512
     try:
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     except (OSError, ValueError):  # pragma: no cover - no such limit on this platform

@@ -142,11 +142,11 @@ class Session:
             if head.method:
                 self._answer(head, None, refused)
             else:
-                self._refuse_head(refused, head)
+                self._refuse_head(refused)
             return None
         return head
 
-    def _refuse_head(self, refused: Refused, head: Head | None = None) -> None:
+    def _refuse_head(self, refused: Refused) -> None:
         """A head too broken to record: reported as aborted, answered with its status, then closed."""
         now = time.monotonic()
         answer = self.server.ask(
