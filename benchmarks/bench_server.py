@@ -11,8 +11,10 @@ Three measurements (issue 3), each repeated for a few rounds on a shared, noisy 
    Every callback is counted: none lost, none duplicated.
 3. Per-test overhead of a test that sends one callback and waits for it, voicecb_server against
    pytest-httpserver's httpserver fixture: two pytest runs of N such tests, minus a run of N empty tests.
+4. Throughput under slow peers (issue 9): the senders of 2. while N connections (N = 0, 100, 1,000) hold
+   an unfinished request head open, as a ratio to N = 0 (target >= 0.8 at N = 1,000).
 
-Run: ``python benchmarks/bench_server.py [--rounds 5] [--requests 1500] [--tests 300]``
+Run: ``python benchmarks/bench_server.py [--rounds 5] [--requests 1500] [--tests 300] [--only 1,2,3,4]``
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import itertools
 import json
 import logging
 import os
+import resource
 import socket
 import socketserver
 import statistics
@@ -238,6 +241,40 @@ def throughput(name: str, serve: Serve, requests: int) -> float:
     return requests / float(result["elapsed"])
 
 
+# ---- 4. throughput under slow peers -----------------------------------------------------------------
+
+SLOW_COUNTS = (0, 100, 1000)
+
+
+def raise_fd_limit(needed: int) -> None:
+    """Raise RLIMIT_NOFILE's soft limit towards the hard one: N slow peers cost two descriptors each here."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < needed:
+        raise SystemExit(f"needs {needed} file descriptors; raise the hard limit (ulimit -Hn)")
+
+
+def throughput_with_slow_peers(slow: int, requests: int) -> float:
+    """req/s of the 8 keep-alive senders while ``slow`` connections each hold half a request head."""
+    with CallbackServer(max_connections=slow + 64, timeout=60, header_timeout=60) as server:
+        held = []
+        try:
+            for _ in range(slow):
+                sock = socket.create_connection((server.host, server.port))
+                sock.sendall(b"POST /voice/callback HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                held.append(sock)
+            result = run_load(server.url, requests)
+            records = server.wait_for(requests, timeout=10)
+        finally:
+            for sock in held:
+                sock.close()
+    if result["statuses"] != {"200": requests} or len(records) != requests:
+        raise SystemExit(f"{slow} slow peers: {len(records)} of {requests} recorded, answers {result}")
+    return requests / float(result["elapsed"])
+
+
 # ---- 3. per-test overhead ---------------------------------------------------------------------------
 
 TEST_PREAMBLE = """
@@ -338,17 +375,30 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1500, help="callbacks per throughput run")
     parser.add_argument("--tests", type=int, default=300, help="tests per pytest run")
     parser.add_argument("--pytest-rounds", type=int, default=3, help="pytest runs of each kind")
+    parser.add_argument("--only", default="1,2,3,4", help="which measurements to run, e.g. 2,4")
     parser.add_argument("--load", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    only = {part.strip() for part in args.only.split(",")}
     if args.load:
         print(json.dumps(load(args.load, args.requests, SENDERS)))
         return
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log on stderr for any server
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; {args.rounds} rounds, medians\n")
 
+    if "1" in only:
+        start_and_stop(args.rounds)
+    if "2" in only:
+        throughputs(args.rounds, args.requests)
+    if "3" in only:
+        per_test_overhead(args.tests, args.pytest_rounds)
+    if "4" in only:
+        slow_peers(args.rounds, args.requests)
+
+
+def start_and_stop(rounds: int) -> None:
     contenders: dict[str, Serve] = {"voicecb": voicecb, "pytest-httpserver": httpserver, "werkzeug bare": werkzeug_bare}
     stops: dict[str, list[float]] = {name: [] for name in contenders}
-    for _ in range(args.rounds * 2):
+    for _ in range(rounds * 2):
         for name, serve in contenders.items():
             stops[name].append(start_stop(serve))
     ours = median(stops["voicecb"])
@@ -358,6 +408,8 @@ def main() -> None:
         ratio = f"{median(times) / ours:.1f}x faster" if name != "voicecb" else ""
         print(f"   {name:<34}{median(times) * 1000:>10.1f}{max(times) * 1000:>9.1f}{ratio:>14}")
 
+
+def throughputs(rounds: int, requests: int) -> None:
     servers: dict[str, Serve] = {
         "voicecb (recording, validating)": voicecb,
         "werkzeug bare threaded, constant": werkzeug_bare,
@@ -366,22 +418,23 @@ def main() -> None:
     }
     rates: dict[str, list[float]] = {name: [] for name in servers}
     order = list(servers)
-    for round_ in range(args.rounds):
+    for round_ in range(rounds):
         for name in order[round_ % len(order) :] + order[: round_ % len(order)]:
-            rates[name].append(throughput(name, servers[name], args.requests))
+            rates[name].append(throughput(name, servers[name], requests))
     ours = median(rates[order[0]])
-    print(f"\n2. throughput: {SENDERS} keep-alive senders in another process, {args.requests} distinct callbacks a run")
+    print(f"\n2. throughput: {SENDERS} keep-alive senders in another process, {requests} distinct callbacks a run")
     print("   (targets: >= 0.9x werkzeug bare, >= 1.0x pytest-httpserver; none lost or duplicated)")
     print(f"   {'server':<34}{'median req/s':>13}{'voicecb / it':>14}   runs (req/s)")
     for name, values in rates.items():
         listing = " ".join(f"{v:.0f}" for v in values)
         print(f"   {name:<34}{median(values):>13.0f}{ours / median(values):>13.2f}x   {listing}")
-    print(f"   voicecb: {args.requests * args.rounds} callbacks recorded, 0 lost, 0 duplicated, all valid")
+    print(f"   voicecb: {requests * rounds} callbacks recorded, 0 lost, 0 duplicated, all valid")
 
-    n = args.tests
+
+def per_test_overhead(n: int, pytest_rounds: int) -> None:
     with tempfile.TemporaryDirectory() as directory:
         runs: dict[str, list[tuple[float, float]]] = {name: [] for name in TEST_BODIES}
-        for _ in range(args.pytest_rounds):
+        for _ in range(pytest_rounds):
             for name in TEST_BODIES:
                 runs[name].append(pytest_run(directory, name, n))
     total = {name: median([t for t, _ in values]) for name, values in runs.items()}
@@ -402,6 +455,21 @@ def main() -> None:
         f" (steady state, median test minus empty: "
         f"{(typical['voicecb'] - typical['empty']) / (typical['httpserver'] - typical['empty']):.2f}x)"
     )
+
+
+def slow_peers(rounds: int, requests: int) -> None:
+    raise_fd_limit(2 * max(SLOW_COUNTS) + 256)
+    rates: dict[int, list[float]] = {n: [] for n in SLOW_COUNTS}
+    for round_ in range(rounds):
+        for n in SLOW_COUNTS[round_ % 3 :] + SLOW_COUNTS[: round_ % 3]:
+            rates[n].append(throughput_with_slow_peers(n, requests))
+    base = median(rates[0])
+    print(f"\n4. throughput while N connections hold an unfinished request head; {SENDERS} keep-alive senders")
+    print("   (target: >= 0.8x of N = 0 at N = 1,000)")
+    print(f"   {'slow connections':<34}{'median req/s':>13}{'ratio to N=0':>14}   runs (req/s)")
+    for n, values in rates.items():
+        listing = " ".join(f"{v:.0f}" for v in values)
+        print(f"   {n:<34,}{median(values):>13.0f}{median(values) / base:>13.2f}x   {listing}")
 
 
 if __name__ == "__main__":

@@ -230,8 +230,8 @@ def test_url_host_port_and_path() -> None:
     ("options", "message"),
     [
         ({"path": "voice"}, "path must be a string starting with '/'"),
-        ({"port": 70000}, "port must be an integer"),
-        ({"max_body_size": -1}, "max_body_size must be a non-negative integer"),
+        ({"port": 70000}, "port must be a whole number from 0 to 65,535"),
+        ({"max_body_size": -1}, "max_body_size must be a whole number at least 0"),
         ({"timeout": 0}, "timeout must be a positive number"),
     ],
 )

@@ -95,7 +95,7 @@ def test_reply_sequence_is_used_in_order_then_the_default(server: CallbackServer
 def test_a_bad_sequence_item_is_refused_whole_with_its_index(server: CallbackServer, factory: PayloadFactory) -> None:
     with pytest.raises(TypeError, match=r"reply_sequence item 1 \(\{'reslt': 1\}\): unknown key reslt"):
         server.reply_sequence([{"result": 1}, {"reslt": 1}])
-    with pytest.raises(ValueError, match=r"item 0 .*status must be an HTTP status code"):
+    with pytest.raises(ValueError, match=r"item 0 .*status must be a whole number from 100 to 599"):
         server.reply_sequence([{"status": 42}])
     with pytest.raises(TypeError, match="takes a list of replies"):
         server.reply_sequence({"result": 1})  # type: ignore[dict-item]
@@ -238,14 +238,14 @@ def test_stop_wakes_requests_sleeping_in_a_delay(factory: PayloadFactory) -> Non
         (lambda s: s.reply_with(result="0"), TypeError, "result must be an integer"),
         (lambda s: s.reply_with(result=True), TypeError, "result must be an integer"),
         (lambda s: s.reply_with(errmsg=1), TypeError, "errmsg must be a string"),
-        (lambda s: s.reply_with(status=42), ValueError, "status must be an HTTP status code"),
-        (lambda s: s.reply_with(delay=-1), ValueError, "delay must be a non-negative number"),
-        (lambda s: s.reply_with(times=0), ValueError, "times must be a positive integer"),
+        (lambda s: s.reply_with(status=42), ValueError, "status must be a whole number from 100 to 599"),
+        (lambda s: s.reply_with(delay=-1), ValueError, "delay must be a number of seconds >= 0"),
+        (lambda s: s.reply_with(times=0), ValueError, "times must be a whole number at least 1"),
         (lambda s: s.reply_raw(200, 3), TypeError, "body must be bytes, str, a dict or a list"),
         (lambda s: s.reply_raw(200, b"", {"X-A": "1\r\nX-B: 2"}), ValueError, "not a valid HTTP header"),
         (lambda s: s.reply_raw(200, b"", {"X-A": "回调"}), ValueError, "characters HTTP/1.1 cannot carry"),
         (lambda s: s.reply_raw(200, b"", ["X-A"]), TypeError, "headers must be a mapping"),
-        (lambda s: s.drop_connection(times=-1), ValueError, "times must be a positive integer"),
+        (lambda s: s.drop_connection(times=-1), ValueError, "times must be a whole number at least 1"),
     ],
 )
 def test_bad_scripts_are_refused_with_a_clear_message(call: Any, error: type[Exception], message: str) -> None:
