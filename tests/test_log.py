@@ -10,7 +10,9 @@ import stat
 import subprocess
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
@@ -98,7 +100,7 @@ def test_a_symlink_is_refused_unless_followed(tmp_path: Path) -> None:
 def test_a_file_that_is_not_regular_is_refused(tmp_path: Path) -> None:
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    with pytest.raises(OSError):  # no reader: opening it must not hang
+    with pytest.raises(OSError, match="not a regular file"):  # and opening it did not hang
         LogWriter(fifo)
 
 
@@ -132,13 +134,12 @@ def test_a_closed_writer_refuses_to_write(tmp_path: Path) -> None:
     assert RECORD_FIELDS[0] == "received_at"
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 64 KiB tmpfs: a disk that really fills up. Skipped where mounting is not allowed."""
-    mount = tmp_path / "disk"
+@contextmanager
+def mounted_small_disk(mount: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs at ``mount``: a disk that really fills up. Skips the test where mounting is refused."""
     mount.mkdir()
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(mount)], capture_output=True, text=True
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True, text=True
     )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip() or done.returncode}")
@@ -148,16 +149,26 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    with mounted_small_disk(tmp_path / "disk") as mount:
+        yield mount
+
+
+def _write_until_error(f: BinaryIO, chunk: bytes) -> int:
+    try:
+        while True:
+            f.write(chunk)
+    except OSError as exc:
+        return exc.errno or 0
+
+
 def fill(disk: Path) -> Path:
     """Fill ``disk`` to the last byte; returns the filler file (delete it to give the space back)."""
     filler = disk / "filler"
     with open(filler, "wb", buffering=0) as f:
-        for size in (4096, 512, 64, 1):
-            try:
-                while True:
-                    f.write(b"\0" * size)
-            except OSError as exc:
-                assert exc.errno == errno.ENOSPC
+        errors = {_write_until_error(f, b"\0" * size) for size in (4096, 512, 64, 1)}
+    assert errors == {errno.ENOSPC}
     return filler
 
 
@@ -174,11 +185,11 @@ def test_a_full_disk_takes_the_failed_line_back_and_the_next_line_parses(small_d
             try:
                 writer.write(record(n, body="y" * 300))
             except OSError as exc:
-                assert exc.errno == errno.ENOSPC
-                failed = n
+                failed, error = n, exc.errno
                 break
             written.append(f"c{n:05d}")
         assert failed is not None, "the disk never filled"
+        assert error == errno.ENOSPC
         size = log.stat().st_size
         assert log.read_bytes().endswith(b"\n"), "the failed line was left half-written"
         filler.unlink()  # space comes back
