@@ -30,7 +30,7 @@ __all__ = ["SERVE_EPILOG", "add_serve", "serve"]
 
 _DEFAULT_PATH = "/voice/callback"  # contract.DEFAULT_PATH; not imported here so --help stays cheap
 _QUEUE_LINES = 10_000  # lines waiting to be printed before new ones are dropped
-_FINISH_SECONDS = 2.0  # at exit, how long the last lines may take to be printed
+_FINISH_SECONDS = 1.0  # at exit, how long the last lines may take to be printed
 
 SERVE_EPILOG = """\
 examples:
@@ -272,9 +272,9 @@ def serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         if log is not None:
             log.close()
-        reason = exc.strerror or str(exc)
-        where = f"{args.host}:{args.port}"
-        raise UsageError(reason if where in reason else f"cannot listen on {where}: {reason}") from None
+        # Said once: the server's own message already names the address, so take the bare reason.
+        reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {reason}") from None
     if not _is_loopback(args.host):
         errors.say(
             f"voicecb serve: warning: {args.host} is reachable from other hosts, and the server records "
