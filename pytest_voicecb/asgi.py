@@ -16,6 +16,8 @@ import traceback
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pytest_voicecb.errors import TargetError
+
 __all__ = ["AsgiBridge", "is_asgi"]
 
 
@@ -36,8 +38,6 @@ class AsgiBridge:
     startup_timeout = 10.0
 
     def __init__(self, app: Any) -> None:
-        from pytest_voicecb.client import TargetError  # here, not at the top: client imports this module
-
         try:
             from a2wsgi import ASGIMiddleware
         except ImportError:  # pragma: no cover - depends on the environment
@@ -83,8 +83,6 @@ class AsgiBridge:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     async def _startup(self) -> None:
-        from pytest_voicecb.client import TargetError
-
         loop = asyncio.get_running_loop()
         started: asyncio.Future[bool] = loop.create_future()
         self._lifespan_done = loop.create_future()

@@ -7,12 +7,12 @@ what was sent, what came back, which rule broke, and how to reproduce it with cu
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
+from pytest_voicecb._models import Reply
+from pytest_voicecb._text import preview, safe
 from pytest_voicecb.contract import ReplyBody, ReplyContractError, parse_reply
-
-if TYPE_CHECKING:
-    from pytest_voicecb.client import Reply
+from pytest_voicecb.errors import REPRODUCE
 
 __all__ = [
     "RULES",
@@ -129,8 +129,6 @@ def assert_reply_contract(reply: Reply) -> None:
 
 def _assert(reply: Reply, expect: Expect, *, result: int | None = None, errmsg: str | None = None) -> None:
     __tracebackhide__ = True
-    from pytest_voicecb.client import Reply
-
     if not isinstance(reply, Reply):
         raise TypeError(f"expected a Reply (from CallbackClient.post), got {type(reply).__name__}")
     problems = reply_problems(reply, expect, result=result, errmsg=errmsg)
@@ -139,30 +137,23 @@ def _assert(reply: Reply, expect: Expect, *, result: int | None = None, errmsg: 
 
 
 def explain(reply: Reply, headline: str, problems: list[str] | tuple[str, ...] = ()) -> str:
-    """The full failure text: headline, problems, what was sent, what came back, the curl reproducer."""
+    """The full failure text: headline, problems, what was sent, what came back, the curl reproducer.
+
+    Everything that came from the handler is escaped for the terminal; the curl command comes last,
+    flush left after ``reproduce (paste as is):``, so it can be copied exactly.
+    """
     request = reply.request
     lines = [headline]
-    lines += [f"  - {problem}" for problem in problems]
+    lines += [f"  - {safe(problem)}" for problem in problems]
     lines.append(f"sent: {request.summary()}")
     lines.append(f"      {preview(request.body)}")
     size = f"{len(reply.body):,}{'+' if reply.truncated else ''} bytes"
-    lines.append(
-        f"got:  HTTP {reply.status} ({reply.content_type or 'no content type'}, {size}, {reply.elapsed * 1000:.1f} ms)"
-    )
+    content_type = safe(reply.content_type) if reply.content_type is not None else "no content type"
+    lines.append(f"got:  HTTP {reply.status} ({content_type}, {size}, {reply.elapsed * 1000:.1f} ms)")
     lines.append(f"      {preview(reply.body)}")
     if reply.errors.strip():
         lines.append("the app logged:")
-        lines += ["  " + line for line in reply.errors.strip().splitlines()[-12:]]
-    lines.append("reproduce:")
-    lines += ["  " + line for line in reply.curl().splitlines()]
+        lines += ["  " + safe(line) for line in reply.errors.strip().splitlines()[-12:]]
+    lines.append(REPRODUCE)
+    lines.append(reply.curl())
     return "\n".join(lines)
-
-
-def preview(body: bytes, limit: int = 200) -> str:
-    """A body shown on one line: its text (escaped where not printable), cut at ``limit`` characters."""
-    if not body:
-        return "(empty body)"
-    text = body[: limit * 4].decode("utf-8", "backslashreplace")
-    text = text.replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
-    text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
-    return text if len(text) <= limit and len(body) <= limit * 4 else text[:limit] + f"… ({len(body):,} bytes)"

@@ -69,9 +69,9 @@ def test_a_failure_message_shows_what_was_sent_what_came_back_and_how_to_reprodu
     assert lines[3].strip().startswith('{"voiceprompt_callback":{')
     assert lines[4].startswith("got:  HTTP 200 (application/json, 31 bytes, ")
     assert lines[5].strip() == '{"result": "0", "errmsg": "OK"}'
-    assert lines[6] == "reproduce:"
-    assert lines[7].strip().startswith("# in-process target")
-    assert lines[8].strip().startswith("curl -sS -i -X POST http://localhost:8000/voice/callback")
+    assert lines[6] == "reproduce (paste as is):"
+    assert lines[7].startswith("# in-process target")  # flush left: the command is pasted exactly
+    assert lines[8].startswith("curl -sS -i -X POST http://localhost:8000/voice/callback")
 
 
 def test_an_error_reply_passes_assert_reply_error_in_200_or_4xx() -> None:

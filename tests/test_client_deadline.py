@@ -1,0 +1,133 @@
+"""One deadline per delivery: connect, send, the reply's status line, headers and body all fit in ``timeout``.
+
+The servers here are raw sockets on loopback that trickle their reply a byte at a time, each byte
+well within the timeout, so only a deadline for the whole exchange can stop them.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from pytest_voicecb.client import CallbackClient, DeliveryError, Reply
+
+OK_BODY = b'{"result":0,"errmsg":"OK"}'
+STATUS = b"HTTP/1.1 200 OK\r\n"
+HEADERS = b"Content-Type: application/json\r\nContent-Length: %d\r\nX-Padding: " % len(OK_BODY)
+
+
+def _read_request(conn: socket.socket) -> None:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        (int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0
+    )
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return
+        body += chunk
+
+
+@contextmanager
+def trickling(quick: bytes, slow: bytes, *, every: float = 0.05) -> Iterator[str]:
+    """A server answering each connection with ``quick`` at once, then ``slow`` one byte every ``every`` s."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def answer(conn: socket.socket) -> None:
+        with conn:
+            try:
+                _read_request(conn)
+                conn.sendall(quick)
+                for byte in slow:
+                    if stop.wait(every):
+                        return
+                    conn.sendall(bytes([byte]))
+            except OSError:
+                return  # the client gave up: good
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=answer, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/cb"
+    finally:
+        stop.set()
+        socket.create_connection(listener.getsockname(), timeout=5).close()  # wakes accept()
+        thread.join(5)
+        listener.close()
+
+
+def trickled_body(padding: int) -> tuple[bytes, bytes]:
+    """A reply whose body ends in ``padding`` spaces that come slowly."""
+    head = b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (len(OK_BODY) + padding)
+    return STATUS + head + OK_BODY, b" " * padding
+
+
+# 100 bytes at 20 per second: 5 s to send, each byte 50 ms after the last (a per-read timeout never fires)
+SLOW_STATUS = b"HTTP/1.1 200 " + b"O" * 85 + b"\r\n"
+CASES = {
+    "status-line": (b"", SLOW_STATUS + HEADERS + b"x\r\n\r\n" + OK_BODY),
+    "headers": (STATUS, HEADERS + b"p" * 100 + b"\r\n\r\n" + OK_BODY),
+    "body": trickled_body(100),
+}
+
+
+@pytest.mark.parametrize(("quick", "slow"), list(CASES.values()), ids=list(CASES))
+def test_a_trickled_reply_times_out_at_the_deadline(quick: bytes, slow: bytes) -> None:
+    with trickling(quick, slow) as url, CallbackClient(url, timeout=0.6) as client:
+        began = time.monotonic()
+        with pytest.raises(DeliveryError, match=r"no reply within 0\.6 s") as caught:
+            client.post({})
+        took = time.monotonic() - began
+    assert caught.value.timed_out
+    assert took < 1.5, f"the deadline held only after {took:.1f} s"
+
+
+def test_post_timeout_overrides_the_clients_and_bounds_the_whole_exchange() -> None:
+    quick, slow = CASES["body"]
+    with trickling(quick, slow) as url, CallbackClient(url, timeout=30) as client:
+        began = time.monotonic()
+        with pytest.raises(DeliveryError) as caught:
+            client.post({}, timeout=0.4)
+    assert caught.value.timed_out
+    assert time.monotonic() - began < 1.3
+
+
+def test_concurrent_deliveries_share_the_deadline() -> None:
+    quick, slow = CASES["headers"]
+    with trickling(quick, slow) as url, CallbackClient(url, timeout=0.5) as client:
+        began = time.monotonic()
+        results = client.post_concurrently([b"1", b"2"])
+    assert all(isinstance(result, DeliveryError) and result.timed_out for result in results)
+    assert time.monotonic() - began < 1.5
+
+
+def test_a_slow_reply_inside_the_deadline_is_a_reply() -> None:
+    quick, slow = trickled_body(5)
+    with trickling(quick, slow, every=0.02) as url, CallbackClient(url, timeout=2) as client:
+        reply = client.post({})
+        assert isinstance(reply, Reply)
+        assert reply.status == 200
+        assert reply.json == {"result": 0, "errmsg": "OK"}
+        assert reply.elapsed >= 0.08
+        again = client.post({}, timeout=None)  # no deadline: each read blocks until the reply is whole
+        assert again.status == 200
