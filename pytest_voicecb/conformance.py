@@ -1,36 +1,57 @@
 """The conformance suite: every handler rule of CONTRACT.md run against one target.
 
 ``run_conformance(target)`` delivers every valid variant of the four kinds (rule 1), every ``reject``
-case of the malformed corpus (rule 2), every ``robust`` case (rule 3), a duplicate delivery (rule 4),
-one callback of each kind at the same path (rule 5), and times every reply against a deadline
-(rule 6). Each check has a stable id (``valid/prompt/typical``, ``reject/envelope/not-an-object``,
-``duplicate``, ``sibling/keypress``, ``deadline`` ...), so a failure can be named, skipped or re-run.
-A handler that raises or hangs makes its check fail; the suite itself never crashes.
+case of the malformed corpus (rule 2), every ``robust`` case (rule 3), duplicates of every kind and
+outcome, one by one and at the same moment (rule 4), one callback of each kind at the same path
+(rule 5), and times every reply against a deadline (rule 6). Given ``effects``, a callable returning a
+snapshot of what the handler did, it also checks that duplicates and unprocessable or rejected input
+leave that snapshot unchanged (rule 7).
+
+Each result is passed, warned or failed: what breaks delivery fails; acknowledging input the provider
+never sends (rule 2's rejection part, rule 3's questionable input) warns; ``strict`` turns warnings into
+failures. Each check has a stable id (``valid/prompt/typical``, ``reject/envelope/not-an-object``,
+``duplicate/prompt/not-answered``, ``sibling/keypress``, ``deadline`` ...), and which checks run and
+what each proves does not depend on the seed (only incidental values do). A handler that raises or
+hangs makes its check fail; the suite itself never crashes.
 """
 
 from __future__ import annotations
 
+import copy
 import fnmatch
-import json
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sized
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
-from pytest_voicecb.assertions import RULES, Expect, expectation, explain, preview, reply_problems
+from pytest_voicecb._text import one_line, preview
+from pytest_voicecb.assertions import Expect, expectation, reply_problems
 from pytest_voicecb.client import CallbackClient, DeliveryError, Reply
-from pytest_voicecb.contract import KINDS, MAX_BODY_SIZE, CallbackError, kind_named, parse_callback
-from pytest_voicecb.malformed import Case
-
-if TYPE_CHECKING:
-    from pytest_voicecb.factory import PayloadFactory
+from pytest_voicecb.contract import (
+    KINDS,
+    MAX_BODY_SIZE,
+    CallbackError,
+    ReplyBody,
+    ReplyContractError,
+    kind_named,
+    parse_callback,
+    parse_reply,
+)
+from pytest_voicecb.factory import PayloadFactory
+from pytest_voicecb.report import RULES, Cause, CheckResult, Outcome, Report, diff, signature
+from pytest_voicecb.values import Case
 
 __all__ = [
     "DEFAULT_DEADLINE",
+    "RULES",
+    "Cause",
     "Check",
     "CheckResult",
+    "Outcome",
     "Report",
     "Runner",
+    "Together",
     "Verdict",
     "checks",
     "judge",
@@ -43,143 +64,19 @@ DEFAULT_DEADLINE = 2.0
 STOP_AFTER_TIMEOUTS = 3
 """After this many deliveries in a row got no reply in time, the remaining checks fail without being sent."""
 
-Family = Literal["valid", "reject", "robust", "duplicate", "sibling", "deadline"]
+Family = Literal["valid", "reject", "robust", "duplicate", "together", "sibling", "deadline"]
 
 
 @dataclass(frozen=True)
 class Check:
-    """One check: its ``id``, the ``rule`` it enforces, what it sends (``data``: a payload or a ``Case``)."""
+    """One check: its ``id``, the ``rule`` it enforces, what it sends (``data``: a payload, a ``Case``, or
+    for ``together`` checks a tuple of payloads delivered at the same moment)."""
 
     id: str
     rule: int
     family: Family
     data: Any = field(repr=False, compare=False)
     what: str = ""
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """The outcome of one check: ``id``, ``passed``, ``message`` (one line; empty when passed), the last
-    ``reply`` (None when nothing came back), the ``rule`` it enforces, ``problems`` found in the reply, and
-    ``curl``, a command reproducing the delivery that failed."""
-
-    id: str
-    passed: bool
-    message: str
-    reply: Reply | None
-    rule: int
-    problems: tuple[str, ...] = ()
-    curl: str | None = None
-    expected: str = ""
-    """What the check demanded of the reply (``expected a success reply`` ...)."""
-
-    def details(self) -> str:
-        """The long form: what was expected, the problems, what was sent, what came back, the curl reproducer."""
-        what = self.expected if self.expected and self.problems else self.message
-        headline = f"{self.id}: {what} (CONTRACT.md rule {self.rule}: {RULES[self.rule]})"
-        if self.reply is not None:
-            return explain(self.reply, headline, self.problems)
-        lines = [headline] + [f"  - {p}" for p in self.problems]
-        if self.curl:
-            lines += ["reproduce:"] + ["  " + line for line in self.curl.splitlines()]
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The result as JSON-ready data (the reply summarized, not its full body)."""
-        reply = self.reply
-        return {
-            "id": self.id,
-            "passed": self.passed,
-            "rule": self.rule,
-            "message": self.message,
-            "problems": list(self.problems),
-            "status": reply.status if reply is not None else None,
-            "elapsed": round(reply.elapsed, 6) if reply is not None else None,
-            "reply": preview(reply.body) if reply is not None else None,
-            "curl": None if self.passed else self.curl,
-        }
-
-
-@dataclass(frozen=True)
-class Report:
-    """What ``run_conformance`` found. ``ok`` when every check passed; ``str(report)`` is a readable table.
-
-    ``to_json()`` returns a JSON string (``to_dict()`` the same as data) with the seed, the target, the
-    options, a summary and one entry per check.
-    """
-
-    target: str
-    path: str
-    seed: object
-    deadline: float
-    strict: bool
-    results: tuple[CheckResult, ...]
-    skipped: tuple[str, ...] = ()
-    elapsed: float = 0.0
-    in_process: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return all(result.passed for result in self.results)
-
-    @property
-    def failures(self) -> list[CheckResult]:
-        return [result for result in self.results if not result.passed]
-
-    def __getitem__(self, check_id: str) -> CheckResult:
-        """The result of one check by id."""
-        for result in self.results:
-            if result.id == check_id:
-                return result
-        raise KeyError(f"no check {check_id!r} in this report")
-
-    def summary(self) -> str:
-        failed = len(self.failures)
-        skipped = f", {len(self.skipped)} skipped" if self.skipped else ""
-        verdict = (
-            f"PASSED: all {len(self.results)} checks passed"
-            if not failed
-            else f"FAILED: {failed} of {len(self.results)} checks failed"
-        )
-        return f"{verdict}{skipped} in {self.elapsed:.2f} s (seed {self.seed!r})"
-
-    def __str__(self) -> str:
-        lines = [
-            f"pytest-voicecb conformance of {self.target}, path {self.path}, "
-            f"deadline {self.deadline:g} s{', strict' if self.strict else ''}, seed {self.seed!r}"
-        ]
-        failures = self.failures
-        if failures and self.in_process:
-            lines.append("(in-process target: in the curl commands, replace http://localhost:8000 with a live URL)")
-        width = max((len(result.id) for result in failures), default=0)
-        for result in failures:
-            lines.append(f"FAIL  {result.id:<{width}}  rule {result.rule}  {result.message}")
-            if result.curl:
-                lines += [f"      {line}" for line in result.curl.splitlines() if not line.startswith("# in-process")]
-        lines.append(self.summary())
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "target": self.target,
-            "path": self.path,
-            "seed": self.seed if isinstance(self.seed, (int, str)) else repr(self.seed),
-            "deadline": self.deadline,
-            "strict": self.strict,
-            "elapsed": round(self.elapsed, 4),
-            "summary": {
-                "total": len(self.results),
-                "passed": len(self.results) - len(self.failures),
-                "failed": len(self.failures),
-                "skipped": len(self.skipped),
-            },
-            "skipped": list(self.skipped),
-            "results": [result.to_dict() for result in self.results],
-        }
-
-    def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
 
 # ---- the checks ----------------------------------------------------------------------------------
@@ -190,15 +87,30 @@ def checks(
 ) -> list[Check]:
     """Every check, in the order the suite runs them, built from ``factory`` (or ``PayloadFactory(seed)``).
 
-    The ids do not depend on the seed; the payloads do, and the same seed always gives the same ones.
-    ``skip`` drops checks whose id equals or matches (``fnmatch``) any of its patterns.
+    The ids, and what each check proves, do not depend on the seed; the payloads' incidental values do,
+    and the same seed always gives the same ones. ``skip`` drops checks whose id equals or matches
+    (``fnmatch``) any of its patterns.
     """
-    from pytest_voicecb.factory import PayloadFactory
-
     if factory is None:
         factory = PayloadFactory(seed)
     patterns = _patterns(skip)
     return [check for check in _every_check(factory) if not _matches(check.id, patterns)]
+
+
+# A duplicate of every kind and outcome. Unanswered calls pin their times to "0" so that what the check
+# proves does not hang on the seed's "0" or "" (the valid/* variants cover both).
+_UNSET = {"accept_time": "0", "end_calltime": "0", "fee": "0"}
+_DUPLICATES: tuple[tuple[str, str, Callable[[PayloadFactory], dict[str, Any]]], ...] = (
+    ("duplicate", "an answered prompt", lambda f: f.answered()),
+    ("duplicate/prompt/not-answered", "an unanswered prompt", lambda f: f.prompt(result="1", **_UNSET)),
+    ("duplicate/prompt/call-error", "a prompt whose call failed", lambda f: f.prompt(result="2", **_UNSET)),
+    ("duplicate/code/answered", "an answered voice code", lambda f: f.code(result="0")),
+    ("duplicate/code/not-answered", "an unanswered voice code", lambda f: f.code(result="1", **_UNSET)),
+    ("duplicate/code/call-error", "a voice code whose call failed", lambda f: f.code(result="2", **_UNSET)),
+    ("duplicate/keypress", "a key press", lambda f: f.keypress()),
+    ("duplicate/failure", "a failure callback", lambda f: f.failure()),
+    ("duplicate/failure/no-answer", "a failure callback for no answer", lambda f: f.failure(failure_code=5)),
+)
 
 
 def _every_check(factory: PayloadFactory) -> list[Check]:
@@ -210,13 +122,50 @@ def _every_check(factory: PayloadFactory) -> list[Check]:
             found.append(Check(f"reject/{case.id}", 2, "reject", case, case.why))
         else:
             found.append(Check(f"robust/{case.id}", 3, "robust", case, case.why))
-    found.append(Check("duplicate", 4, "duplicate", factory.answered(), "the same callback twice gets result 0 twice"))
+    for check_id, what, build in _DUPLICATES:
+        found.append(Check(check_id, 4, "duplicate", build(factory), f"{what} delivered twice gets result 0 twice"))
+    unanswered = factory.prompt(result="1", **_UNSET)
+    found.append(
+        Check(
+            "duplicate/at-once",
+            4,
+            "together",
+            Together((unanswered, unanswered), (factory.prompt(result="1", **_UNSET),)),
+            "an unanswered prompt delivered twice at the same moment gets result 0 twice, and does what one did",
+        )
+    )
+    found.append(
+        Check(
+            "duplicate/status-and-failure-at-once",
+            4,
+            "together",
+            Together(_failed_call(factory), _failed_call(factory)),
+            "a failed call's status and failure callbacks (one callid) arriving together both get result 0",
+        )
+    )
     for kind in KINDS:
         short = kind_named(kind, short=True)
         payload = getattr(factory, short)()
         found.append(Check(f"sibling/{short}", 5, "sibling", payload, f"a {kind} at the same path gets result 0"))
     found.append(Check("deadline", 6, "deadline", factory.answered(), "every reply arrives within the deadline"))
     return found
+
+
+class Together(NamedTuple):
+    """What a ``together`` check sends: ``items`` at the same moment; with ``effects``, first ``twins``
+    (the same shapes, other callids) one after the other, to learn what one delivery does."""
+
+    items: tuple[dict[str, Any], ...]
+    twins: tuple[dict[str, Any], ...]
+
+
+def _failed_call(factory: PayloadFactory) -> tuple[dict[str, Any], ...]:
+    """A failed call's status callback and its failure callback: one callid, one number."""
+    status = factory.prompt(result="2", **_UNSET)
+    fields = status[KINDS[0]]
+    failure = factory.failure(callid=fields["callid"], nationcode=fields["nationcode"])
+    failure[KINDS[3]]["mobile"] = fields["mobile"]
+    return status, failure
 
 
 def _patterns(skip: str | Iterable[str]) -> tuple[str, ...]:
@@ -236,14 +185,109 @@ def _matches(check_id: str, patterns: tuple[str, ...]) -> bool:
     return any(check_id == p or fnmatch.fnmatchcase(check_id, p) for p in patterns)
 
 
+# Runs of one seed in this process: the second run's payloads come from a stream of their own, so a
+# module-level app that saw the first run never takes the second run's first delivery for a duplicate.
+_RUNS: dict[str, int] = {}
+_RUNS_LOCK = threading.Lock()
+
+
+def _next_run(seed: object) -> int:
+    with _RUNS_LOCK:
+        run = _RUNS.get(str(seed), 0)
+        _RUNS[str(seed)] = run + 1
+    return run
+
+
+# ---- the verdict on one reply -------------------------------------------------------------------
+
+
+class Verdict(NamedTuple):
+    """What the contract demanded of a reply (``expect``, under ``rule``), how the reply fell short
+    (``problems``), and the ``outcome``: ``failed``, ``warned`` (input the provider never sends was
+    acknowledged) or ``passed``."""
+
+    expect: Expect
+    rule: int
+    problems: list[str]
+    outcome: Outcome = "passed"
+
+    @property
+    def expected(self) -> str:
+        return expectation(self.expect)
+
+
+def judge(reply: Reply, sent: object, *, strict: bool = False) -> Verdict:
+    """What the contract demands of the reply to ``sent``, every way ``reply`` falls short of it, and
+    whether that fails or only warns.
+
+    ``sent`` is what was delivered: a ``Case`` is judged by its ``expect`` (rules 2 and 3), anything else
+    by whether ``parse_callback`` accepts it (rule 1; an invalid payload is held to rule 3). A reply not
+    in the contract shape, or contradicting itself (a non-2xx status saying ``result`` 0), fails; success
+    answered to a body that breaks the contract warns, or fails under ``strict``. The one place the suite
+    and ``voicecb send`` decide a verdict, so the two never disagree.
+    """
+    body = sent.body if isinstance(sent, Case) else sent
+    valid = _is_valid_callback(body)
+    if not isinstance(sent, Case) and valid:
+        problems = reply_problems(reply, "ok")
+        return Verdict("ok", 1, problems, "failed" if problems else "passed")
+    unprocessable = isinstance(sent, Case) and sent.expect == "reject"
+    expect: Expect = "error" if unprocessable or (strict and not valid) else "contract"
+    rule = 2 if unprocessable else 3
+    if isinstance(sent, Case) and unprocessable and len(sent.body) > MAX_BODY_SIZE and reply.status == 413:
+        return Verdict(expect, rule, [])  # the size limit may sit in front of the handler
+    problems = reply_problems(reply, "contract")
+    if problems:
+        return Verdict(expect, rule, problems, "failed")
+    answer = _reply_body(reply)
+    if answer is None or answer.result != 0:
+        return Verdict(expect, rule, [])
+    if reply.status != 200:
+        return Verdict(
+            expect,
+            rule,
+            [f"HTTP status {reply.status} says failure but result 0 says success: contradictory"],
+            "failed",
+        )
+    if valid:
+        return Verdict(expect, rule, [])  # a valid body under a questionable transport, accepted
+    if unprocessable:
+        problem = "result is 0 (success) for a body the provider never sends; a contract error is expected"
+    else:
+        problem = "result is 0 (success) for questionable input; accepting it is allowed, rejecting it preferred"
+    return Verdict(expect, rule, [problem], "failed" if strict else "warned")
+
+
+def _is_valid_callback(body: object) -> bool:
+    try:
+        parse_callback(body)  # type: ignore[arg-type]
+    except CallbackError:
+        return False
+    return True
+
+
+def _reply_body(reply: Reply) -> ReplyBody | None:
+    if reply.truncated:
+        return None
+    try:
+        return parse_reply(reply.body)
+    except ReplyContractError:
+        return None
+
+
 # ---- running them -------------------------------------------------------------------------------
+
+
+class _EffectsFailed(Exception):
+    """The ``effects`` callable raised or returned something that cannot be compared."""
 
 
 class Runner:
     """Runs checks one by one against a target, sharing one client (one keep-alive connection).
 
     ``run_conformance`` uses it for a whole run; the pytest plugin uses it to run each check as a test.
-    The ``deadline`` check judges every reply this runner has seen, not only its own.
+    The ``deadline`` check judges every reply this runner has seen, not only its own. ``preflight()``
+    says in one line why a target cannot be checked at all (nothing listening, the wrong path).
     """
 
     def __init__(
@@ -251,32 +295,38 @@ class Runner:
         target: object,
         *,
         path: str | None = None,
+        paths: Mapping[str, str] | None = None,
         deadline: float = DEFAULT_DEADLINE,
         strict: bool = False,
         timeout: float | None = None,
         seed: object = None,
         factory: PayloadFactory | None = None,
         skip: str | Iterable[str] = (),
+        effects: Callable[[], object] | None = None,
     ) -> None:
-        from pytest_voicecb.factory import PayloadFactory
-
         if not isinstance(deadline, (int, float)) or isinstance(deadline, bool) or not deadline > 0:
             raise ValueError(f"deadline must be a positive number of seconds, got {deadline!r}")
         if factory is None:
             factory = PayloadFactory(seed)
         elif not isinstance(factory, PayloadFactory):
             raise TypeError(f"factory must be a PayloadFactory, got {type(factory).__name__}")
+        if effects is not None and not callable(effects):
+            raise TypeError(f"effects must be a callable returning a snapshot of what the handler did, got {effects!r}")
         self.deadline = float(deadline)
         self.strict = bool(strict)
+        self.effects = effects
         self.client: CallbackClient
         self.factory = factory
         self.seed = factory.seed
+        self.run_number = _next_run(factory.seed)
+        stream = factory if self.run_number == 0 else factory.derive(f"run-{self.run_number}")
         patterns = _patterns(skip)
         self._owns_client = False
-        self.retarget(target, path=path, timeout=timeout)
-        every = _every_check(factory)
+        self.retarget(target, path=path, paths=paths, timeout=timeout)
+        every = _every_check(stream)
         self.checks = [check for check in every if not _matches(check.id, patterns)]
         self.skipped = tuple(check.id for check in every if _matches(check.id, patterns))
+        self._preflight_payload = stream.derive("preflight").answered()
         self.timings: list[tuple[str, float | None]] = []
         """(check id, seconds) of every delivery so far; None where no reply came in time."""
         self._timeouts_in_a_row = 0
@@ -293,44 +343,67 @@ class Runner:
         if self._owns_client:
             self.client.close()
 
-    def retarget(self, target: object, *, path: str | None = None, timeout: float | None = None) -> None:
+    def retarget(
+        self,
+        target: object,
+        *,
+        path: str | None = None,
+        paths: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> None:
         """Deliver the next checks to ``target`` (same checks, same timings so far); ``timeout`` defaults to
-        twice the deadline."""
+        twice the deadline. A ``CallbackClient`` is used as is."""
         if hasattr(self, "client"):
             self.close()
         self._owns_client = not isinstance(target, CallbackClient)
         if isinstance(target, CallbackClient):
             self.client = target
         else:
-            self.client = CallbackClient(target, path=path, timeout=2 * self.deadline if timeout is None else timeout)
+            limit = 2 * self.deadline if timeout is None else timeout
+            self.client = CallbackClient(target, path=path, paths=paths, timeout=limit)
 
-    def check(self, check_id: str) -> Check:
+    def get(self, check_id: str) -> Check:
         """The check with this id."""
         for check in self.checks:
             if check.id == check_id:
                 return check
         raise KeyError(f"no check {check_id!r} (skipped, or not a check id)")
 
-    def run(self, check: Check | str) -> CheckResult:
-        """Run one check; whatever the handler does, a ``CheckResult`` comes back."""
-        if isinstance(check, str):
-            check = self.check(check)
-        if self._timeouts_in_a_row >= STOP_AFTER_TIMEOUTS and check.family != "deadline":
-            return CheckResult(
-                check.id,
-                False,
-                f"not sent: the handler stopped answering (the last {self._timeouts_in_a_row} deliveries timed out)",
-                None,
-                check.rule,
+    def preflight(self) -> str | None:
+        """Deliver one valid callback: None when the handler is there and answers at this path (whatever
+        it answers, the checks judge it), else one line saying why checking it is pointless (nothing
+        listening, no reply, or HTTP 404/405/3xx: the wrong URL)."""
+        try:
+            reply = self.client.post(self._preflight_payload)
+        except DeliveryError as error:
+            return error.reason
+        if reply.status in (404, 405) or 300 <= reply.status < 400:
+            return (
+                f"answered a valid callback with HTTP {reply.status} {preview(reply.body, 60)}: is this the "
+                f"callback URL? (the path is {self.client.path}; set it with path=/--voicecb-path)"
             )
+        return None
+
+    def run(self, check: Check | str) -> CheckResult:
+        """Run one check; whatever the handler (or ``effects``) does, a ``CheckResult`` comes back."""
+        if isinstance(check, str):
+            check = self.get(check)
+        if self._timeouts_in_a_row >= STOP_AFTER_TIMEOUTS and check.family != "deadline":
+            message = (
+                f"not sent: the handler stopped answering (the last {self._timeouts_in_a_row} deliveries timed out)"
+            )
+            return _failed(check.id, check.rule, message, cause="not sent: the handler stopped answering")
         try:
             return self._run(check)
         except DeliveryError as error:
             self.last_error = error
-            curl = error.request.curl()
-            return CheckResult(check.id, False, f"no reply: {error.reason}", None, check.rule, curl=curl)
+            message = f"no reply: {error.reason}"
+            return _failed(check.id, check.rule, message, curl=error.request.curl(), cause=signature(None, message))
+        except _EffectsFailed as exc:
+            return _failed(check.id, 7, str(exc), cause=f"the effects callable failed: {exc.args[1]}")
         except Exception as exc:  # a bug of ours must not stop the other checks
-            return CheckResult(check.id, False, f"pytest-voicecb could not run this check: {exc!r}", None, check.rule)
+            message = f"pytest-voicecb could not run this check: {exc!r}"
+            return _failed(check.id, check.rule, message, cause=signature(None, message))
 
     def report(self, results: Iterable[CheckResult], elapsed: float = 0.0) -> Report:
         return Report(
@@ -343,6 +416,7 @@ class Runner:
             skipped=self.skipped,
             elapsed=elapsed,
             in_process=not isinstance(self.client.target, str),
+            run=self.run_number,
         )
 
     # -- one check ---------------------------------------------------------------------------------
@@ -351,45 +425,134 @@ class Runner:
         try:
             reply = self.client.post(data)
         except DeliveryError as error:
-            self.timings.append((check.id, None))
-            if error.timed_out:
-                self._timeouts_in_a_row += 1
+            self._timed(check, error)
             raise
-        self._timeouts_in_a_row = 0
-        self.timings.append((check.id, reply.elapsed))
+        self._timed(check, reply)
         return reply
+
+    def _timed(self, check: Check, outcome: Reply | DeliveryError) -> None:
+        if isinstance(outcome, DeliveryError):
+            self.timings.append((check.id, None))
+            if outcome.timed_out:
+                self._timeouts_in_a_row += 1
+        else:
+            self._timeouts_in_a_row = 0
+            self.timings.append((check.id, outcome.elapsed))
 
     def _run(self, check: Check) -> CheckResult:
         if check.family == "duplicate":
             return self._duplicate(check)
+        if check.family == "together":
+            return self._together(check)
+        before = self._snapshot() if self.effects is not None and check.family != "deadline" else None
         reply = self._deliver(check, check.data)
         if check.family == "deadline":
             return self._deadline(check, reply)
         verdict = judge(reply, check.data, strict=self.strict)
-        return self._verdict(check, reply, verdict.problems, verdict.expected)
+        result = self._verdict(check, reply, verdict.problems, verdict.expected, verdict.outcome)
+        if self.effects is None or result.failed:
+            return result
+        answer = _reply_body(reply)
+        rejected = answer is not None and answer.result != 0
+        if check.family == "reject" or rejected:
+            after = self._snapshot()
+            why = "unprocessable input" if check.family == "reject" else "input the handler rejected"
+            return self._unchanged(check, reply, before, after, f"{why} changed what the handler did") or result
+        return result
 
-    def _verdict(self, check: Check, reply: Reply, problems: list[str], expected: str) -> CheckResult:
+    def _verdict(
+        self, check: Check, reply: Reply, problems: list[str], expected: str, outcome: Outcome = "failed"
+    ) -> CheckResult:
         if not problems:
-            return CheckResult(check.id, True, "", reply, check.rule)
+            return CheckResult(id=check.id, outcome="passed", rule=check.rule, reply=reply)
         got = f"got HTTP {reply.status} {preview(reply.body, 60)}"
-        message = f"{expected}; {got}: {'; '.join(problems)}"
-        return CheckResult(check.id, False, message, reply, check.rule, tuple(problems), reply.curl(), expected)
+        return CheckResult(
+            id=check.id,
+            outcome=outcome if outcome != "passed" else "failed",
+            rule=check.rule,
+            message=f"{expected}; {got}: {'; '.join(problems)}",
+            reply=reply,
+            problems=tuple(problems),
+            curl=reply.curl(),
+            expected=expected,
+            cause=signature(reply) if outcome == "failed" else f"{signature(reply)} to {_family_words(check)}",
+        )
 
     def _duplicate(self, check: Check) -> CheckResult:
         callid = next(iter(check.data.values()))["callid"]
+        before: object = None
         for attempt in ("first", "second"):
+            if attempt == "second" and self.effects is not None:
+                before = self._snapshot()
             reply = self._deliver(check, check.data)
             problems = reply_problems(reply, "ok")
             if problems:
-                return self._verdict(
-                    check, reply, problems, f"{attempt} delivery of callid {callid}: expected a success reply"
-                )
-        return CheckResult(check.id, True, "", reply, check.rule)
+                expected = f"{attempt} delivery of callid {callid}: expected a success reply"
+                return self._verdict(check, reply, problems, expected)
+        if self.effects is not None:
+            changed = self._unchanged(
+                check, reply, before, self._snapshot(), f"the second delivery of callid {callid} changed what it did"
+            )
+            if changed is not None:
+                return changed
+        return CheckResult(id=check.id, outcome="passed", rule=check.rule, reply=reply)
+
+    def _together(self, check: Check) -> CheckResult:
+        """Deliver the items at the same moment, twice over: every reply must be a success. With effects:
+        the first round may change the snapshot no more than its twins delivered one by one did (where the
+        snapshot has a size: a number, or a collection's length), and the second round (duplicates of what
+        was processed) must leave it unchanged."""
+        together: Together = check.data
+        items = list(together.items)
+        grew: float | None = None
+        before: object = None
+        if self.effects is not None:
+            first = self._snapshot()
+            for twin in together.twins:
+                reply = self._deliver(check, twin)
+                problems = reply_problems(reply, "ok")
+                if problems:
+                    return self._verdict(check, reply, problems, "a single delivery: expected a success reply")
+            before = self._snapshot()
+            grew = _growth(first, before)
+        last: Reply | None = None
+        for attempt in ("first", "second"):
+            if attempt == "second" and self.effects is not None:
+                before = self._snapshot()
+            outcomes = self.client.post_concurrently(items)
+            for outcome in outcomes:
+                self._timed(check, outcome)
+            for outcome in outcomes:
+                if isinstance(outcome, DeliveryError):
+                    raise outcome
+                problems = reply_problems(outcome, "ok")
+                if problems:
+                    expected = f"{attempt} round of {len(items)} deliveries at the same moment: expected success"
+                    return self._verdict(check, outcome, problems, expected)
+                last = outcome
+            if attempt == "first" and self.effects is not None and grew is not None:
+                after = self._snapshot()
+                grew_now = _growth(before, after)
+                if grew_now is not None and grew_now > grew:
+                    what = (
+                        f"{len(items)} deliveries at the same moment changed it by {grew_now:g} where the same "
+                        f"callbacks one by one changed it by {grew:g}"
+                    )
+                    assert last is not None
+                    return self._changed(check, last, before, after, what)
+        assert last is not None
+        if self.effects is not None:
+            changed = self._unchanged(
+                check, last, before, self._snapshot(), "delivering the same callbacks again at once changed what it did"
+            )
+            if changed is not None:
+                return changed
+        return CheckResult(id=check.id, outcome="passed", rule=check.rule, reply=last)
 
     def _deadline(self, check: Check, reply: Reply) -> CheckResult:
         late = [(check_id, seconds) for check_id, seconds in self.timings if seconds is None or seconds > self.deadline]
         if not late:
-            return CheckResult(check.id, True, "", reply, check.rule)
+            return CheckResult(id=check.id, outcome="passed", rule=check.rule, reply=reply)
         unanswered = [check_id for check_id, seconds in late if seconds is None]
         slow = sorted(((s, i) for i, s in late if s is not None), reverse=True)
         parts = []
@@ -401,74 +564,137 @@ class Runner:
             )
         if unanswered:
             parts.append(f"{len(unanswered)} deliveries got no reply in time (first: {unanswered[0]})")
-        expected = f"every reply within {self.deadline:g} s"
-        return CheckResult(check.id, False, "; ".join(parts), reply, check.rule, tuple(parts), reply.curl(), expected)
+        return CheckResult(
+            id=check.id,
+            outcome="failed",
+            rule=check.rule,
+            message="; ".join(parts),
+            reply=reply,
+            problems=tuple(parts),
+            curl=reply.curl(),
+            expected=f"every reply within {self.deadline:g} s",
+            cause=f"replies slower than {self.deadline:g} s",
+        )
+
+    # -- effects (rule 7) --------------------------------------------------------------------------
+
+    def _snapshot(self) -> object:
+        effects = self.effects
+        assert effects is not None
+        name = _name_of(effects)
+        try:
+            snapshot = effects()
+        except Exception as exc:
+            raise _EffectsFailed(f"the effects callable {name} raised {one_line(repr(exc), 200)}", name) from None
+        try:
+            return copy.deepcopy(snapshot)  # a live list would otherwise change under our feet
+        except Exception:
+            return snapshot
+
+    def _unchanged(self, check: Check, reply: Reply, before: object, after: object, what: str) -> CheckResult | None:
+        """None when ``before == after``; else a failed rule-7 result showing the difference."""
+        name = _name_of(self.effects)
+        try:
+            same = bool(before == after)
+        except Exception as exc:
+            message = (
+                f"the effects callable {name} returned snapshots that cannot be compared: {one_line(repr(exc), 200)}"
+            )
+            raise _EffectsFailed(message, name) from None
+        if same:
+            return None
+        return self._changed(check, reply, before, after, what)
+
+    def _changed(self, check: Check, reply: Reply, before: object, after: object, what: str) -> CheckResult:
+        name = _name_of(self.effects)
+        change = diff(before, after)
+        return CheckResult(
+            id=check.id,
+            outcome="failed",
+            rule=7,
+            message=f"{what}: {change}",
+            reply=reply,
+            problems=(f"{name}: {change}",),
+            curl=reply.curl(),
+            expected=f"{_family_words(check)} must leave {name}() unchanged",
+            cause=f"{_family_words(check)} changed {name}()",
+            effects=(before, after),
+        )
 
 
-class Verdict(NamedTuple):
-    """What the contract demanded of a reply (``expect``, under ``rule``) and how the reply fell short."""
-
-    expect: Expect
-    rule: int
-    problems: list[str]
-
-    @property
-    def expected(self) -> str:
-        return expectation(self.expect)
-
-
-def judge(reply: Reply, sent: object, *, strict: bool = False) -> Verdict:
-    """What the contract demands of the reply to ``sent``, and every way ``reply`` falls short of it.
-
-    ``sent`` is what was delivered: a ``Case`` is judged by its ``expect`` (rules 2 and 3), anything else
-    by whether ``parse_callback`` accepts it (rule 1; an invalid payload is held to rule 3). Under
-    ``strict``, input that breaks the contract must be rejected. The one place the suite and
-    ``voicecb send`` decide a verdict, so the two never disagree.
-    """
-    body = sent.body if isinstance(sent, Case) else sent
-    valid = _is_valid_callback(body)
-    if not isinstance(sent, Case) and valid:
-        return Verdict("ok", 1, reply_problems(reply, "ok"))
-    if isinstance(sent, Case) and sent.expect == "reject":
-        if len(sent.body) > MAX_BODY_SIZE and reply.status == 413:
-            return Verdict("error", 2, [])  # the size limit may sit in front of the handler
-        return Verdict("error", 2, reply_problems(reply, "error"))
-    if strict and not valid:
-        return Verdict("error", 3, reply_problems(reply, "error"))
-    return Verdict("contract", 3, reply_problems(reply, "contract"))
+def _growth(before: object, after: object) -> float | None:
+    """How much a snapshot grew, where it has a size (a number, or a collection's length); else None."""
+    sizes = []
+    for snapshot in (before, after):
+        if isinstance(snapshot, bool):
+            return None
+        if isinstance(snapshot, (int, float)):
+            sizes.append(float(snapshot))
+        elif isinstance(snapshot, Sized):
+            sizes.append(float(len(snapshot)))
+        else:
+            return None
+    return sizes[1] - sizes[0]
 
 
-def _is_valid_callback(body: object) -> bool:
-    try:
-        parse_callback(body)  # type: ignore[arg-type]
-    except CallbackError:
-        return False
-    return True
+def _family_words(check: Check) -> str:
+    return {
+        "valid": "valid input rejected",
+        "reject": "unprocessable input",
+        "robust": "questionable input",
+        "duplicate": "a duplicate delivery",
+        "together": "deliveries at the same moment",
+        "sibling": "a sibling kind",
+        "deadline": "the deadline",
+    }[check.family]
+
+
+def _name_of(effects: object) -> str:
+    name = getattr(effects, "__qualname__", None) or getattr(effects, "__name__", None)
+    return str(name) if name else one_line(repr(effects), 60)
+
+
+def _failed(check_id: str, rule: int, message: str, *, curl: str | None = None, cause: str = "") -> CheckResult:
+    return CheckResult(id=check_id, outcome="failed", rule=rule, message=message, curl=curl, cause=cause or message)
 
 
 def run_conformance(
     target: object,
     *,
     path: str | None = None,
+    paths: Mapping[str, str] | None = None,
     deadline: float = DEFAULT_DEADLINE,
     strict: bool = False,
     skip: str | Iterable[str] = (),
     seed: object = None,
     factory: PayloadFactory | None = None,
     timeout: float | None = None,
+    effects: Callable[[], object] | None = None,
 ) -> Report:
     """Run every check against ``target`` (a WSGI or ASGI app, a URL, a ``module:attribute``, or a
     ``CallbackClient``) and return the ``Report``.
 
-    ``deadline``: seconds a reply may take (rule 6). ``strict``: robust cases whose body breaks the
-    contract must be rejected. ``skip``: check ids or globs. ``seed`` / ``factory``: the payloads (a
-    random seed by default, reported in ``Report.seed``). ``timeout``: how long to wait for a reply
-    before failing the check (default: twice the deadline). A target with nothing listening raises
-    ``DeliveryError`` at once instead of failing every check the same way.
+    ``path`` / ``paths``: where callbacks go (``paths`` maps kinds to their own paths). ``deadline``:
+    seconds a reply may take (rule 6). ``strict``: success answered to input that breaks the contract
+    fails instead of warning. ``skip``: check ids or globs. ``seed`` / ``factory``: the payloads (a random
+    seed by default, reported in ``Report.seed``). ``timeout``: how long to wait for a reply before
+    failing the check (default: twice the deadline). ``effects``: a callable returning a comparable
+    snapshot of what the handler did (calls placed, rows written); duplicates and unprocessable or
+    rejected input must leave it unchanged. A target with nothing listening raises ``DeliveryError`` at
+    once instead of failing every check the same way.
     """
     begin = time.perf_counter()
     with Runner(
-        target, path=path, deadline=deadline, strict=strict, timeout=timeout, seed=seed, factory=factory, skip=skip
+        target,
+        path=path,
+        paths=paths,
+        deadline=deadline,
+        strict=strict,
+        timeout=timeout,
+        seed=seed,
+        factory=factory,
+        skip=skip,
+        effects=effects,
     ) as runner:
         results: list[CheckResult] = []
         for check in runner.checks:

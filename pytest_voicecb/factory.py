@@ -16,6 +16,7 @@ import random
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pytest_voicecb.contract import CODE, FAILURE, FAILURE_CODES, KEYPRESS, PROMPT, encode, kind_named
+from pytest_voicecb.malformed import cases
 from pytest_voicecb.values import MISSING, Variant
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["MISSING", "NATIONCODES", "PayloadFactory", "Variant"]
 
 
-class _Plan(NamedTuple):
+class _NumberingPlan(NamedTuple):
     """A mobile numbering plan: ``prefix`` + ``digits`` random digits is a valid mobile number."""
 
     nationcode: str
@@ -39,24 +40,24 @@ class _Plan(NamedTuple):
 # were chosen against libphonenumber's metadata, and tests/test_factory.py checks many draws with
 # the phonenumbers package (valid, and of type mobile).
 # fmt: off
-_MOBILE_PLANS: tuple[_Plan, ...] = (
-    _Plan("86", 80, ("130", "131", "132", "133", "135", "136", "137", "138", "139", "150", "151", "152",
+_MOBILE_PLANS: tuple[_NumberingPlan, ...] = (
+    _NumberingPlan("86", 80, ("130", "131", "132", "133", "135", "136", "137", "138", "139", "150", "151", "152",
                      "155", "156", "157", "158", "159", "173", "175", "176", "177", "178", "180", "181",
                      "182", "183", "185", "186", "187", "188", "189", "198", "199"), 8),
-    _Plan("852", 5, ("61", "63", "64", "65", "69", "94", "96", "97"), 6),
+    _NumberingPlan("852", 5, ("61", "63", "64", "65", "69", "94", "96", "97"), 6),
     # 555 exchanges: the conventional fictitious range, still valid numbers for their area codes.
-    _Plan("1", 4, ("212555", "415555", "646555", "312555", "206555", "617555", "512555", "305555"), 4),
-    _Plan("65", 3, ("81", "82", "83", "84", "85", "86", "87", "88", "90", "91", "92", "93", "94", "96",
+    _NumberingPlan("1", 4, ("212555", "415555", "646555", "312555", "206555", "617555", "512555", "305555"), 4),
+    _NumberingPlan("65", 3, ("81", "82", "83", "84", "85", "86", "87", "88", "90", "91", "92", "93", "94", "96",
                     "97", "98"), 6),
-    _Plan("44", 3, ("7400", "7712", "7800", "7900", "7912", "7922", "7944", "7984"), 6),
-    _Plan("81", 3, ("901", "902", "903", "905", "906", "908", "801", "802", "803", "805", "806", "701",
+    _NumberingPlan("44", 3, ("7400", "7712", "7800", "7900", "7912", "7922", "7944", "7984"), 6),
+    _NumberingPlan("81", 3, ("901", "902", "903", "905", "906", "908", "801", "802", "803", "805", "806", "701",
                     "702", "703", "705"), 7),
-    _Plan("91", 2, ("98", "97", "99", "96", "95", "94", "93", "90", "70", "84"), 8),
+    _NumberingPlan("91", 2, ("98", "97", "99", "96", "95", "94", "93", "90", "70", "84"), 8),
 )
 # fmt: on
-_PLAN_BY_CODE: dict[str, _Plan] = {plan.nationcode: plan for plan in _MOBILE_PLANS}
+_PLAN_BY_CODE: dict[str, _NumberingPlan] = {plan.nationcode: plan for plan in _MOBILE_PLANS}
 # One entry per unit of weight, so a weighted draw is one ``random()`` and an index.
-_WEIGHTED_PLANS: tuple[_Plan, ...] = tuple(plan for plan in _MOBILE_PLANS for _ in range(plan.weight))
+_WEIGHTED_PLANS: tuple[_NumberingPlan, ...] = tuple(plan for plan in _MOBILE_PLANS for _ in range(plan.weight))
 NATIONCODES: tuple[str, ...] = tuple(_PLAN_BY_CODE)
 """The nationcodes the factory has numbering plans for (others get plain digits)."""
 
@@ -96,6 +97,16 @@ class PayloadFactory:
 
     def __repr__(self) -> str:
         return f"PayloadFactory(seed={self.seed!r})"
+
+    def derive(self, label: str) -> PayloadFactory:
+        """An independent stream from the same seed: ``PayloadFactory((label, str(seed)))``.
+
+        What is drawn from one never changes what the other builds, so a part (the malformed corpus,
+        a test, a run) gets the same payloads whatever else drew before it.
+        """
+        if not isinstance(label, str):
+            raise TypeError(f"derive(label) takes a str naming the stream, got {label!r}")
+        return PayloadFactory((label, str(self.seed)))
 
     def __call__(self, **overrides: Any) -> dict[str, Any]:
         """A ``voiceprompt_callback`` envelope: an answered call unless ``result`` says otherwise."""
@@ -183,12 +194,12 @@ class PayloadFactory:
         out: list[Variant] = []
         for k in kinds:
             out += self._variants_of(k)
+        for k in kinds:  # drawn after the documented ones, so those stay what they were for a seed
+            out += self._wild_variants_of(k)
         return out
 
     def malformed(self, kind: str | None = None) -> list[Case]:
-        """The malformed corpus (see ``pytest_voicecb.malformed``), built on this factory's payloads."""
-        from pytest_voicecb.malformed import cases
-
+        """The malformed corpus (see ``pytest_voicecb.malformed``), built on this factory's seed."""
         return cases(self, kind)
 
     @staticmethod
@@ -319,6 +330,38 @@ class PayloadFactory:
             out += [Variant(f"{short}/code-{code}", build(failure_code=code)) for code in FAILURE_CODES]
             out.append(Variant(f"{short}/reason-free-text", build(failure_code=5, failure_reason="其他")))
         return out
+
+    def _wild_variants_of(self, kind: str) -> list[Variant]:
+        """Shapes seen in real captures rather than in the documentation: a version-1 UUID callid (its
+        time near the call's start), and the fields in other orders than the documented one."""
+        short = kind_named(kind, short=True)
+        build = self._builder(kind)
+        payload = build()
+        fields = payload[kind]
+        start = _epoch(fields.get("start_calltime")) or _EPOCH_FROM + int(self._rnd() * _EPOCH_SPAN)
+        fields["callid"] = _uuid1(start, self._bits(64))
+        out = [Variant(f"{short}/callid-uuid1", payload)]
+        ordered = build()[kind]
+        out.append(Variant(f"{short}/keys-reversed", {kind: dict(reversed(list(ordered.items())))}))
+        items = list(build()[kind].items())
+        half = len(items) // 2  # the second half first: no kind's fields are in this order in the docs
+        out.append(Variant(f"{short}/keys-rotated", {kind: dict(items[half:] + items[:half])}))
+        return out
+
+
+def _uuid1(epoch: int, bits: int) -> str:
+    """A version-1 (time-based) UUID as API 3.0 returns it, e.g. ``0bd403fe-ffd6-11eb-935a-5254002ab735``:
+    its timestamp ``epoch`` plus under two seconds, a random clock sequence, and a node in the 52:54:00
+    (QEMU/KVM) range the real capture shows. Built from ``bits``, not ``uuid.uuid1()``, to follow the seed."""
+    ticks = epoch * 10_000_000 + _UUID_EPOCH_OFFSET + (bits & 0xFFFFFF)
+    clock_seq = 0x8000 | ((bits >> 24) & 0x3FFF)
+    node = 0x525400000000 | ((bits >> 40) & 0xFFFFFF)
+    low, mid, high = ticks & 0xFFFFFFFF, (ticks >> 32) & 0xFFFF, (ticks >> 48) & 0x0FFF
+    return f"{low:08x}-{mid:04x}-1{high:03x}-{clock_seq:04x}-{node:012x}"
+
+
+_UUID_EPOCH_OFFSET = 0x01B21DD213814000
+"""100-nanosecond ticks from the UUID epoch (1582-10-15) to the Unix epoch."""
 
 
 def _uuid(bits: int) -> str:

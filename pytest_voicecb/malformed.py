@@ -5,12 +5,17 @@ what a correct handler does with it: ``"reject"`` (answer a contract error, neve
 ``"robust"`` (accept or reject, but answer in the contract shape; a strict profile demands rejection).
 
 The split follows CONTRACT.md. Unprocessable, so ``reject``: not JSON, not a JSON object, no known
-callback key, the callback not an object, a required field missing (or null where nothing else can
-stand in for it), an empty ``callid``, a body that is not UTF-8, one over the size limit, nesting no
-parser should follow. Questionable, so ``robust``: wrong JSON types, unknown values, non-digit or
-out-of-order times, a negative fee, a byte-order mark, the wrong content type, null where a value
-may be empty anyway. ``parse_callback`` (strict) refuses every case except the one whose body is
-valid and only its content type is wrong.
+callback key, the callback not an object, a required field missing, an empty or null ``callid``, a
+body that is not UTF-8, one over the size limit, nesting no parser should follow. Questionable, so
+``robust``: wrong JSON types (``null`` in any required field but ``callid``; objects, arrays and
+operator-shaped values such as ``{"$ne": null}`` in string fields; JSON's non-standard ``NaN``, which
+Python's ``json`` reads), unknown values, non-digit or out-of-order times, a negative fee, extra keys
+such as ``__proto__``, a byte-order mark, the wrong content type. ``parse_callback`` (strict) refuses
+every case except the one whose body is valid and only its content type is wrong.
+
+Which cases exist and what each proves do not depend on the seed: where a case's verdict could hang on
+an incidental value (an unanswered call's other times, ``"0"`` or ``""``), the case pins it and a twin
+case covers the other value.
 
 The corpus depends only on the factory's seed, so one seed always gives the same bodies under the
 same ids; it is built once per seed and cached (cases are immutable).
@@ -19,8 +24,9 @@ same ids; it is built once per seed and cached (cases are immutable).
 from __future__ import annotations
 
 import json
+import threading
 from functools import lru_cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pytest_voicecb.contract import (
     CALLBACK_MODELS,
@@ -33,8 +39,10 @@ from pytest_voicecb.contract import (
     encode,
     kind_named,
 )
-from pytest_voicecb.factory import PayloadFactory
 from pytest_voicecb.values import MISSING, Case
+
+if TYPE_CHECKING:  # the factory imports this module: only for typing here, so imports run one way
+    from pytest_voicecb.factory import PayloadFactory
 
 __all__ = ["DEEP_NESTING", "FORM", "JSON", "Case", "cases"]
 
@@ -49,26 +57,46 @@ DEEP_NESTING = 100_000
 def cases(factory: PayloadFactory, kind: str | None = None) -> list[Case]:
     """The corpus, built on ``factory``'s payloads; ``kind`` keeps only cases about that kind
     (plus the kind-independent ones)."""
-    corpus = _corpus(str(factory.seed))
+    corpus = _corpus(factory)
     if kind is None:
         return list(corpus)
     wanted = kind_named(kind)
     return [case for case in corpus if case.kind in (None, wanted)]
 
 
-@lru_cache(maxsize=32)
-def _corpus(seed: str) -> tuple[Case, ...]:
-    """Every case for one seed. Built from a factory of its own, so the bodies do not depend on what
-    else was drawn from the caller's factory, nor on the ``kind`` asked for."""
-    payloads = PayloadFactory(("malformed", seed))
+_CACHE: dict[str, tuple[Case, ...]] = {}
+_CACHE_SIZE = 32
+_CACHE_LOCK = threading.Lock()
+
+
+def _corpus(factory: PayloadFactory) -> tuple[Case, ...]:
+    """Every case for ``factory``'s seed, built once per seed (the last 32 seeds are kept)."""
+    seed = str(factory.seed)
+    with _CACHE_LOCK:
+        found = _CACHE.get(seed)
+    if found is None:
+        found = _build(factory.derive("malformed"))
+        with _CACHE_LOCK:
+            if len(_CACHE) >= _CACHE_SIZE:
+                del _CACHE[next(iter(_CACHE))]
+            found = _CACHE.setdefault(seed, found)
+    return found
+
+
+def _build(payloads: PayloadFactory) -> tuple[Case, ...]:
+    """Every case, from a stream of its own (``factory.derive("malformed")``, whose seed is exactly
+    ``("malformed", str(seed))`` as before it existed), so the bodies do not depend on what else was drawn
+    from the caller's factory, nor on the ``kind`` asked for."""
     out: list[Case] = []
-    for build in (
+    for build in (  # new builders go at the end: each draws after the others, so old bodies stay the same
         _envelope,
         _not_an_object,
         _missing_fields,
         _overridden,
         _encodings,
         _transport,
+        _outcome_twins,
+        _seen_in_the_wild,
     ):
         out += build(payloads)
     return tuple(out)
@@ -184,6 +212,12 @@ def _missing_fields(payloads: PayloadFactory) -> list[Case]:
 # Cases that are a valid payload with some fields overridden: (id, expect, overrides, why). The id's
 # first part names the kind; ``"result": "1"`` in the overrides makes an unanswered call.
 _T0 = 1_735_689_600  # 2025-01-01 UTC: fixed times for the cases about time order
+_UNANSWERED_TIMES = {"accept_time": "0", "end_calltime": "0", "fee": "0"}
+_NULL_TIMES = (
+    ("prompt/accept_time-null", "accept_time", 'unanswered: null, not "0" or ""'),
+    ("prompt/end_calltime-null", "end_calltime", 'unanswered: null, not "0" or ""'),
+    ("prompt/fee-null", "fee", 'nothing was billed: null instead of "0"'),
+)
 _OVERRIDDEN: tuple[tuple[str, Literal["reject", "robust"], dict[str, Any], str], ...] = (
     # An empty or null callid: the callback cannot be correlated with the call it reports.
     *(
@@ -197,11 +231,15 @@ _OVERRIDDEN: tuple[tuple[str, Literal["reject", "robust"], dict[str, Any], str],
     ),
     ("prompt/callid-null", "reject", {"callid": None}, "a null callid is as good as a missing one"),
     # JSON null in place of a string. Where the field may be empty anyway, null is only questionable.
-    ("prompt/result-null", "reject", {"result": None}, "a null result carries no outcome: as good as a missing one"),
+    # JSON null in place of a string is a wrong type (CONTRACT.md rule 3), except in callid (above).
+    ("prompt/result-null", "robust", {"result": None}, "a null result: a wrong JSON type, questionable"),
     ("prompt/call_from-null", "robust", {"call_from": None}, 'call_from may be "": null is a wrong type, not a loss'),
-    ("prompt/accept_time-null", "robust", {"result": "1", "accept_time": None}, 'unanswered: null, not "0" or ""'),
-    ("prompt/end_calltime-null", "robust", {"result": "1", "end_calltime": None}, 'unanswered: null, not "0" or ""'),
-    ("prompt/fee-null", "robust", {"result": "1", "fee": None}, 'nothing was billed: null instead of "0"'),
+    # Unanswered calls with one time null: the other times pinned to "0" (the twins in _outcome_twins
+    # pin them to ""), so what the case proves does not hang on the seed.
+    *(
+        (case_id, "robust", {"result": "1", **_UNANSWERED_TIMES, field: None}, why)
+        for case_id, field, why in _NULL_TIMES
+    ),
     ("failure/failure_reason-null", "robust", {"failure_reason": None}, "failure_code still says why; null reason"),
     # Right values in the wrong JSON type (CONTRACT.md rule 3).
     ("prompt/result-as-number", "robust", {"result": 0}, 'result is the string "0"; the number 0 is seen in the wild'),
@@ -244,7 +282,7 @@ _OVERRIDDEN: tuple[tuple[str, Literal["reject", "robust"], dict[str, Any], str],
     (
         "code/end-before-start",
         "robust",
-        {"result": "1", "start_calltime": str(_T0), "end_calltime": str(_T0 - 60)},
+        {"result": "1", **_UNANSWERED_TIMES, "start_calltime": str(_T0), "end_calltime": str(_T0 - 60)},
         "an unanswered call that ends before it started",
     ),
     ("prompt/mobile-with-plus", "robust", {"nationcode": "86", "mobile": "+8613800138000"}, "mobile is digits, no +"),
@@ -266,7 +304,9 @@ def _overridden(payloads: PayloadFactory) -> list[Case]:
     failure = _inner(payloads.failure(failure_code=0))
     nan = encode({FAILURE: failure}).replace(b'"failure_code":0', b'"failure_code":NaN')
     out.append(
-        _reject("failure/failure_code-nan", nan, "NaN is not JSON (Python's json module reads it anyway)", FAILURE)
+        _robust(
+            "failure/failure_code-nan", nan, "NaN is not JSON, but Python's json module reads it: questionable", FAILURE
+        )
     )
     return out
 
@@ -319,6 +359,59 @@ def _transport(payloads: PayloadFactory) -> list[Case]:
             f"arrays nested {DEEP_NESTING:,} deep: crashes recursive parsers, so refuse it rather than follow it",
         ),
     ]
+
+
+def _outcome_twins(payloads: PayloadFactory) -> list[Case]:
+    """The unanswered-call cases above again with the other times ``""`` instead of ``"0"``: a handler
+    may survive one and crash on the other, whatever the seed."""
+    empty = {"accept_time": "", "end_calltime": "", "fee": "0"}
+    out = [
+        _robust(f"{case_id}-times-empty", encode(payloads.prompt(**{"result": "1", **empty, field: None})), why, PROMPT)
+        for case_id, field, why in _NULL_TIMES
+    ]
+    body = payloads.code(**{"result": "1", **empty, "start_calltime": str(_T0), "end_calltime": str(_T0 - 60)})
+    out.append(
+        _robust("code/end-before-start-times-empty", encode(body), "an unanswered call ending before it started", CODE)
+    )
+    return out
+
+
+# Shapes seen in the wild or aimed at handlers in the wild: (id, overrides, why). Objects and arrays in
+# string fields, and operator-shaped values that a handler passing the body to a document store's
+# query or ``$set`` would execute (NoSQL injection), and keys that poison JavaScript objects.
+_WILD: tuple[tuple[str, dict[str, Any], str], ...] = (
+    ("prompt/callid-object", {"callid": {"id": "1"}}, "an object where the callid string belongs"),
+    ("prompt/mobile-array", {"mobile": ["13800138000"]}, "an array where the mobile string belongs"),
+    (
+        "prompt/callid-operator",
+        {"callid": {"$ne": None}},
+        'a query operator as callid: {"$ne": null} matches every call',
+    ),
+    ("prompt/mobile-operator", {"mobile": {"$gt": ""}}, 'a query operator as mobile: {"$gt": ""} matches every number'),
+    (
+        "failure/callid-operator",
+        {"callid": {"$ne": None}},
+        'a query operator as callid: {"$ne": null} matches every call',
+    ),
+    ("keypress/keypress-object", {"keypress": {"key": "1"}}, "an object where the keypress string belongs"),
+)
+_EXTRA_KEYS: tuple[tuple[str, object, str], ...] = (
+    ("_id", {"$oid": "000000000000000000000000"}, "_id overwrites a document store's own key when the body is saved"),
+    ("__proto__", {"admin": True}, "__proto__ poisons the prototype of JavaScript objects merged from the body"),
+    ("constructor", {"prototype": {"admin": True}}, "constructor.prototype poisons JavaScript objects too"),
+)
+
+
+def _seen_in_the_wild(payloads: PayloadFactory) -> list[Case]:
+    """Wrong shapes aimed at how handlers store callbacks (CONTRACT.md rule 3: questionable)."""
+    out = []
+    for case_id, overrides, why in _WILD:
+        kind = kind_named(case_id.partition("/")[0])
+        out.append(_robust(case_id, encode(payloads.build(kind, **overrides)), why, kind))
+    for key, value, why in _EXTRA_KEYS:
+        name = key.strip("_").replace("_", "-") or "id"
+        out.append(_robust(f"prompt/extra-key-{name}", encode(payloads.prompt(**{key: value})), why, PROMPT))
+    return out
 
 
 @lru_cache(maxsize=1)

@@ -292,3 +292,30 @@ def test_body_is_the_compact_utf8_json_the_provider_sends(factory: PayloadFactor
 def test_malformed_is_the_corpus_for_this_factorys_seed(factory: PayloadFactory) -> None:
     assert factory.malformed() == cases(PayloadFactory(7))
     assert factory.malformed("keypress") == cases(factory, "voicekey_callback")
+
+
+def test_shapes_seen_in_the_wild_are_valid_variants_of_every_kind() -> None:
+    import uuid
+
+    factory = PayloadFactory(2021)
+    variants = {variant.id: variant.payload for variant in factory.variants()}
+    unix_epoch_in_uuid_ticks = 0x01B21DD213814000
+    for short, kind in SHORT_NAMES.items():
+        documented = list(factory.build(kind)[kind])
+        callid = variants[f"{short}/callid-uuid1"][kind]["callid"]
+        parsed = uuid.UUID(callid)
+        assert parsed.version == 1
+        assert str(parsed) == callid
+        assert callid[24:30] == "525400", "the node of the real capture's range"
+        seconds = (parsed.time - unix_epoch_in_uuid_ticks) / 10_000_000
+        start = variants[f"{short}/callid-uuid1"][kind].get("start_calltime")
+        if start is not None:
+            assert 0 <= seconds - int(start) < 2, "the callid's time is the call's start"
+        window = (datetime(2023, 1, 1, tzinfo=timezone.utc), datetime(2026, 1, 2, tzinfo=timezone.utc))
+        assert window[0].timestamp() <= seconds < window[1].timestamp()
+        for order in ("keys-reversed", "keys-rotated"):
+            fields = variants[f"{short}/{order}"][kind]
+            assert list(fields) != documented
+            assert sorted(fields) == sorted(documented)
+            parse_callback(variants[f"{short}/{order}"])
+    assert [v.id for v in PayloadFactory(1).variants()] == list(variants), "ids do not depend on the seed"

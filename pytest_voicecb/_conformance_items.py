@@ -1,0 +1,548 @@
+"""``--voicecb-conformance``: one pytest item per conformance check, and a summary of what they found.
+
+The items of one target sit where its ``voicecb_target`` fixture is visible: under the directory of the
+conftest.py that defines it (``handlers/voicecb-conformance::duplicate``), beside the test module that
+defines it (``test_app-voicecb-conformance::duplicate``), or at the root when only ``--voicecb-target``
+or the ini option names one. So JUnit XML, ``-k`` and xdist see each check, and a printed node id can be
+passed back to pytest to run that check alone: no such file exists, so ``rewrite_args`` swaps the id for
+the directory (or module) that holds the target and remembers which checks were asked for.
+
+Like plugin.py, this module is imported in every pytest run: it imports nothing heavy at module level.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from _pytest.nodes import Node
+
+    from pytest_voicecb.conformance import CheckResult, Report, Runner
+
+NAME = "voicecb-conformance"
+"""The name of the (file-less) module holding one target's checks."""
+
+PLUGIN_MODULE = "pytest_voicecb.plugin"
+"""Where the default ``voicecb_target`` fixture lives: a target defined there is the configured one."""
+
+HOW_TO_CONFIGURE = """\
+pytest-voicecb has no target: tell it which callback handler to test, in one of three ways.
+
+1. A fixture in conftest.py returning an in-process app or a URL:
+
+       import pytest
+
+       @pytest.fixture
+       def voicecb_target():
+           from myproject.app import app  # Flask / Django WSGI app, or FastAPI / Starlette ASGI app
+           return app                     # or "http://127.0.0.1:8000/voice/callback"
+
+2. On the command line:
+
+       pytest --voicecb-target=http://127.0.0.1:8000/voice/callback
+       pytest --voicecb-target=myproject.wsgi:application
+
+3. In the pytest configuration (pytest.ini [pytest], or pyproject.toml [tool.pytest.ini_options]):
+
+       voicecb_target = myproject.wsgi:application"""
+
+# Per-run state, kept in the config's stash (never in module globals: pytester runs many sessions here).
+_ARGS = pytest.StashKey["list[tuple[Path, bool]]"]()
+"""Each command-line path (after rewriting) and whether it selects parts of a file (``file::test``)."""
+_REQUESTED = pytest.StashKey["dict[Path, set[str] | None]"]()
+"""Conformance module path -> the check ids named on the command line (None: all of them)."""
+_ONLY_FOR_CHECKS = pytest.StashKey["set[Path]"]()
+"""Directories and modules added to the arguments only to reach the requested checks."""
+_COLLECTORS = pytest.StashKey["list[pytest.Collector]"]()
+_TARGETS = pytest.StashKey["dict[str, _TargetRun]"]()
+
+WARNING_PROPERTY = "voicecb_warning"
+FAILURE_PROPERTY = "voicecb_failure"
+"""JUnit properties (``user_properties``) of a conformance item that warned or failed: its cause."""
+RUN_WARNING_PROPERTY = "voicecb_conformance_warning"
+RUN_FAILURE_PROPERTY = "voicecb_conformance_failure"
+"""The same for a test that called ``voicecb_conformance()``: one per cause, with its count."""
+
+
+# ---- selecting: which targets get checks, and rerunning one check by its node id --------------------
+
+
+def rewrite_args(config: pytest.Config) -> None:
+    """Swap each ``.../voicecb-conformance::CHECK`` argument for the directory or module holding it."""
+    invocation = config.invocation_params.dir
+    requested: dict[Path, set[str] | None] = {}
+    hosts: set[Path] = set()
+    kept: list[tuple[Path, bool]] = []
+    args: list[str] = []
+    for arg in config.args:
+        strpath, *parts = arg.partition("[")[0].split("::")
+        path = Path(os.path.abspath(invocation / strpath))
+        host = _host_of(path)
+        if host is None:
+            args.append(arg)
+            kept.append((path, bool(parts)))
+            continue
+        if parts:
+            ids = requested.get(path, set())
+            if ids is not None:
+                requested[path] = ids | {"::".join(parts)}
+        else:
+            requested[path] = None
+        hosts.add(host)
+        args.append(str(host))
+    if requested:
+        config.args[:] = args
+        config.option.voicecb_conformance = True
+        config.stash[_REQUESTED] = requested
+        config.stash[_ONLY_FOR_CHECKS] = {
+            host for host in hosts if not any(path == host or path in host.parents for path, _ in kept)
+        }
+    config.stash[_ARGS] = kept + [(host, True) for host in hosts]
+
+
+def _host_of(path: Path) -> Path | None:
+    """The directory or module a conformance module path names, if it is one (it exists in no file)."""
+    if path.exists():
+        return None
+    if path.name == NAME:
+        return path.parent if path.parent.is_dir() else None
+    if path.name.endswith("-" + NAME):
+        module = path.with_name(path.name[: -len(NAME) - 1] + ".py")
+        return module if module.is_file() else None
+    return None
+
+
+def ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Inside a directory named only to rerun some checks, collect nothing but what other args name."""
+    only = config.stash.get(_ONLY_FOR_CHECKS, None)
+    if not only or not any(host in collection_path.parents for host in only):
+        return None
+    wanted = [path for path, _ in config.stash.get(_ARGS, []) if path not in only]
+    if any(collection_path == path or collection_path in path.parents for path in wanted):
+        return None
+    return True
+
+
+def remember_collector(collector: pytest.Collector) -> None:
+    """A conftest.py may define voicecb_target in a directory holding no tests: remember every collector."""
+    if collector.config.getoption("voicecb_conformance", False):
+        collector.config.stash.setdefault(_COLLECTORS, []).append(collector)
+
+
+def add_items(session: pytest.Session, items: list[pytest.Item], configured_target: str | None) -> None:
+    """Append the checks of every target the command line covers (``pytest_collection_modifyitems``)."""
+    config = session.config
+    requested = config.stash.get(_REQUESTED, {})
+    only = config.stash.get(_ONLY_FOR_CHECKS, set())
+    parents = _target_nodes(session, items, configured_target)
+    if not parents:
+        raise pytest.UsageError(f"--voicecb-conformance: {HOW_TO_CONFIGURE}")
+    if only:  # tests collected only because their module holds a requested check's target
+        kept = [item for item in items if item.path not in only]
+        if len(kept) != len(items):
+            config.hook.pytest_deselected(items=[item for item in items if item.path in only])
+            items[:] = kept
+    ids = _check_ids()
+    made: list[pytest.Item] = []
+    for parent in parents:
+        path = _module_path(session, parent)
+        if path in requested:
+            wanted = requested[path]
+            unknown = sorted((wanted or set()) - set(ids))
+            if unknown:
+                raise pytest.UsageError(
+                    f"--voicecb-conformance: no check named {', '.join(map(repr, unknown))}; "
+                    "list them with: pytest --voicecb-conformance --collect-only -q"
+                )
+            chosen = [check_id for check_id in ids if wanted is None or check_id in wanted]
+        elif _covered(parent, path, config.stash.get(_ARGS, [])):
+            chosen = ids
+        else:
+            continue  # the command line named other tests: their checks are not wanted
+        made += _make_items(parent, path, chosen)
+    items.extend(made)
+
+
+def _check_ids() -> list[str]:
+    from pytest_voicecb.conformance import checks
+    from pytest_voicecb.factory import PayloadFactory
+
+    return [check.id for check in checks(PayloadFactory(0))]  # the ids do not depend on the seed
+
+
+def _covered(parent: Node, module_path: Path, args: list[tuple[Path, bool]]) -> bool:
+    """Whether a plain path argument runs this target's directory (or module), rather than other tests."""
+    if isinstance(parent, pytest.Module):
+        return any(not parts and (path == parent.path or path in parent.path.parents) for path, parts in args)
+    home = module_path.parent
+    return any(
+        not parts and (path == home or path in home.parents or (home in path.parents and path.is_dir()))
+        for path, parts in args
+    )
+
+
+def _make_items(parent: Node, path: Path, ids: list[str]) -> list[pytest.Item]:
+    module = _ConformanceModule.from_parent(parent, path=path)
+    batch: list[pytest.Item] = []
+    for check_id in ids:
+        item = _ConformanceItem.from_parent(module, name=check_id, callobj=_run_check)
+        item.check_id = check_id
+        module.ihook.pytest_itemcollected(item=item)
+        batch.append(item)
+    # Reported as collected, so "collected N items" and the selection counts include them.
+    collected: list[pytest.Item | pytest.Collector] = list(batch)
+    module.ihook.pytest_collectreport(report=pytest.CollectReport(module.nodeid, "passed", None, collected))
+    return batch
+
+
+def _target_nodes(session: pytest.Session, items: list[pytest.Item], configured_target: str | None) -> list[Node]:
+    """The nodes defining a user ``voicecb_target`` fixture, or the session if only the option/ini does."""
+    manager = session._fixturemanager
+    found: dict[Node, None] = {}
+    seen: set[object] = set()
+    for node in [session, *session.config.stash.get(_COLLECTORS, []), *items]:
+        parent = node.parent if isinstance(node, pytest.Item) else node
+        if parent in seen:
+            continue
+        seen.add(parent)
+        definitions = manager.getfixturedefs("voicecb_target", node)
+        if not definitions or getattr(definitions[-1].func, "__module__", None) == PLUGIN_MODULE:
+            continue
+        found[_defining_node(session, definitions[-1], node)] = None
+    if not found and configured_target is not None:
+        found[session] = None
+    return list(found)
+
+
+def _defining_node(session: pytest.Session, definition: Any, seen_from: Node) -> Node:
+    node = getattr(definition, "node", None)  # pytest >= 9.1
+    if node is not None:
+        return node  # type: ignore[no-any-return]
+    for candidate in seen_from.listchain():
+        if candidate.nodeid == definition.baseid:
+            return candidate
+    return session
+
+
+def _module_path(session: pytest.Session, parent: Node) -> Path:
+    if isinstance(parent, pytest.Module):
+        return parent.path.with_name(f"{parent.path.stem}-{NAME}")
+    base = parent.path if isinstance(parent, (pytest.Session, pytest.Dir, pytest.Package)) else session.path
+    return base / NAME
+
+
+class _ConformanceModule(pytest.Module):
+    """A module that exists in no file: it holds the conformance items of one target."""
+
+    def _getobj(self) -> Any:
+        import sys
+
+        return sys.modules[__name__]
+
+    def collect(self) -> list[pytest.Item | pytest.Collector]:
+        return []  # its items are made by add_items
+
+
+# ---- running: one runner per target, a preflight, a few lines per failure ---------------------------
+
+
+@dataclass
+class _TargetRun:
+    """The checks of one conformance module: its runner, and whether it may run at all."""
+
+    runner: Runner
+    target: object
+    effects: object
+    preflown: bool = False
+    causes: dict[str, str] = field(default_factory=dict)
+    """cause -> the first item that showed it (its details are printed once; later ones point at it)."""
+
+
+class _ConformanceItem(pytest.Function):
+    """One conformance check as a test; its name is the check id."""
+
+    check_id: str
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, None, f"voicecb conformance check {self.check_id}"
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        """The check's own few lines, with no traceback banner (its frames are the plugin's, not the user's)."""
+        if isinstance(excinfo.value, pytest.fail.Exception) and not excinfo.value.pytrace:
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style)
+
+    def setup(self) -> None:
+        """Skip once the target's preflight or fixture setup failed: one error, not one per check."""
+        blocked = _blocked(self.config)
+        key = _key(self)
+        if key in blocked:
+            pytest.skip(f"not run: {blocked[key]}")
+        try:
+            super().setup()
+        except (Exception, pytest.fail.Exception):
+            blocked[key] = f"setting up the target failed in {self.nodeid}"
+            raise
+
+
+_BLOCKED = pytest.StashKey["dict[str, str]"]()
+
+
+def _blocked(config: pytest.Config) -> dict[str, str]:
+    """Conformance module node id -> why its remaining checks are skipped."""
+    return config.stash.setdefault(_BLOCKED, {})
+
+
+def _key(item: pytest.Item) -> str:
+    return item.parent.nodeid if item.parent is not None else ""
+
+
+def _run_check(
+    request: pytest.FixtureRequest, voicecb_target: object, voicecb_seed: int, voicecb_effects: object
+) -> None:
+    __tracebackhide__ = True
+    item = request.node
+    state = _target_run(item, voicecb_target, voicecb_seed, voicecb_effects)
+    if not state.preflown:
+        state.preflown = True
+        reason = state.runner.preflight()
+        if reason is not None:
+            _blocked(item.config)[_key(item)] = f"the target cannot take callbacks, see {item.nodeid}"
+            skipped = "the other conformance checks of this target are skipped"
+            pytest.fail(preflight_message(reason, skipped), pytrace=False)
+    result = state.runner.run(item.check_id)
+    if result.passed:
+        return
+    cause = _cause_of(state.runner, result)
+    if result.warned:
+        item.user_properties.append((WARNING_PROPERTY, cause))
+        return
+    item.user_properties.append((FAILURE_PROPERTY, cause))
+    first = state.causes.setdefault(cause, item.nodeid)
+    pytest.fail(_failure_message(item, result, cause, first, voicecb_seed), pytrace=False)
+
+
+def _target_run(item: pytest.Item, target: object, seed: int, effects: object) -> _TargetRun:
+    """One runner per conformance module (same checks, one client, timings shared for the deadline
+    check), pointed at whichever target and effects the current item's fixtures gave."""
+    from pytest_voicecb.client import TargetError
+    from pytest_voicecb.conformance import Runner
+    from pytest_voicecb.factory import PayloadFactory
+
+    key = _key(item)
+    runs = item.config.stash.setdefault(_TARGETS, {})
+    state = runs.get(key)
+    path = settings(item.config).path
+    try:
+        if state is None:
+            options = settings(item.config).runner_options()
+            # Payloads from (seed, this module): rerunning one check alone rebuilds the same ones.
+            factory = PayloadFactory((seed, key))
+            runner = Runner(target, path=path, factory=factory, effects=effects, **options)
+            item.config.add_cleanup(runner.close)
+            state = runs[key] = _TargetRun(runner, target, effects)
+        else:
+            if state.target is not target:
+                state.runner.retarget(target, path=path)
+                state.target = target
+            if state.effects is not effects:
+                state.runner.effects = effects
+                state.effects = effects
+    except (TargetError, TypeError, ValueError) as exc:
+        pytest.fail(f"the voicecb_target fixture returned an unusable target: {exc}", pytrace=False)
+    return state
+
+
+def _cause_of(runner: Runner, result: CheckResult) -> str:
+    """One line naming the cause of a warned or failed check: its rule and the normalised reply."""
+    from pytest_voicecb.report import RULES
+
+    causes = runner.report([result]).causes
+    signature = causes[0].signature if causes else result.message
+    return f"rule {result.rule} ({RULES.get(result.rule, '?')}): {signature}"
+
+
+def _failure_message(item: pytest.Item, result: CheckResult, cause: str, first: str, seed: int) -> str:
+    """A few lines: the message, the cause, a flush-left curl and the command rerunning this check."""
+    from pytest_voicecb._text import safe
+
+    rerun = f"rerun this check: {rerun_command(item.config, item.nodeid, seed)}"
+    if item.config.option.verbose > 0:
+        return f"{result.details()}\n{rerun}"
+    lines = [f"{result.id}: {safe(result.message)}"]
+    if first != item.nodeid:
+        lines.append(f"cause: {cause} (the same as {first}, shown above)")
+        return "\n".join([*lines, rerun])
+    lines.append(f"cause: {cause}")
+    if result.curl:
+        lines += ["reproduce:", *(line for line in result.curl.splitlines() if line.strip())]
+    return "\n".join([*lines, rerun])
+
+
+def preflight_message(reason: str, what: str) -> str:
+    """The one error for a target that cannot take callbacks at all, and what happens to ``what``."""
+    return (
+        f"the target cannot take callbacks: {reason}\n"
+        "(point --voicecb-target or the voicecb_target fixture at the handler, and --voicecb-path or the "
+        f"voicecb_path ini option at its route)\n{what}"
+    )
+
+
+def rerun_command(config: pytest.Config, nodeid: str, seed: int) -> str:
+    """``pytest 'dir/voicecb-conformance::ID' --voicecb-conformance --voicecb-seed=N`` plus the options in use."""
+    words = ["pytest", nodeid, "--voicecb-conformance", f"--voicecb-seed={seed}"]
+    for flag, dest in (("--voicecb-target", "voicecb_target"), ("--voicecb-path", "voicecb_path")):
+        value = config.getoption(dest, None)
+        if value:
+            words.append(f"{flag}={value}")
+    deadline = config.getoption("voicecb_deadline", None)
+    if deadline is not None:
+        words.append(f"--voicecb-deadline={deadline:g}")
+    if config.getoption("voicecb_strict", False):
+        words.append("--voicecb-strict")
+    return shlex.join(words)
+
+
+def drop_repeated_logs(item: pytest.Item, report: pytest.TestReport) -> None:
+    """Captured app logs are shown once per cause: a later check with the same cause drops its copies."""
+    if not isinstance(item, _ConformanceItem) or not report.failed or report.when != "call":
+        return
+    state = item.config.stash.get(_TARGETS, {}).get(_key(item))
+    if state is None or item.nodeid in state.causes.values():
+        return
+    report.sections = [(title, text) for title, text in report.sections if not title.startswith("Captured")]
+
+
+def is_check(item: pytest.Item) -> bool:
+    return isinstance(item, _ConformanceItem)
+
+
+# ---- summing up: warnings (and grouped failures) in the terminal summary ----------------------------
+
+
+def record_report(node: pytest.Item, report: Report) -> None:
+    """``voicecb_conformance()``: its warnings (and failures) by cause, as properties of the test that ran it."""
+    for cause in report.causes:
+        name = RUN_WARNING_PROPERTY if cause.outcome == "warned" else RUN_FAILURE_PROPERTY
+        node.user_properties.append((name, f"{cause.headline()}, e.g. {cause.example.id}"))
+
+
+def summarize(terminal: Any, config: pytest.Config) -> None:
+    """``pytest_terminal_summary``: one line per cause, with how many checks and an example node id.
+
+    The causes travel as the reports' ``user_properties``, so they reach the xdist controller too.
+    """
+    grouped: dict[str, dict[str, list[str]]] = {"failed": {}, "warned": {}}
+    runs: dict[str, list[str]] = {"failed": [], "warned": []}
+    for reports in terminal.stats.values():
+        for report in reports:
+            if getattr(report, "when", None) != "call":
+                continue
+            for name, value in getattr(report, "user_properties", ()):
+                if name in (WARNING_PROPERTY, FAILURE_PROPERTY):
+                    outcome = "warned" if name == WARNING_PROPERTY else "failed"
+                    grouped[outcome].setdefault(str(value), []).append(report.nodeid)
+                elif name == RUN_WARNING_PROPERTY:
+                    runs["warned"].append(f"{value}, in {report.nodeid}")
+    for outcome, title in (("failed", "voicecb conformance failures"), ("warned", "voicecb conformance warnings")):
+        groups, lines = grouped[outcome], runs[outcome]
+        if not groups and not lines:
+            continue
+        terminal.write_sep("=", title, yellow=outcome == "warned", red=outcome == "failed", bold=True)
+        for cause, where in sorted(groups.items(), key=lambda group: -len(group[1])):
+            count = f"{len(where)} check{'s' if len(where) != 1 else ''}"
+            terminal.write_line(f"{cause} × {count}, e.g. {where[0]}")
+        for line in lines:
+            terminal.write_line(line)
+        if outcome == "warned":
+            strict = config.getoption("voicecb_strict", False)
+            terminal.write_line(
+                "(warnings do not fail the run; --voicecb-strict makes them failures)"
+                if not strict
+                else "(--voicecb-strict: these failed their checks)"
+            )
+
+
+# ---- settings shared with plugin.py ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the command line and the ini file say about targets and conformance runs."""
+
+    target: str | None
+    path: str | None
+    deadline: float | None
+    strict: bool
+
+    def runner_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"strict": self.strict}
+        if self.deadline is not None:
+            options["deadline"] = self.deadline
+        return options
+
+
+_SETTINGS = pytest.StashKey[Settings]()
+
+
+def settings(config: pytest.Config) -> Settings:
+    found = config.stash.get(_SETTINGS, None)
+    if found is None:
+        found = config.stash[_SETTINGS] = _read_settings(config)
+    return found
+
+
+def _read_settings(config: pytest.Config) -> Settings:
+    target = config.getoption("voicecb_target", None) or str(config.getini("voicecb_target") or "").strip()
+    path = config.getoption("voicecb_path", None) or str(config.getini("voicecb_path") or "").strip()
+    return Settings(
+        target=str(target) if target else None,
+        path=str(path) if path else None,
+        deadline=config.getoption("voicecb_deadline", None),
+        strict=bool(config.getoption("voicecb_strict", False)),
+    )
+
+
+def path_for(config: pytest.Config, target: object) -> str | None:
+    """The configured path where it applies: in-process apps, and URLs that name no path of their own."""
+    path = settings(config).path
+    if path is None:
+        return None
+    if not isinstance(target, str):
+        from pytest_voicecb.client import CallbackClient
+
+        return None if isinstance(target, CallbackClient) else path  # a client has its own path
+    from urllib.parse import urlsplit
+
+    try:
+        has_path = bool(urlsplit(target).path)
+    except ValueError:
+        return None  # the client explains a malformed URL
+    return None if has_path else path
+
+
+def run_all(target: object, options: dict[str, Any]) -> Report:
+    """``voicecb_conformance()``: every check, after a preflight that stops a hopeless run with one error."""
+    __tracebackhide__ = True
+    import time
+
+    from pytest_voicecb.client import TargetError
+    from pytest_voicecb.conformance import Runner
+
+    begin = time.perf_counter()
+    try:
+        runner = Runner(target, **options)
+    except (TargetError, TypeError, ValueError) as exc:
+        pytest.fail(f"voicecb_conformance: {exc}", pytrace=False)
+    with runner:
+        reason = runner.preflight()
+        if reason is not None:
+            pytest.fail(preflight_message(reason, "no conformance check was run"), pytrace=False)
+        results = [runner.run(check) for check in runner.checks]
+        return runner.report(results, time.perf_counter() - begin)

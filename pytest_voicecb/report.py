@@ -1,0 +1,420 @@
+"""What a conformance run found: each check's result, grouped into causes, as text or JSON.
+
+A ``CheckResult`` is ``passed``, ``warned`` or ``failed``. Failures and warnings are grouped into
+``Cause``s: the rule that broke plus a normalised signature of what came back (``HTTP 500 (the app
+logged KeyError: 'accept_time')``), so a handler with one bug gets one paragraph with one worked example
+(what was sent, what came back, a curl command to paste), not the same traceback 170 times.
+``Report.format(verbose=True)`` shows every result.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from pytest_voicecb._text import plural, preview, safe, shorten
+from pytest_voicecb.assertions import RULES as REPLY_RULES
+
+if TYPE_CHECKING:
+    from pytest_voicecb.client import Reply
+
+__all__ = ["RULES", "Cause", "CheckResult", "Outcome", "Report", "diff", "signature"]
+
+Outcome = Literal["passed", "warned", "failed"]
+
+RULES: dict[int, str] = {
+    **REPLY_RULES,
+    7: "duplicates and unprocessable input cause no side effects",
+}
+"""The seven handler rules at the end of CONTRACT.md, by number, for citing in messages."""
+
+IDS_SHOWN = 6
+"""How many ids of a cause the default report lists before saying how many more."""
+LOG_LINES = 12
+"""How many lines of an app's log the verbose report shows for a cause's example."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckResult:
+    """The outcome of one check.
+
+    ``id``; ``outcome`` (``"passed"``, ``"warned"`` or ``"failed"``); the ``rule`` it enforces (or broke);
+    ``message`` (one line, empty when passed); the last ``reply`` (None when nothing came back);
+    ``problems`` found; ``curl``, a command reproducing the delivery; ``expected``, what the check demanded;
+    ``cause``, the normalised signature it is grouped under; ``effects``, the (before, after) snapshots
+    when a side-effect rule broke.
+    """
+
+    id: str
+    outcome: Outcome
+    rule: int
+    message: str = ""
+    reply: Reply | None = None
+    problems: tuple[str, ...] = ()
+    curl: str | None = None
+    expected: str = ""
+    cause: str = ""
+    effects: tuple[object, object] | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == "passed"
+
+    @property
+    def warned(self) -> bool:
+        return self.outcome == "warned"
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome == "failed"
+
+    def details(self, *, log_lines: int = LOG_LINES, width: int = 200) -> str:
+        """The long form: what was expected and why it fell short, what was sent, what came back (bodies
+        cut at ``width`` characters), what the app logged (its last ``log_lines`` lines), and the curl
+        reproducer, flush left to paste."""
+        word = {"passed": "passed", "warned": "warning", "failed": "failed"}[self.outcome]
+        what = self.expected if self.expected and self.problems else self.message
+        lines = [f"{self.id} {word}: {what} (CONTRACT.md rule {self.rule}: {RULES.get(self.rule, '?')})"]
+        lines += [f"  - {safe(problem)}" for problem in self.problems]
+        if self.effects is not None and width > 100:  # the compact form has the diff among the problems
+            lines.append(f"  effects before: {shorten(safe(repr(self.effects[0])), 300)}")
+            lines.append(f"  effects after:  {shorten(safe(repr(self.effects[1])), 300)}")
+        reply = self.reply
+        if reply is not None:
+            request = reply.request
+            lines.append(f"sent: {safe(request.summary())}")
+            lines.append(f"      {preview(request.body, width)}")
+            size = f"{len(reply.body):,}{'+' if reply.truncated else ''} bytes"
+            kind = safe(reply.content_type or "no content type")
+            lines.append(f"got:  HTTP {reply.status} ({kind}, {size}, {reply.elapsed * 1000:.1f} ms)")
+            lines.append(f"      {preview(reply.body, width)}")
+            logged = [line for line in reply.errors.strip().splitlines() if line.strip()]
+            if logged and log_lines > 0:
+                last = " (its last line)" if log_lines == 1 else f" (its last {log_lines} lines)"
+                lines.append("the app logged" + (last if len(logged) > log_lines else "") + ":")
+                lines += ["  " + safe(line) for line in logged[-log_lines:]]
+        curl = self.curl or (reply.curl() if reply is not None else None)
+        if curl:
+            lines.append("reproduce:")
+            lines += curl.splitlines()
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as JSON-ready data (the reply summarized, not its full body)."""
+        reply = self.reply
+        data: dict[str, Any] = {
+            "id": self.id,
+            "outcome": self.outcome,
+            "passed": self.passed,
+            "rule": self.rule,
+            "message": self.message,
+            "problems": list(self.problems),
+            "cause": self.cause or None,
+            "status": reply.status if reply is not None else None,
+            "elapsed": round(reply.elapsed, 6) if reply is not None else None,
+            "reply": preview(reply.body) if reply is not None else None,
+            "curl": None if self.passed else (self.curl or (reply.curl() if reply is not None else None)),
+        }
+        if self.effects is not None:
+            data["effects"] = {"before": _jsonable(self.effects[0]), "after": _jsonable(self.effects[1])}
+        return data
+
+
+@dataclass(frozen=True)
+class Cause:
+    """One group of results: the same ``outcome`` under the same ``rule`` with the same ``signature``."""
+
+    outcome: Outcome
+    rule: int
+    signature: str
+    results: tuple[CheckResult, ...]
+
+    @property
+    def example(self) -> CheckResult:
+        """The worked example: the first result of the group."""
+        return self.results[0]
+
+    @property
+    def ids(self) -> list[str]:
+        return [result.id for result in self.results]
+
+    def headline(self) -> str:
+        """``FAIL rule 1 (valid input gets success): HTTP 500 (...) x 170 checks``."""
+        word = "FAIL" if self.outcome == "failed" else "WARN"
+        count = plural(len(self.results), "check")
+        return f"{word} rule {self.rule} ({RULES.get(self.rule, '?')}): {self.signature} \u00d7 {count}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "rule": self.rule,
+            "signature": self.signature,
+            "count": len(self.results),
+            "ids": self.ids,
+            "example": self.example.id,
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    """What ``run_conformance`` found. ``ok`` when nothing failed (warnings do not fail a run).
+
+    ``causes`` groups failures and warnings; ``str(report)`` (``format()``) is one screen for a handler
+    with a few bugs, ``format(verbose=True)`` shows everything; ``to_json()`` / ``to_dict()`` carry the
+    seed, the target, the options, a summary, the causes and one entry per check.
+    """
+
+    target: str
+    path: str
+    seed: object
+    deadline: float
+    strict: bool
+    results: tuple[CheckResult, ...]
+    skipped: tuple[str, ...] = ()
+    elapsed: float = 0.0
+    in_process: bool = False
+    run: int = 0
+    """How many runs of the same seed this process made before this one (their callids differ)."""
+
+    @property
+    def ok(self) -> bool:
+        return not any(result.failed for result in self.results)
+
+    @property
+    def failures(self) -> list[CheckResult]:
+        return [result for result in self.results if result.failed]
+
+    @property
+    def warnings(self) -> list[CheckResult]:
+        return [result for result in self.results if result.warned]
+
+    @property
+    def causes(self) -> list[Cause]:
+        """Failures first, then warnings; within each, the biggest group first."""
+        groups: dict[tuple[Outcome, int, str], list[CheckResult]] = {}
+        for result in self.results:
+            if not result.passed:
+                groups.setdefault((result.outcome, result.rule, result.cause or result.message), []).append(result)
+        causes = [Cause(outcome, rule, sig, tuple(found)) for (outcome, rule, sig), found in groups.items()]
+        causes.sort(key=lambda cause: (cause.outcome != "failed", -len(cause.results), cause.rule))
+        return causes
+
+    def __getitem__(self, check_id: str) -> CheckResult:
+        """The result of one check by id."""
+        for result in self.results:
+            if result.id == check_id:
+                return result
+        raise KeyError(f"no check {check_id!r} in this report")
+
+    def summary(self) -> str:
+        """One line: the verdict and the counts, the time and the seed."""
+        failed, warned, total = len(self.failures), len(self.warnings), len(self.results)
+        skipped = f", {len(self.skipped)} skipped" if self.skipped else ""
+        if failed:
+            also = f", {warned} warned" if warned else ""
+            verdict = f"FAILED: {failed} of {plural(total, 'check')} failed{also}"
+        elif warned:
+            verdict = f"PASSED with warnings: {total - warned} of {plural(total, 'check')} passed, {warned} warned"
+        else:
+            verdict = f"PASSED: all {plural(total, 'check')} passed"
+        return f"{verdict}{skipped} in {self.elapsed:.2f} s (seed {self.seed!r})"
+
+    def header(self) -> str:
+        run = f" (run {self.run + 1} of this seed in this process)" if self.run else ""
+        return (
+            f"pytest-voicecb conformance of {safe(self.target)}, path {safe(self.path)}, "
+            f"deadline {self.deadline:g} s{', strict' if self.strict else ''}, seed {self.seed!r}{run}"
+        )
+
+    def format(self, verbose: bool = False) -> str:
+        """The report as text: a header, one paragraph per cause (its ids and one worked example), the
+        summary. ``verbose`` lists every id and each result's own message, and more of the app's log."""
+        lines = [self.header()]
+        causes = self.causes
+        if causes and self.in_process:
+            lines.append("(in-process target: in the curl commands, replace http://localhost:8000 with a live URL)")
+        for cause in causes:
+            lines.append("")
+            lines.append(cause.headline())
+            lines += _ids_lines(cause, verbose)
+            example = cause.example.details(log_lines=LOG_LINES if verbose else 1, width=200 if verbose else 100)
+            example_lines = [line for line in example.splitlines() if not line.startswith("# in-process")]
+            lines.append("  e.g. " + example_lines[0])
+            reproducer = False
+            for line in example_lines[1:]:
+                lines.append(line if reproducer else "  " + line)  # the curl command flush left, to paste
+                reproducer = reproducer or line == "reproduce:"
+        if causes:
+            lines.append("")
+        lines.append(self.summary())
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.format()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "target": self.target,
+            "path": self.path,
+            "seed": self.seed if isinstance(self.seed, (int, str)) else repr(self.seed),
+            "deadline": self.deadline,
+            "strict": self.strict,
+            "elapsed": round(self.elapsed, 4),
+            "summary": {
+                "total": len(self.results),
+                "passed": len(self.results) - len(self.failures) - len(self.warnings),
+                "warned": len(self.warnings),
+                "failed": len(self.failures),
+                "skipped": len(self.skipped),
+            },
+            "causes": [cause.to_dict() for cause in self.causes],
+            "skipped": list(self.skipped),
+            "results": [result.to_dict() for result in self.results],
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+
+def _ids_lines(cause: Cause, verbose: bool) -> list[str]:
+    ids = cause.ids
+    if verbose:
+        return [f"  - {result.id}: {result.message}" for result in cause.results]
+    shown = ", ".join(ids[:IDS_SHOWN])
+    more = f" and {len(ids) - IDS_SHOWN} more" if len(ids) > IDS_SHOWN else ""
+    return [f"  ids: {shown}{more}"]
+
+
+# ---- signatures: what makes two results the same cause -----------------------------------------
+
+_VOLATILE = (
+    (re.compile(r"0x[0-9a-fA-F]+"), "0x…"),
+    (re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"), "<uuid>"),
+    (re.compile(r"\b(?=[0-9a-fA-F]*[0-9])(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{16,}\b"), "<hex>"),
+    (re.compile(r"\d+(\.\d+)?"), "N"),
+)
+
+
+def normalise(text: str) -> str:
+    """``text`` with what changes from one delivery to the next (addresses, callids, numbers) replaced,
+    so that the same bug gives the same text."""
+    for pattern, replacement in _VOLATILE:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def signature(reply: Reply | None, fallback: str = "") -> str:
+    """The normalised signature of a reply: status, body shape, the last line the app logged.
+
+    ``HTTP 500 text/html (the app logged KeyError: 'accept_time')``; ``fallback`` (normalised) stands in
+    when nothing came back.
+    """
+    if reply is None:
+        return shorten(normalise(safe(fallback)), 160)
+    parts = [f"HTTP {reply.status}", _body_shape(reply)]
+    logged = _last_logged(reply.errors)
+    if logged:
+        parts.append(f"(the app logged {logged})")
+    return " ".join(part for part in parts if part)
+
+
+def _body_shape(reply: Reply) -> str:
+    if reply.truncated:
+        return f"a body over {len(reply.body):,} bytes"
+    if not reply.body.strip():
+        return "(empty body)"
+    data = reply.json
+    if isinstance(data, dict) and len(data) <= 6:
+        shown = json.dumps({key: _shape(value) for key, value in data.items()}, ensure_ascii=False)
+        return shorten(safe(shown), 100)
+    kind = (reply.content_type or "no content type").split(";")[0].strip()
+    if kind.startswith(("text/", "application/json")) and len(reply.body) <= 40:
+        return f"{safe(kind)} {normalise(preview(reply.body, 40))}"  # short bodies ("OK", "0") say it all
+    return safe(kind)
+
+
+def _shape(value: object) -> object:
+    if isinstance(value, str):
+        return shorten(normalise(value), 60)
+    if isinstance(value, (dict, list)):
+        return f"<{type(value).__name__}>"
+    return value
+
+
+def _last_logged(errors: str) -> str:
+    """The last line of the app's log that names an exception (or its last line), normalised."""
+    lines = [line.strip() for line in errors.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    named = [line for line in lines if _EXCEPTION.match(line)]
+    if not named:
+        return shorten(normalise(safe(lines[-1])), 100)
+    match = _EXCEPTION.match(named[-1])
+    assert match is not None
+    name, message = match.group(1).rpartition(".")[2], normalise(safe(match.group(2).strip()))
+    # The message only where it names the bug (KeyError: 'accept_time'), not where it names a position
+    # in the body (JSONDecodeError: Expecting value: line 1 column 1), which differs from body to body.
+    if message and ":" not in message and len(message) <= 40:
+        return f"{name}: {message}"
+    return name
+
+
+_EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning))\b:?(.*)$")
+
+
+# ---- effects --------------------------------------------------------------------------------------
+
+
+def diff(before: object, after: object, limit: int = 300) -> str:
+    """A compact difference of two snapshots: added/removed items of collections, changed keys of
+    mappings, else ``before -> after``."""
+    try:
+        if isinstance(before, dict) and isinstance(after, dict):
+            changed = [
+                f"{key!r}: {before.get(key, '<absent>')!r} -> {after.get(key, '<absent>')!r}"
+                for key in list(before) + [k for k in after if k not in before]
+                if before.get(key, _ABSENT) != after.get(key, _ABSENT)
+            ]
+            return shorten(safe("; ".join(changed)), limit)
+        if isinstance(before, (list, tuple, set, frozenset)) and isinstance(after, (list, tuple, set, frozenset)):
+            added = _minus(after, before)
+            removed = _minus(before, after)
+            parts = []
+            if added:
+                parts.append(f"added {plural(len(added), 'item')}: {', '.join(map(repr, added[:3]))}")
+            if removed:
+                parts.append(f"removed {plural(len(removed), 'item')}: {', '.join(map(repr, removed[:3]))}")
+            if parts:
+                return shorten(safe("; ".join(parts)), limit)
+    except Exception:  # an odd snapshot type: fall back to showing both
+        pass
+    return shorten(safe(f"{before!r} -> {after!r}"), limit)
+
+
+_ABSENT = object()
+
+
+def _minus(these: Iterable[object], those: Iterable[object]) -> list[object]:
+    """Items of ``these`` not matched by an item of ``those`` (a multiset difference, by equality)."""
+    rest = list(those)
+    out = []
+    for item in these:
+        for index, other in enumerate(rest):
+            if item == other:
+                del rest[index]
+                break
+        else:
+            out.append(item)
+    return out
+
+
+def _jsonable(value: object) -> object:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    return value
