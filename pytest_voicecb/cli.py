@@ -87,7 +87,11 @@ def _add_check(commands: Any) -> None:
     )
     check.add_argument("url", metavar="URL", type=_cliutil.http_url, help="the handler's callback URL")
     check.add_argument("--deadline", type=_cliutil.positive, metavar="S", help="seconds a reply may take (rule 6)")
-    check.add_argument("--strict", action="store_true", help="questionable input must be rejected too")
+    check.add_argument(
+        "--strict",
+        action="store_true",
+        help="warnings fail too: success answered to input the provider never sends, questionable input accepted",
+    )
     check.add_argument(
         "--skip",
         action="append",
@@ -103,12 +107,22 @@ def _add_check(commands: Any) -> None:
     check.add_argument("--seed", type=int, metavar="N", help="payload seed, to reproduce a run")
     check.add_argument("--path", type=_cliutil.path, metavar="P", help="path to post to, replacing the URL's path")
     check.add_argument(
+        "--path-for",
+        action="append",
+        default=[],
+        metavar="KIND=PATH",
+        dest="path_for",
+        help="post one kind to its own path, e.g. keypress=/voice/keys (repeatable)",
+    )
+    check.add_argument(
         "--timeout",
         type=_cliutil.positive,
-        default=5.0,
         metavar="S",
-        help="give up on a URL that does not answer within S seconds (default 5)",
+        help="seconds a delivery may take in all (connect, send, reply) before it is a failure "
+        "(default: twice the deadline)",
     )
+    check.add_argument("-v", "--verbose", action="store_true", help="list every check id and message of each cause")
+    _add_show_secrets(check)
     check.set_defaults(run=_check)
 
 
@@ -142,8 +156,32 @@ def _add_send(commands: Any) -> None:
     send.add_argument("--times", type=_cliutil.count, default=1, metavar="N", help="deliver the same body N times")
     send.add_argument("--strict", action="store_true", help="an invalid callback must be rejected, not accepted")
     send.add_argument("--seed", type=int, metavar="N", help="payload seed, to reproduce a callback")
-    send.add_argument("--timeout", type=_cliutil.positive, default=5.0, metavar="S", help="seconds to wait (default 5)")
+    send.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        dest="headers",
+        help="send a header too, as curl's -H (repeatable)",
+    )
+    send.add_argument(
+        "--timeout",
+        type=_cliutil.positive,
+        default=5.0,
+        metavar="S",
+        help="seconds a delivery may take in all, connect to last byte of the reply (default 5)",
+    )
+    _add_show_secrets(send)
     send.set_defaults(run=_send)
+
+
+def _add_show_secrets(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--show-secrets",
+        action="store_true",
+        help="print credentials (Authorization, Cookie, user:pass@ in the URL) instead of <redacted>",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -204,27 +242,24 @@ def _describe_body(body: bytes, content_type: str | None) -> str:
 
 def _check(args: argparse.Namespace) -> int:
     from pytest_voicecb.client import CallbackClient, DeliveryError
-    from pytest_voicecb.conformance import run_conformance
-    from pytest_voicecb.factory import PayloadFactory
+    from pytest_voicecb.conformance import DEFAULT_DEADLINE, run_conformance
 
-    url = _with_path(args.url, args.path)
+    deadline = DEFAULT_DEADLINE if args.deadline is None else args.deadline
+    timeout = 2 * deadline if args.timeout is None else args.timeout
+    paths = _paths_for(args.path_for)
     report_file = _ReportFile(args.json) if args.json and args.json != "-" else None
     try:
-        with CallbackClient(url) as client:
-            probe = _deliver(client, PayloadFactory(args.seed).answered(), args.timeout, url)
-        if probe.status in (404, 405) or 300 <= probe.status < 400:
-            raise UsageError(
-                f"{url} answered a valid callback with HTTP {probe.status} "
-                f"{_describe_body(probe.body, probe.headers.get('Content-Type'))}: is this the callback URL?"
-            )
-        options: dict[str, Any] = {"strict": args.strict, "skip": args.skip, "seed": args.seed}
-        if args.deadline is not None:
-            options["deadline"] = args.deadline
-        try:
-            report = run_conformance(url, **options)
-        except DeliveryError as exc:  # the handler went away between the probe and the suite
-            raise UsageError(f"no reply from {url}: {exc.reason}") from None
-        _say(str(report), to_stderr=args.json == "-")  # with --json -, stdout holds the JSON alone
+        with CallbackClient(
+            args.url, path=args.path, paths=paths, timeout=timeout, redact=not args.show_secrets
+        ) as client:
+            shown = _shown_url(client.url, args.show_secrets)
+            _probe(client, args.seed, shown)
+            try:
+                report = run_conformance(client, deadline=deadline, strict=args.strict, skip=args.skip, seed=args.seed)
+            except DeliveryError as exc:  # the handler went away between the probe and the suite
+                raise UsageError(f"no reply from {shown}: {exc.reason}") from None
+        # With --json -, stdout holds the JSON alone and the table goes to stderr.
+        _say(report.format(verbose=args.verbose), to_stderr=args.json == "-")
         if args.json == "-":
             print(report.to_json(), flush=True)
         elif report_file is not None:
@@ -233,6 +268,45 @@ def _check(args: argparse.Namespace) -> int:
         if report_file is not None:
             report_file.discard()
     return 0 if report.ok else 1
+
+
+def _probe(client: CallbackClient, seed: int | None, shown: str) -> None:
+    """One valid callback before the suite: no reply, or the wrong URL, is one line and exit 2, not 200 failures."""
+    from pytest_voicecb.factory import PayloadFactory
+
+    probe = _deliver(client, PayloadFactory(seed).derive("voicecb check probe").answered(), None, shown)
+    if probe.status in (404, 405) or 300 <= probe.status < 400:
+        raise UsageError(
+            f"{shown} answered a valid callback with HTTP {probe.status} "
+            f"{_describe_body(probe.body, probe.headers.get('Content-Type'))}: is this the callback URL? "
+            "(change the path with --path, or --path-for KIND=PATH)"
+        )
+
+
+def _paths_for(items: list[str]) -> dict[str, str] | None:
+    """``--path-for KIND=PATH`` options as the ``paths`` mapping of ``CallbackClient``."""
+    from pytest_voicecb.contract import kind_named
+
+    paths: dict[str, str] = {}
+    for item in items:
+        kind, sep, where = item.partition("=")
+        try:
+            full = kind_named(kind.strip())
+        except ValueError:
+            raise UsageError(
+                f"--path-for {item!r}: expected KIND=PATH, KIND one of prompt, code, keypress, failure"
+            ) from None
+        if not sep or not where.startswith("/"):
+            raise UsageError(f"--path-for {item!r}: expected KIND=PATH with a PATH starting with '/'")
+        paths[full] = where
+    return paths or None
+
+
+def _shown_url(url: str, show_secrets: bool) -> str:
+    """``url`` as printed: ``user:password@`` redacted unless ``--show-secrets``."""
+    from pytest_voicecb.repro import redact_url
+
+    return url if show_secrets else redact_url(url)
 
 
 class _ReportFile:
@@ -276,14 +350,17 @@ class _ReportFile:
                 os.unlink(self.temporary)
 
 
-def _deliver(client: CallbackClient, what: Any, timeout: float, url: str) -> Reply:
-    """One delivery; no reply at all (refused, unknown host, timeout) becomes a one-line ``UsageError``."""
+def _deliver(client: CallbackClient, what: Any, timeout: float | None, shown: str, **options: Any) -> Reply:
+    """One delivery; no reply at all (refused, unknown host, timeout) becomes a one-line ``UsageError``.
+
+    ``timeout`` bounds the whole delivery (None: the client's own).
+    """
     from pytest_voicecb.client import DeliveryError
 
     try:
-        return client.post(what, timeout=timeout)
+        return client.post(what, timeout=timeout, **options)
     except DeliveryError as exc:
-        raise UsageError(f"no reply from {url}: {exc.reason}") from None
+        raise UsageError(f"no reply from {shown}: {exc.reason}") from None
 
 
 # ---- send -----------------------------------------------------------------------------------------
@@ -301,12 +378,16 @@ def _send(args: argparse.Namespace) -> int:
         raise UsageError("URL is required (see 'voicecb send --help')")
     what, label = _what_to_send(args, factory)
     from pytest_voicecb.client import CallbackClient
+    from pytest_voicecb.errors import REPRODUCE
 
+    headers = _headers(args.headers)
     failures: list[str] = []
+    warnings: list[str] = []
     expected = ""
-    with CallbackClient(args.url) as client:
+    with CallbackClient(args.url, timeout=args.timeout, redact=not args.show_secrets) as client:
+        shown = _shown_url(client.url, args.show_secrets)
         for n in range(1, args.times + 1):
-            reply = _deliver(client, what, args.timeout, args.url)
+            reply = _deliver(client, what, args.timeout, shown, headers=headers)
             if n == 1:
                 _say(f"sent: {label}, seed {factory.seed}")
                 _say(f"  {reply.request.summary()}")
@@ -316,20 +397,40 @@ def _send(args: argparse.Namespace) -> int:
                 f"{prefix}: HTTP {reply.status} in {reply.elapsed * 1000:.1f} ms: "
                 f"{_describe_body(reply.body, reply.headers.get('Content-Type'))}"
             )
-            expected, verdict = _verdict(reply, what, args.strict, duplicate=n > 1)
-            if verdict is not None:
-                failures.append(verdict)
-                if args.times > 1:  # with one delivery, the verdict line below says it
-                    _say(f"  FAILED: {verdict}")
-                print(f"  reproduce: {reply.curl()}", flush=True)
+            expected, outcome, problem = _verdict(reply, what, args.strict, duplicate=n > 1)
+            if outcome == "passed":
+                continue
+            (failures if outcome == "failed" else warnings).append(problem)
+            if args.times > 1:  # with one delivery, the verdict line below says it
+                _say(f"  {'FAILED' if outcome == 'failed' else 'WARNING'}: {problem}")
+            if outcome == "failed":
+                print(f"{REPRODUCE}\n{reply.curl()}", flush=True)  # flush left: indenting would change the body
+    return _conclude(expected, failures, warnings, args.times)
+
+
+def _conclude(expected: str, failures: list[str], warnings: list[str], times: int) -> int:
+    """The verdict line, and the exit status: 1 when a reply failed; a warning alone does not fail."""
+    counted = f" ({len(failures)} of {times} replies, said above)" if times > 1 else ""
     if failures:
-        if args.times > 1:
-            _say(f"verdict: FAILED ({len(failures)} of {args.times} replies, said above)")
-        else:
-            _say(f"verdict: FAILED: {failures[0]}")
+        _say(f"verdict: FAILED{counted}" if times > 1 else f"verdict: FAILED: {failures[0]}")
         return 1
+    if warnings:
+        said = f" ({len(warnings)} of {times} replies, said above)" if times > 1 else f": {warnings[0]}"
+        _say(f"verdict: ok with a WARNING{said} (--strict makes it a failure)")
+        return 0
     _say(f"verdict: ok ({expected}, and got one)")
     return 0
+
+
+def _headers(items: list[str]) -> dict[str, str] | None:
+    """``-H 'Name: value'`` options as a header mapping."""
+    headers: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition(":")
+        if not sep or not name.strip() or any(c in item for c in "\r\n"):
+            raise UsageError(f"-H expects 'NAME: VALUE', got {item!r}")
+        headers[name.strip()] = value.strip()
+    return headers or None
 
 
 def _what_to_send(args: argparse.Namespace, factory: PayloadFactory) -> tuple[Any, str]:
@@ -403,8 +504,8 @@ def _parse_set(item: str) -> tuple[str, Any]:
         raise UsageError(f"--set {item!r}: {value!r} is not JSON (use {name[:-1]}=VALUE for a string)") from None
 
 
-def _verdict(reply: Reply, sent: Any, strict: bool, *, duplicate: bool) -> tuple[str, str | None]:
-    """What the contract expects of the reply to ``sent``, and why the reply breaks it (None if it does not).
+def _verdict(reply: Reply, sent: Any, strict: bool, *, duplicate: bool) -> tuple[str, str, str]:
+    """What the contract expects of the reply to ``sent``, the outcome (passed, warned, failed) and why.
 
     The verdict is the conformance suite's own (``conformance.judge``), so ``send`` and ``check`` agree.
     """
@@ -412,11 +513,11 @@ def _verdict(reply: Reply, sent: Any, strict: bool, *, duplicate: bool) -> tuple
     from pytest_voicecb.conformance import judge
 
     verdict = judge(reply, sent, strict=strict)
-    if not verdict.problems:
-        return verdict.expected, None
+    if verdict.outcome == "passed":
+        return verdict.expected, "passed", ""
     what = "a duplicate delivery must be acknowledged again (rule 4): " if duplicate and verdict.expect == "ok" else ""
     expected = expectation(verdict.expect, verdict.rule)
-    return verdict.expected, what + _text.one_line(f"{expected}; {'; '.join(verdict.problems)}", 400)
+    return verdict.expected, verdict.outcome, what + _text.one_line(f"{expected}; {'; '.join(verdict.problems)}", 400)
 
 
 if __name__ == "__main__":  # pragma: no cover
