@@ -15,7 +15,6 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from pytest_voicecb import _cliutil, _serve, _text
 from pytest_voicecb._cliutil import UsageError
@@ -31,8 +30,16 @@ examples:
   voicecb check http://127.0.0.1:8000/voice/callback
   voicecb check https://staging.example.com/voice/cb --deadline 1 --json report.json
   voicecb check http://127.0.0.1:8000/voice/callback --strict --skip 'robust/*' --seed 42
+  voicecb check 127.0.0.1:8000 --path-for keypress=/voice/keys   (a handler with a URL per kind)
+  voicecb check URL --json - | jq .summary                         (only the JSON on stdout)
 
-exit status: 0 every check passed, 1 a check failed, 2 usage or connection error."""
+Failures and warnings are grouped by cause, with one worked example and a curl command each; -v
+lists every check. A warning (success answered to input the provider never sends, questionable input
+accepted) does not fail the run unless --strict. Credentials in the URL are printed as <redacted>
+unless --show-secrets.
+
+exit status: 0 every check passed (warnings allowed), 1 a check failed, 2 usage or connection error
+(nothing listening, no reply within --timeout, the wrong path)."""
 
 SEND_EPILOG = """\
 examples:
@@ -42,11 +49,14 @@ examples:
   voicecb send URL --set callid= --unset fee          (invalid: the reply must still be contract-shaped)
   voicecb send URL --case envelope/form-encoded       (a malformed case; '--case list' lists them)
   voicecb send URL --times 3                          (the same callback three times: duplicates)
+  voicecb send URL -H 'X-Token: abc' --timeout 2      (a header; 2 s for the whole delivery)
 
 --set FIELD=VALUE sets a JSON string; --set FIELD:=JSON sets raw JSON (a number, null, true ...),
-as httpie does: '--set failure_code:=8' is the number 8, '--set failure_code=8' the string "8".
+as httpie does: '--set failure_code:=8' is the number 8, '--set failure_code=8' the string "8". A field
+the kind does not have is sent as an extra field, with a warning naming the closest real one.
 
-exit status: 0 the reply honours the contract for that input, 1 it does not, 2 usage or connection error."""
+exit status: 0 the reply honours the contract for that input (a warning allowed, unless --strict), 1 it
+does not, 2 usage or connection error (nothing listening, no reply within --timeout)."""
 
 MAIN_EPILOG = """\
 examples:
@@ -221,12 +231,6 @@ def _warn(command: str, message: str) -> None:
 def _say(text: str, *, to_stderr: bool = False) -> None:
     """Print our own text holding values from the network: every control character escaped, lines kept."""
     print(_text.safe(text, keep_newlines=True), file=sys.stderr if to_stderr else sys.stdout, flush=True)
-
-
-def _with_path(url: str, path: str | None) -> str:
-    if path is None:
-        return url
-    return urlsplit(url)._replace(path=path, query="", fragment="").geturl()
 
 
 def _describe_body(body: bytes, content_type: str | None) -> str:
