@@ -52,6 +52,8 @@ RECORD_FIELDS = (
 """The keys of a record, in the order they are written."""
 
 _MODE = 0o600  # a log holds phone numbers: readable by its owner only
+_sync = getattr(os, "fdatasync", os.fsync)
+"""fdatasync where there is one: the data and the file size reach the disk, the modification time may wait."""
 
 
 def record_of(recorded: RecordedCallback) -> dict[str, Any]:
@@ -216,7 +218,7 @@ class LogWriter:
             with self._write_lock:
                 upto = self._written
                 fd = self._fd
-            os.fsync(fd)
+            _sync(fd)
             self._synced = upto
 
     def _take_back(self, fd: int) -> None:
@@ -238,7 +240,7 @@ class LogWriter:
             old = self._fd
             try:
                 if old >= 0:
-                    os.fsync(old)
+                    _sync(old)
             except OSError:
                 os.close(fd)
                 raise
