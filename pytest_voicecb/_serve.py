@@ -45,10 +45,10 @@ HTTP status N (100 to 599).
 
 --log FILE: each callback is appended to FILE as one JSON line, on disk before the reply is sent; a
 line holds received_at, method, path, content_type, kind, callid, valid, problems, body (body_encoding
-"hex" when it is not UTF-8) and reply_status. When a line cannot be written (a full disk), the sender
-gets HTTP 500 and the file is left as it was. FILE is created readable by its owner only (it holds phone
-numbers), a symbolic link is refused unless --log-follow-symlinks, and SIGHUP reopens FILE (after
-logrotate's mv).
+"hex" when it is not UTF-8), reply_status and truncated. When a line cannot be written (a full disk),
+the sender gets HTTP 500 and the file is left as it was. FILE is created readable by its owner only (it
+holds phone numbers), a symbolic link is refused unless --log-follow-symlinks, and SIGHUP reopens FILE
+(after logrotate's mv).
 
 Printed lines never hold up a reply: when stdout is not read fast enough (or is closed, as by
 '| head'), lines are dropped and counted instead.

@@ -3,7 +3,8 @@
 ``voicecb serve --log`` writes it; the provider simulator, ``voicecb replay`` and the console read and
 write the same format, so it lives here and nowhere else. A record holds ``received_at`` (ISO 8601, UTC),
 ``method``, ``path`` (with the query), ``content_type``, ``kind``, ``callid``, ``valid``, ``problems``,
-``body`` (``body_encoding`` ``"hex"`` when the body is not UTF-8) and ``reply_status``.
+``body`` (``body_encoding`` ``"hex"`` when the body is not UTF-8), ``reply_status`` and ``truncated``
+(the sender stopped before the whole body arrived).
 
 The promise: a line that was acknowledged (``LogWriter.write`` returned) is whole, on disk, and
 ``read_records`` yields it. A write that fails (a full disk, a file-size limit) is taken back, so the
@@ -48,6 +49,7 @@ RECORD_FIELDS = (
     "body",
     "body_encoding",
     "reply_status",
+    "truncated",
 )
 """The keys of a record, in the order they are written."""
 
@@ -76,6 +78,7 @@ def record_of(recorded: RecordedCallback) -> dict[str, Any]:
         "body": body,
         "body_encoding": encoding,
         "reply_status": recorded.reply.status_code if recorded.reply is not None else None,
+        "truncated": bool(getattr(recorded, "truncated", False)),  # the body never fully arrived
     }
 
 
