@@ -200,3 +200,33 @@ def test_a_full_disk_takes_the_failed_line_back_and_the_next_line_parses(small_d
     assert [r["callid"] for r in records] == written
     assert records.skipped == 0
     assert all(json.loads(line) for line in log.read_bytes().splitlines())
+
+
+def test_when_the_take_back_fails_too_the_next_line_starts_afresh(
+    small_disk: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the file cannot be cut back (ftruncate fails as well), the half line stays but never swallows the next."""
+    log = small_disk / "log.jsonl"
+    with LogWriter(log) as writer:
+        writer.write(record(0))
+        filler = fill(small_disk)
+
+        def refuse(fd: int, length: int) -> None:
+            raise OSError(errno.EIO, "simulated: ftruncate failed")
+
+        monkeypatch.setattr(os, "ftruncate", refuse)
+        acknowledged = ["c00000"]
+        for n in range(1, 200):
+            try:
+                writer.write(record(n, body="y" * 300))
+            except OSError:
+                break
+            acknowledged.append(f"c{n:05d}")
+        assert not log.read_bytes().endswith(b"\n"), "expected a half-written line to stay"
+        monkeypatch.undo()
+        filler.unlink()
+        writer.write(record(999))
+        acknowledged.append("c00999")
+    records = read_records(log)
+    assert [r["callid"] for r in records] == acknowledged
+    assert records.skipped == 1
