@@ -338,9 +338,12 @@ def _say_goodbye(out: _Printer, errors: _Printer, received: int) -> None:
 
     written = not out.closed and out.finish(_FINISH_SECONDS, last)
     if out.closed or not written:
-        why = "stdout was closed" if out.closed else "stdout is not being read"
-        lost = out.dropped + (0 if out.closed else out.pending)
-        errors.say(f"voicecb serve: {line}; {_text.plural(lost, 'printed line')} dropped ({why})")
+        if out.closed:
+            lost, why = _text.plural(out.dropped, "printed line"), "stdout was closed"
+        else:  # plus the lines the printer holds in a write that never returned
+            lost = f"at least {_text.plural(out.dropped + out.pending, 'printed line')}"
+            why = "stdout is not being read"
+        errors.say(f"voicecb serve: {line}; {lost} dropped ({why})")
     errors.finish(_FINISH_SECONDS)
     if out.closed or not written:
         # Nothing more may reach the old stdout, not even the interpreter's flush at exit.
