@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import os
 import sys
@@ -245,7 +246,7 @@ def _describe_body(body: bytes, content_type: str | None) -> str:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from pytest_voicecb.client import CallbackClient, DeliveryError
+    from pytest_voicecb.client import DeliveryError
     from pytest_voicecb.conformance import DEFAULT_DEADLINE, run_conformance
 
     deadline = DEFAULT_DEADLINE if args.deadline is None else args.deadline
@@ -253,9 +254,7 @@ def _check(args: argparse.Namespace) -> int:
     paths = _paths_for(args.path_for)
     report_file = _ReportFile(args.json) if args.json and args.json != "-" else None
     try:
-        with CallbackClient(
-            args.url, path=args.path, paths=paths, timeout=timeout, redact=not args.show_secrets
-        ) as client:
+        with _client(args.url, path=args.path, paths=paths, timeout=timeout, redact=not args.show_secrets) as client:
             shown = _shown_url(client.url, args.show_secrets)
             _probe(client, args.seed, shown)
             try:
@@ -272,6 +271,16 @@ def _check(args: argparse.Namespace) -> int:
         if report_file is not None:
             report_file.discard()
     return 0 if report.ok else 1
+
+
+def _client(url: str, **options: Any) -> CallbackClient:
+    """A client for ``url``; a target or option it refuses is a usage error (exit 2), not a crash."""
+    from pytest_voicecb.client import CallbackClient
+
+    try:
+        return CallbackClient(url, **options)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _probe(client: CallbackClient, seed: int | None, shown: str) -> None:
@@ -325,7 +334,7 @@ class _ReportFile:
         folder, name = os.path.split(os.path.abspath(where))
         try:
             if os.path.isdir(where):
-                raise IsADirectoryError(21, "is a directory")
+                raise IsADirectoryError(errno.EISDIR, "is a directory")
             fd, self.temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
         except OSError as exc:
             raise UsageError(f"cannot write the JSON report to {where}: {exc.strerror or exc}") from None
@@ -381,14 +390,13 @@ def _send(args: argparse.Namespace) -> int:
     if args.url is None:
         raise UsageError("URL is required (see 'voicecb send --help')")
     what, label = _what_to_send(args, factory)
-    from pytest_voicecb.client import CallbackClient
     from pytest_voicecb.errors import REPRODUCE
 
     headers = _headers(args.headers)
     failures: list[str] = []
     warnings: list[str] = []
     expected = ""
-    with CallbackClient(args.url, timeout=args.timeout, redact=not args.show_secrets) as client:
+    with _client(args.url, timeout=args.timeout, redact=not args.show_secrets) as client:
         shown = _shown_url(client.url, args.show_secrets)
         for n in range(1, args.times + 1):
             reply = _deliver(client, what, args.timeout, shown, headers=headers)
