@@ -30,7 +30,7 @@ from werkzeug.datastructures import Headers
 from pytest_voicecb._models import Reply, SentRequest
 from pytest_voicecb._text import safe
 from pytest_voicecb.asgi import AsgiBridge
-from pytest_voicecb.errors import DeliveryError
+from pytest_voicecb.errors import DeliveryError, TargetError
 
 __all__ = ["HttpTransport", "Transport", "WsgiTransport"]
 
@@ -225,7 +225,12 @@ class WsgiTransport:
         truncated = False
         begin = time.perf_counter()
         try:
-            truncated = _read_app_iter(self.app(environ, start_response), max_size, chunks)
+            result = self.app(environ, start_response)
+            if not started and callable(result) and not hasattr(result, "__iter__"):
+                raise _factory_error(self.app, result)
+            truncated = _read_app_iter(result, max_size, chunks)
+        except TargetError:
+            raise
         except Exception as exc:  # a real server answers 500; so do we
             status_line, crash_headers, crash_body, trace = _crash_reply(exc)
             escaped.append(trace)
@@ -247,6 +252,15 @@ class WsgiTransport:
             truncated=truncated or len(body) > max_size,
             errors=errors.getvalue() + "".join(escaped),
         )
+
+
+def _factory_error(app: object, result: object) -> TargetError:
+    """The target returned an app instead of a response: it is a factory taking ``*args``."""
+    name = getattr(app, "__name__", None) or "create_app"
+    return TargetError(
+        f"the target {name} returned {type(result).__name__} {safe(repr(result))[:80]} instead of a response: "
+        f"it is an app factory, not the app: call it: return {name}()"
+    )
 
 
 def _read_app_iter(app_iter: Iterable[bytes], max_size: int, into: list[bytes]) -> bool:
@@ -308,8 +322,8 @@ class HttpTransport:
 
     def deliver(self, request: SentRequest, path: str, timeout: float | None, max_size: int) -> Reply:
         __tracebackhide__ = True
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._lock:
+        with self._lock:  # the deadline starts once the connection is ours, not while another thread uses it
+            deadline = None if timeout is None else time.monotonic() + timeout
             for attempt in (1, 2):
                 conn, reused = self._connection(timeout)
                 try:
@@ -376,27 +390,39 @@ def _exchange(
 ) -> tuple[Reply, bool]:
     """Send ``request`` on ``conn`` and read the whole reply before ``deadline``; True: close the connection.
 
-    Network exceptions come out raw, for the caller to translate (and to retry a stale keep-alive).
+    Network exceptions come out raw, for the caller to translate (and to retry a stale keep-alive);
+    a timeout comes out as ``_Timeout`` saying what was still arriving (nothing: a silent handler).
     """
     begin = time.perf_counter()
-    if conn.sock is None:
-        if deadline is not None:
-            conn.timeout = _time_left(deadline)
-        conn.connect()
-    sock = conn.sock
-    if not isinstance(sock, _DeadlineSocket):
-        sock = conn.sock = _DeadlineSocket(sock)
-    sock.deadline = deadline
-    conn.request(request.method, path, body=request.body, headers=dict(request.headers))
-    response = conn.getresponse()
+    phase = ""
     try:
-        body = response.read(max_size + 1)
-    except BaseException:
-        response.close()
-        raise
+        if conn.sock is None:
+            if deadline is not None:
+                conn.timeout = _time_left(deadline)
+            conn.connect()
+        sock = conn.sock
+        if not isinstance(sock, _DeadlineSocket):
+            sock = conn.sock = _DeadlineSocket(sock)
+        sock.deadline = deadline
+        sock.received = 0
+        conn.request(request.method, path, body=request.body, headers=dict(request.headers))
+        phase = "the reply's status line and headers were still arriving"
+        response = conn.getresponse()
+        phase = "the reply's body was still arriving"
+        try:
+            body = response.read(max_size + 1)
+        except BaseException:
+            response.close()
+            raise
+        phase = "the reply was complete only after the deadline"
+        if deadline is not None:
+            _time_left(deadline)
+    except TimeoutError:
+        silent = (
+            phase.startswith("the reply's status") and isinstance(conn.sock, _DeadlineSocket) and not conn.sock.received
+        )
+        raise _Timeout("" if silent else phase) from None
     elapsed = time.perf_counter() - begin
-    if deadline is not None:
-        _time_left(deadline)  # a reply completed after the deadline is still too late
     truncated = len(body) > max_size
     reply = Reply(
         status=response.status,
@@ -409,6 +435,14 @@ def _exchange(
     return reply, truncated or response.will_close
 
 
+class _Timeout(TimeoutError):
+    """The deadline passed; ``phase`` says what was still arriving (empty: nothing had come back)."""
+
+    def __init__(self, phase: str) -> None:
+        super().__init__(phase)
+        self.phase = phase
+
+
 class _DeadlineSocket:
     """A connected socket whose every send and receive gets only the time left until one deadline.
 
@@ -419,6 +453,8 @@ class _DeadlineSocket:
     def __init__(self, sock: Any) -> None:
         self.sock = sock
         self.deadline: float | None = None
+        self.received = 0
+        """Bytes received since the exchange began: zero at a timeout means a silent handler, not a slow one."""
         self._readers = 0
         self._closing = False
 
@@ -432,6 +468,7 @@ class _DeadlineSocket:
     def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
         self._arm()
         received: int = self.sock.recv_into(buffer, nbytes, flags)
+        self.received += received
         return received
 
     def makefile(self, mode: str = "rb", *args: object, **kwargs: object) -> io.BufferedReader:
@@ -481,7 +518,10 @@ def _delivery_error(request: SentRequest, exc: BaseException, timeout: float | N
     if isinstance(exc, socket.gaierror):
         return DeliveryError(request, f"cannot resolve the host of {host} ({exc.strerror or exc})", unreachable=True)
     if isinstance(exc, (TimeoutError, socket.timeout)):
-        return DeliveryError(request, f"no reply within {timeout:g} s" if timeout else "timed out", timed_out=True)
+        reason = f"no reply within {timeout:g} s" if timeout else "timed out"
+        if isinstance(exc, _Timeout) and exc.phase:
+            reason += f" ({exc.phase})"
+        return DeliveryError(request, reason, timed_out=True)
     if isinstance(exc, http.client.HTTPException):
         return DeliveryError(request, f"the reply is not HTTP ({type(exc).__name__}: {safe(str(exc))})")
     if isinstance(exc, OSError):

@@ -58,7 +58,7 @@ MAX_REPLY_SIZE = 1024 * 1024
 # ---- targets --------------------------------------------------------------------------------------
 
 
-_HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]+(/.*)?", re.DOTALL)
+_HOST_PORT = re.compile(r"([^@/\s]+@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]+(/.*)?", re.DOTALL)
 """``host:port[/path]``: a URL without its scheme (a ``module:attribute`` never has an all-digit attribute)."""
 
 
@@ -70,9 +70,9 @@ def resolve_target(target: object) -> object:
     """
     if isinstance(target, str):
         spec = target.strip()
-        shown = redact_url(spec)
         if _HOST_PORT.fullmatch(spec):
             spec = "http://" + spec
+        shown = redact_url(spec)
         if _is_url(spec):
             _check_url(spec)
             return spec
@@ -183,7 +183,8 @@ class CallbackClient:
     """Delivers callbacks to one target and returns each ``Reply``.
 
     ``path`` is where callbacks go (default: the URL's own path, else ``/voice/callback``); ``timeout``
-    bounds each delivery (None: no bound, and in-process apps then run in the calling thread, which
+    bounds each whole delivery: connecting, sending, and the reply's status line, headers and body
+    (None: no bound, and in-process apps then run in the calling thread, which
     matters when a handler must share thread-local state such as pytest-django's test database;
     otherwise they run in a worker thread so a hung app becomes a ``DeliveryError``); replies are read
     up to ``max_reply_size`` bytes. ``paths`` maps callback kinds (``prompt`` or
@@ -265,8 +266,9 @@ class CallbackClient:
         """Deliver ``data`` and return the reply.
 
         ``data`` is a payload (a dict, encoded as the provider does), a ``Case`` from the malformed corpus
-        (sent with its own body and content type), a ``Variant``, or raw ``bytes`` / ``str``. Raises
-        ``DeliveryError`` when no reply comes back.
+        (sent with its own body and content type), a ``Variant``, or raw ``bytes`` / ``str``. It goes to
+        ``path``, else its kind's path in ``paths``, else the client's path. ``timeout`` (default: the
+        client's) bounds the whole delivery. Raises ``DeliveryError`` when no whole reply comes back in time.
         """
         __tracebackhide__ = True
         request, target_path = self._request(data, path, headers, content_type)
@@ -294,7 +296,9 @@ class CallbackClient:
                 "post_concurrently() takes a sequence of items to post (payloads, Cases, bytes), "
                 f"got {type(items).__name__}"
             )
-        requests = [self._request(item, path, headers, None) for item in items]
+        requests = []
+        for item in items:  # a loop, not a comprehension: its frame would show in tracebacks
+            requests.append(self._request(item, path, headers, None))
         limit = self.timeout if timeout is None else _checks.optional_seconds("timeout", timeout)
         if not requests:
             return []
@@ -304,14 +308,14 @@ class CallbackClient:
         self, data: object, path: str | None, headers: Mapping[str, str] | None, content_type: str | None
     ) -> tuple[SentRequest, str]:
         """The request ``post()`` sends for ``data``, and the path it goes to."""
+        __tracebackhide__ = True
         if self.closed:
             raise RuntimeError(f"{self!r} is closed")
-        __tracebackhide__ = True
         body, default_type = _body_of(data)
         send_headers = Headers()
         if self._authorization is not None:
             send_headers["Authorization"] = self._authorization
-        content_type = content_type if content_type is not None else default_type
+        content_type = default_type if content_type is None else _check_header("Content-Type", str(content_type))
         if content_type:
             send_headers["Content-Type"] = content_type
         if headers is not None:
@@ -358,7 +362,9 @@ def _check_header(name: str, value: str) -> str:
 def _check_address(address: object) -> str:
     """An IP address for ``REMOTE_ADDR``; ``ValueError`` for anything else."""
     try:
-        return str(ipaddress.ip_address(address))  # type: ignore[arg-type]
+        if not isinstance(address, str):
+            raise ValueError
+        return str(ipaddress.ip_address(address))
     except ValueError:
         raise ValueError(f"remote_addr must be an IP address such as '127.0.0.1', got {address!r}") from None
 
@@ -402,6 +408,7 @@ def _check_path(path: object) -> str:
 
 def _body_of(data: object) -> tuple[bytes, str | None]:
     """The bytes to send for ``data`` and the content type that goes with them."""
+    __tracebackhide__ = True
     if isinstance(data, Case):
         return data.body, data.content_type or None
     if isinstance(data, Variant):

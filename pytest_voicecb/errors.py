@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from pytest_voicecb._text import safe
 
 if TYPE_CHECKING:
-    from pytest_voicecb.client import SentRequest
+    from pytest_voicecb._models import SentRequest
 
 __all__ = ["REPRODUCE", "DeliveryError", "TargetError"]
 

@@ -91,14 +91,22 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize(("quick", "slow"), list(CASES.values()), ids=list(CASES))
-def test_a_trickled_reply_times_out_at_the_deadline(quick: bytes, slow: bytes) -> None:
+PHASES = {
+    "status-line": "the reply's status line and headers were still arriving",
+    "headers": "the reply's status line and headers were still arriving",
+    "body": "the reply's body was still arriving",
+}
+
+
+@pytest.mark.parametrize(("quick", "slow", "phase"), [(*CASES[n], PHASES[n]) for n in CASES], ids=list(CASES))
+def test_a_trickled_reply_times_out_at_the_deadline(quick: bytes, slow: bytes, phase: str) -> None:
     with trickling(quick, slow) as url, CallbackClient(url, timeout=0.6) as client:
         began = time.monotonic()
         with pytest.raises(DeliveryError, match=r"no reply within 0\.6 s") as caught:
             client.post({})
         took = time.monotonic() - began
     assert caught.value.timed_out
+    assert caught.value.reason == f"no reply within 0.6 s ({phase})"
     assert took < 1.5, f"the deadline held only after {took:.1f} s"
 
 
