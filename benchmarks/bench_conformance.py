@@ -2,8 +2,10 @@
 
 Run: ``python benchmarks/bench_conformance.py`` (from the repository root; about a minute).
 
-1. Speed: ``run_conformance`` against a correct Flask handler in-process (target < 250 ms) and on a
-   live loopback URL (target < 1 s).
+1. Speed: ``run_conformance`` against a correct Flask handler in-process (target < 250 ms, with the
+   duplicate checks of every kind and outcome, at once too) and on a live loopback URL (target < 1 s).
+   Report size: the line count of the default report for the naive handlers of the examples (a Flask
+   handler written from the docs, a FastAPI pydantic body model; target < 60 lines, one screen).
 2. Bugs: the same handler with one bug seeded at a time (``tests/handlers``), served on loopback, checked
    by ``run_conformance`` and by Schemathesis run against ``callback-openapi.yaml``, the OpenAPI
    description an integrator would write for the endpoint. Schemathesis runs as a user would run it
@@ -74,6 +76,29 @@ def speed() -> float:
     return loopback
 
 
+def report_size() -> None:
+    """Lines of the default report (``str(report)``) of the examples' naive handlers: one screen or not."""
+    sys.path.insert(0, str(ROOT / "examples"))
+    from fastapi_handler import naive as fastapi_naive
+    from flask.logging import default_handler
+    from flask_handler import naive as flask_naive
+
+    flask_naive.app.logger.addHandler(default_handler)  # as deployed: the tracebacks reach wsgi.errors
+    logging.disable(logging.NOTSET)  # the report groups by what the app logged: let it log (to wsgi.errors)
+    print()
+    print("default report of a naive handler (str(report); target < 60 lines):")
+    for label, app in (("Flask, from the docs", flask_naive.app), ("FastAPI, pydantic body model", fastapi_naive.app)):
+        report = run_conformance(app, seed=SEED)
+        lines = len(str(report).splitlines())
+        verbose = len(report.format(verbose=True).splitlines())
+        verdict = "OK" if lines < 60 else "LONG"
+        print(
+            f"  {label:<29}: {lines:3d} lines for {len(report.failures)} failed and {len(report.warnings)} warned "
+            f"checks in {len(report.causes)} causes (verbose: {verbose} lines) {verdict}"
+        )
+    logging.disable(logging.CRITICAL)
+
+
 def summarize(ids: list[str]) -> str:
     """``valid/* x112, duplicate`` style: failing ids grouped by check family."""
     if not ids:
@@ -84,6 +109,10 @@ def summarize(ids: list[str]) -> str:
         one = [i for i in ids if i.split("/", 1)[0] == family]
         parts.append(one[0] if count == 1 else f"{family}/* x{count}")
     return ", ".join(parts)
+
+
+def _warned(report: Report) -> str:
+    return f" (+{len(report.warnings)} warned)" if report.warnings else ""
 
 
 def schemathesis(base: str, checks: list[str]) -> tuple[float, list[str]]:
@@ -136,7 +165,13 @@ def bugs() -> tuple[float, float]:
         ours_total += ours
         theirs_total += theirs
         rows.append(
-            (name, summarize([r.id for r in report.failures]), f"{ours:.2f}", "; ".join(found) or "-", f"{theirs:.1f}")
+            (
+                name,
+                summarize([r.id for r in report.failures]) + _warned(report),
+                f"{ours:.2f}",
+                "; ".join(found) or "-",
+                f"{theirs:.1f}",
+            )
         )
     with serving(flask_app.create_app()) as base:
         _, false_positives = schemathesis(base, ["--checks", "all"])
@@ -158,6 +193,7 @@ def main() -> None:
     logging.disable(logging.CRITICAL)  # the buggy handlers' tracebacks would flood the output
     began = time.perf_counter()
     speed()
+    report_size()
     ours, theirs = bugs()
     began_cli = time.perf_counter()
     subprocess.run([sys.executable, "-m", "schemathesis.cli", "--version"], capture_output=True, check=False)

@@ -14,16 +14,20 @@ from __future__ import annotations
 
 import os
 import shlex
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from _pytest.nodes import Node
 
     from pytest_voicecb.conformance import CheckResult, Report, Runner
+
+    Effects = Callable[[], object] | None
+    """What the ``voicecb_effects`` fixture gives: a callable returning a snapshot of what the handler did."""
 
 NAME = "voicecb-conformance"
 """The name of the (file-less) module holding one target's checks."""
@@ -64,7 +68,9 @@ _TARGETS = pytest.StashKey["dict[str, _TargetRun]"]()
 
 WARNING_PROPERTY = "voicecb_warning"
 FAILURE_PROPERTY = "voicecb_failure"
-"""JUnit properties (``user_properties``) of a conformance item that warned or failed: its cause."""
+RULE_PROPERTY = "voicecb_rule"
+"""JUnit properties (``user_properties``) of a conformance item that warned or failed: its cause (the
+reply's normalised signature, as ``Report.causes`` groups them) and the rule it broke."""
 RUN_WARNING_PROPERTY = "voicecb_conformance_warning"
 RUN_FAILURE_PROPERTY = "voicecb_conformance_failure"
 """The same for a test that called ``voicecb_conformance()``: one per cause, with its count."""
@@ -148,7 +154,12 @@ def add_items(session: pytest.Session, items: list[pytest.Item], configured_targ
         if len(kept) != len(items):
             config.hook.pytest_deselected(items=[item for item in items if item.path in only])
             items[:] = kept
-    ids = _check_ids()
+    try:
+        ids = _check_ids()
+    except Exception as exc:  # a bug of ours: say so once instead of an INTERNALERROR
+        raise pytest.UsageError(f"--voicecb-conformance: pytest-voicecb could not build its checks: {exc!r}") from exc
+    if parents == [session] and configured_target is not None:
+        _resolve_configured(configured_target)
     made: list[pytest.Item] = []
     for parent in parents:
         path = _module_path(session, parent)
@@ -167,6 +178,16 @@ def add_items(session: pytest.Session, items: list[pytest.Item], configured_targ
             continue  # the command line named other tests: their checks are not wanted
         made += _make_items(parent, path, chosen)
     items.extend(made)
+
+
+def _resolve_configured(spec: str) -> None:
+    """A configured target that cannot be imported is one usage error, not one error per check."""
+    from pytest_voicecb.client import TargetError, resolve_target
+
+    try:
+        resolve_target(spec)
+    except (TargetError, TypeError) as exc:
+        raise pytest.UsageError(f"--voicecb-conformance: --voicecb-target / voicecb_target ini option: {exc}") from None
 
 
 def _check_ids() -> list[str]:
@@ -252,16 +273,18 @@ class _ConformanceModule(pytest.Module):
 # ---- running: one runner per target, a preflight, a few lines per failure ---------------------------
 
 
-@dataclass
 class _TargetRun:
-    """The checks of one conformance module: its runner, and whether it may run at all."""
+    """The checks of one conformance module: its runner, the target and effects it was last given, whether
+    the preflight ran, and each cause with the first item that showed it (printed in full once)."""
 
-    runner: Runner
-    target: object
-    effects: object
-    preflown: bool = False
-    causes: dict[str, str] = field(default_factory=dict)
-    """cause -> the first item that showed it (its details are printed once; later ones point at it)."""
+    # A plain class, not a dataclass: this module is imported in every pytest run, and each dataclass
+    # costs about a millisecond to build.
+    def __init__(self, runner: Runner, target: object, effects: Effects) -> None:
+        self.runner = runner
+        self.target = target
+        self.effects = effects
+        self.preflown = False
+        self.causes: dict[str, str] = {}
 
 
 class _ConformanceItem(pytest.Function):
@@ -272,11 +295,11 @@ class _ConformanceItem(pytest.Function):
     def reportinfo(self) -> tuple[Any, int | None, str]:
         return self.path, None, f"voicecb conformance check {self.check_id}"
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:  # type: ignore[override]
         """The check's own few lines, with no traceback banner (its frames are the plugin's, not the user's)."""
         if isinstance(excinfo.value, pytest.fail.Exception) and not excinfo.value.pytrace:
             return str(excinfo.value)
-        return super().repr_failure(excinfo, style)
+        return super().repr_failure(excinfo)
 
     def setup(self) -> None:
         """Skip once the target's preflight or fixture setup failed: one error, not one per check."""
@@ -304,7 +327,7 @@ def _key(item: pytest.Item) -> str:
 
 
 def _run_check(
-    request: pytest.FixtureRequest, voicecb_target: object, voicecb_seed: int, voicecb_effects: object
+    request: pytest.FixtureRequest, voicecb_target: object, voicecb_seed: int, voicecb_effects: Effects
 ) -> None:
     __tracebackhide__ = True
     item = request.node
@@ -319,7 +342,8 @@ def _run_check(
     result = state.runner.run(item.check_id)
     if result.passed:
         return
-    cause = _cause_of(state.runner, result)
+    cause = _cause_of(result)
+    item.user_properties.append((RULE_PROPERTY, _rule(result.rule)))
     if result.warned:
         item.user_properties.append((WARNING_PROPERTY, cause))
         return
@@ -328,7 +352,7 @@ def _run_check(
     pytest.fail(_failure_message(item, result, cause, first, voicecb_seed), pytrace=False)
 
 
-def _target_run(item: pytest.Item, target: object, seed: int, effects: object) -> _TargetRun:
+def _target_run(item: pytest.Item, target: object, seed: int, effects: Effects) -> _TargetRun:
     """One runner per conformance module (same checks, one client, timings shared for the deadline
     check), pointed at whichever target and effects the current item's fixtures gave."""
     from pytest_voicecb.client import TargetError
@@ -359,13 +383,16 @@ def _target_run(item: pytest.Item, target: object, seed: int, effects: object) -
     return state
 
 
-def _cause_of(runner: Runner, result: CheckResult) -> str:
-    """One line naming the cause of a warned or failed check: its rule and the normalised reply."""
+def _cause_of(result: CheckResult) -> str:
+    """The cause of a warned or failed check, as ``Report.causes`` groups them: what came back,
+    normalised (ids and numbers masked), so that one bug seen by many checks is one cause."""
+    return result.cause or result.message
+
+
+def _rule(rule: int) -> str:
     from pytest_voicecb.report import RULES
 
-    causes = runner.report([result]).causes
-    signature = causes[0].signature if causes else result.message
-    return f"rule {result.rule} ({RULES.get(result.rule, '?')}): {signature}"
+    return f"rule {rule}: {RULES.get(rule, '?')}"
 
 
 def _failure_message(item: pytest.Item, result: CheckResult, cause: str, first: str, seed: int) -> str:
@@ -377,11 +404,15 @@ def _failure_message(item: pytest.Item, result: CheckResult, cause: str, first: 
         return f"{result.details()}\n{rerun}"
     lines = [f"{result.id}: {safe(result.message)}"]
     if first != item.nodeid:
-        lines.append(f"cause: {cause} (the same as {first}, shown above)")
+        lines.append(f"cause: {cause} ({_rule(result.rule)}; the same as {first}, shown above)")
         return "\n".join([*lines, rerun])
-    lines.append(f"cause: {cause}")
-    if result.curl:
-        lines += ["reproduce:", *(line for line in result.curl.splitlines() if line.strip())]
+    lines.append(f"cause: {cause} ({_rule(result.rule)})")
+    logged = [line for line in (result.reply.errors if result.reply else "").splitlines() if line.strip()]
+    if logged:
+        lines.append(f"the app logged (its last line): {safe(logged[-1].strip())}")
+    curl = result.reproducer()
+    if curl:
+        lines += ["reproduce:", *(line for line in curl.splitlines() if line.strip())]
     return "\n".join([*lines, rerun])
 
 
@@ -434,30 +465,32 @@ def record_report(node: pytest.Item, report: Report) -> None:
 
 
 def summarize(terminal: Any, config: pytest.Config) -> None:
-    """``pytest_terminal_summary``: one line per cause, with how many checks and an example node id.
+    """``pytest_terminal_summary``: one line per cause, with how many checks, the rules, an example node id.
 
     The causes travel as the reports' ``user_properties``, so they reach the xdist controller too.
     """
-    grouped: dict[str, dict[str, list[str]]] = {"failed": {}, "warned": {}}
+    grouped: dict[str, dict[str, list[tuple[str, str]]]] = {"failed": {}, "warned": {}}
     runs: dict[str, list[str]] = {"failed": [], "warned": []}
     for reports in terminal.stats.values():
         for report in reports:
             if getattr(report, "when", None) != "call":
                 continue
-            for name, value in getattr(report, "user_properties", ()):
-                if name in (WARNING_PROPERTY, FAILURE_PROPERTY):
-                    outcome = "warned" if name == WARNING_PROPERTY else "failed"
-                    grouped[outcome].setdefault(str(value), []).append(report.nodeid)
-                elif name == RUN_WARNING_PROPERTY:
-                    runs["warned"].append(f"{value}, in {report.nodeid}")
+            found = dict(getattr(report, "user_properties", ()))
+            rule = str(found.get(RULE_PROPERTY, ""))
+            for name, outcome in ((WARNING_PROPERTY, "warned"), (FAILURE_PROPERTY, "failed")):
+                if name in found:
+                    grouped[outcome].setdefault(str(found[name]), []).append((report.nodeid, rule))
+            if RUN_WARNING_PROPERTY in found:
+                runs["warned"].append(f"{found[RUN_WARNING_PROPERTY]}, in {report.nodeid}")
     for outcome, title in (("failed", "voicecb conformance failures"), ("warned", "voicecb conformance warnings")):
         groups, lines = grouped[outcome], runs[outcome]
         if not groups and not lines:
             continue
         terminal.write_sep("=", title, yellow=outcome == "warned", red=outcome == "failed", bold=True)
-        for cause, where in sorted(groups.items(), key=lambda group: -len(group[1])):
-            count = f"{len(where)} check{'s' if len(where) != 1 else ''}"
-            terminal.write_line(f"{cause} × {count}, e.g. {where[0]}")
+        for cause, seen in sorted(groups.items(), key=lambda group: -len(group[1])):
+            count = f"{len(seen)} check{'s' if len(seen) != 1 else ''}"
+            rules = "; ".join(dict.fromkeys(rule for _, rule in seen if rule))
+            terminal.write_line(f"{cause} \u00d7 {count} ({rules}), e.g. {seen[0][0]}")
         for line in lines:
             terminal.write_line(line)
         if outcome == "warned":
@@ -472,14 +505,14 @@ def summarize(terminal: Any, config: pytest.Config) -> None:
 # ---- settings shared with plugin.py ---------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class Settings:
     """What the command line and the ini file say about targets and conformance runs."""
 
-    target: str | None
-    path: str | None
-    deadline: float | None
-    strict: bool
+    def __init__(self, *, target: str | None, path: str | None, deadline: float | None, strict: bool) -> None:
+        self.target = target
+        self.path = path
+        self.deadline = deadline
+        self.strict = strict
 
     def runner_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {"strict": self.strict}

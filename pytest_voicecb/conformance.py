@@ -18,29 +18,17 @@ hangs makes its check fail; the suite itself never crashes.
 from __future__ import annotations
 
 import copy
-import fnmatch
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sized
-from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple
 
 from pytest_voicecb._text import one_line, preview
-from pytest_voicecb.assertions import Expect, expectation, reply_problems
+from pytest_voicecb.assertions import reply_problems
+from pytest_voicecb.checklist import Check, Together, checks, every_check, matches, skip_patterns
 from pytest_voicecb.client import CallbackClient, DeliveryError, Reply
-from pytest_voicecb.contract import (
-    KINDS,
-    MAX_BODY_SIZE,
-    CallbackError,
-    ReplyBody,
-    ReplyContractError,
-    kind_named,
-    parse_callback,
-    parse_reply,
-)
 from pytest_voicecb.factory import PayloadFactory
 from pytest_voicecb.report import RULES, Cause, CheckResult, Outcome, Report, diff, signature
-from pytest_voicecb.values import Case
+from pytest_voicecb.verdict import Verdict, judge, reply_body
 
 __all__ = [
     "DEFAULT_DEADLINE",
@@ -64,129 +52,6 @@ DEFAULT_DEADLINE = 2.0
 STOP_AFTER_TIMEOUTS = 3
 """After this many deliveries in a row got no reply in time, the remaining checks fail without being sent."""
 
-Family = Literal["valid", "reject", "robust", "duplicate", "together", "sibling", "deadline"]
-
-
-@dataclass(frozen=True)
-class Check:
-    """One check: its ``id``, the ``rule`` it enforces, what it sends (``data``: a payload, a ``Case``, or
-    for ``together`` checks a tuple of payloads delivered at the same moment)."""
-
-    id: str
-    rule: int
-    family: Family
-    data: Any = field(repr=False, compare=False)
-    what: str = ""
-
-
-# ---- the checks ----------------------------------------------------------------------------------
-
-
-def checks(
-    factory: PayloadFactory | None = None, *, seed: object = None, skip: str | Iterable[str] = ()
-) -> list[Check]:
-    """Every check, in the order the suite runs them, built from ``factory`` (or ``PayloadFactory(seed)``).
-
-    The ids, and what each check proves, do not depend on the seed; the payloads' incidental values do,
-    and the same seed always gives the same ones. ``skip`` drops checks whose id equals or matches
-    (``fnmatch``) any of its patterns.
-    """
-    if factory is None:
-        factory = PayloadFactory(seed)
-    patterns = _patterns(skip)
-    return [check for check in _every_check(factory) if not _matches(check.id, patterns)]
-
-
-# A duplicate of every kind and outcome. Unanswered calls pin their times to "0" so that what the check
-# proves does not hang on the seed's "0" or "" (the valid/* variants cover both).
-_UNSET = {"accept_time": "0", "end_calltime": "0", "fee": "0"}
-_DUPLICATES: tuple[tuple[str, str, Callable[[PayloadFactory], dict[str, Any]]], ...] = (
-    ("duplicate", "an answered prompt", lambda f: f.answered()),
-    ("duplicate/prompt/not-answered", "an unanswered prompt", lambda f: f.prompt(result="1", **_UNSET)),
-    ("duplicate/prompt/call-error", "a prompt whose call failed", lambda f: f.prompt(result="2", **_UNSET)),
-    ("duplicate/code/answered", "an answered voice code", lambda f: f.code(result="0")),
-    ("duplicate/code/not-answered", "an unanswered voice code", lambda f: f.code(result="1", **_UNSET)),
-    ("duplicate/code/call-error", "a voice code whose call failed", lambda f: f.code(result="2", **_UNSET)),
-    ("duplicate/keypress", "a key press", lambda f: f.keypress()),
-    ("duplicate/failure", "a failure callback", lambda f: f.failure()),
-    ("duplicate/failure/no-answer", "a failure callback for no answer", lambda f: f.failure(failure_code=5)),
-)
-
-
-def _every_check(factory: PayloadFactory) -> list[Check]:
-    found: list[Check] = []
-    for variant in factory.variants():
-        found.append(Check(f"valid/{variant.id}", 1, "valid", variant.payload, "a valid callback gets result 0"))
-    for case in factory.malformed():
-        if case.expect == "reject":
-            found.append(Check(f"reject/{case.id}", 2, "reject", case, case.why))
-        else:
-            found.append(Check(f"robust/{case.id}", 3, "robust", case, case.why))
-    for check_id, what, build in _DUPLICATES:
-        found.append(Check(check_id, 4, "duplicate", build(factory), f"{what} delivered twice gets result 0 twice"))
-    unanswered = factory.prompt(result="1", **_UNSET)
-    found.append(
-        Check(
-            "duplicate/at-once",
-            4,
-            "together",
-            Together((unanswered, unanswered), (factory.prompt(result="1", **_UNSET),)),
-            "an unanswered prompt delivered twice at the same moment gets result 0 twice, and does what one did",
-        )
-    )
-    found.append(
-        Check(
-            "duplicate/status-and-failure-at-once",
-            4,
-            "together",
-            Together(_failed_call(factory), _failed_call(factory)),
-            "a failed call's status and failure callbacks (one callid) arriving together both get result 0",
-        )
-    )
-    for kind in KINDS:
-        short = kind_named(kind, short=True)
-        payload = getattr(factory, short)()
-        found.append(Check(f"sibling/{short}", 5, "sibling", payload, f"a {kind} at the same path gets result 0"))
-    found.append(Check("deadline", 6, "deadline", factory.answered(), "every reply arrives within the deadline"))
-    return found
-
-
-class Together(NamedTuple):
-    """What a ``together`` check sends: ``items`` at the same moment; with ``effects``, first ``twins``
-    (the same shapes, other callids) one after the other, to learn what one delivery does."""
-
-    items: tuple[dict[str, Any], ...]
-    twins: tuple[dict[str, Any], ...]
-
-
-def _failed_call(factory: PayloadFactory) -> tuple[dict[str, Any], ...]:
-    """A failed call's status callback and its failure callback: one callid, one number."""
-    status = factory.prompt(result="2", **_UNSET)
-    fields = status[KINDS[0]]
-    failure = factory.failure(callid=fields["callid"], nationcode=fields["nationcode"])
-    failure[KINDS[3]]["mobile"] = fields["mobile"]
-    return status, failure
-
-
-def _patterns(skip: str | Iterable[str]) -> tuple[str, ...]:
-    if isinstance(skip, str):
-        return (skip,)
-    try:
-        patterns = tuple(skip)
-    except TypeError:
-        raise TypeError(f"skip takes check ids or globs (a str or a list of them), got {skip!r}") from None
-    for pattern in patterns:
-        if not isinstance(pattern, str):
-            raise TypeError(f"skip takes check ids or globs (str), got {pattern!r}")
-    return patterns
-
-
-def _matches(check_id: str, patterns: tuple[str, ...]) -> bool:
-    return any(check_id == p or fnmatch.fnmatchcase(check_id, p) for p in patterns)
-
-
-# Runs of one seed in this process: the second run's payloads come from a stream of their own, so a
-# module-level app that saw the first run never takes the second run's first delivery for a duplicate.
 _RUNS: dict[str, int] = {}
 _RUNS_LOCK = threading.Lock()
 
@@ -196,83 +61,6 @@ def _next_run(seed: object) -> int:
         run = _RUNS.get(str(seed), 0)
         _RUNS[str(seed)] = run + 1
     return run
-
-
-# ---- the verdict on one reply -------------------------------------------------------------------
-
-
-class Verdict(NamedTuple):
-    """What the contract demanded of a reply (``expect``, under ``rule``), how the reply fell short
-    (``problems``), and the ``outcome``: ``failed``, ``warned`` (input the provider never sends was
-    acknowledged) or ``passed``."""
-
-    expect: Expect
-    rule: int
-    problems: list[str]
-    outcome: Outcome = "passed"
-
-    @property
-    def expected(self) -> str:
-        return expectation(self.expect)
-
-
-def judge(reply: Reply, sent: object, *, strict: bool = False) -> Verdict:
-    """What the contract demands of the reply to ``sent``, every way ``reply`` falls short of it, and
-    whether that fails or only warns.
-
-    ``sent`` is what was delivered: a ``Case`` is judged by its ``expect`` (rules 2 and 3), anything else
-    by whether ``parse_callback`` accepts it (rule 1; an invalid payload is held to rule 3). A reply not
-    in the contract shape, or contradicting itself (a non-2xx status saying ``result`` 0), fails; success
-    answered to a body that breaks the contract warns, or fails under ``strict``. The one place the suite
-    and ``voicecb send`` decide a verdict, so the two never disagree.
-    """
-    body = sent.body if isinstance(sent, Case) else sent
-    valid = _is_valid_callback(body)
-    if not isinstance(sent, Case) and valid:
-        problems = reply_problems(reply, "ok")
-        return Verdict("ok", 1, problems, "failed" if problems else "passed")
-    unprocessable = isinstance(sent, Case) and sent.expect == "reject"
-    expect: Expect = "error" if unprocessable or (strict and not valid) else "contract"
-    rule = 2 if unprocessable else 3
-    if isinstance(sent, Case) and unprocessable and len(sent.body) > MAX_BODY_SIZE and reply.status == 413:
-        return Verdict(expect, rule, [])  # the size limit may sit in front of the handler
-    problems = reply_problems(reply, "contract")
-    if problems:
-        return Verdict(expect, rule, problems, "failed")
-    answer = _reply_body(reply)
-    if answer is None or answer.result != 0:
-        return Verdict(expect, rule, [])
-    if reply.status != 200:
-        return Verdict(
-            expect,
-            rule,
-            [f"HTTP status {reply.status} says failure but result 0 says success: contradictory"],
-            "failed",
-        )
-    if valid:
-        return Verdict(expect, rule, [])  # a valid body under a questionable transport, accepted
-    if unprocessable:
-        problem = "result is 0 (success) for a body the provider never sends; a contract error is expected"
-    else:
-        problem = "result is 0 (success) for questionable input; accepting it is allowed, rejecting it preferred"
-    return Verdict(expect, rule, [problem], "failed" if strict else "warned")
-
-
-def _is_valid_callback(body: object) -> bool:
-    try:
-        parse_callback(body)  # type: ignore[arg-type]
-    except CallbackError:
-        return False
-    return True
-
-
-def _reply_body(reply: Reply) -> ReplyBody | None:
-    if reply.truncated:
-        return None
-    try:
-        return parse_reply(reply.body)
-    except ReplyContractError:
-        return None
 
 
 # ---- running them -------------------------------------------------------------------------------
@@ -320,12 +108,12 @@ class Runner:
         self.seed = factory.seed
         self.run_number = _next_run(factory.seed)
         stream = factory if self.run_number == 0 else factory.derive(f"run-{self.run_number}")
-        patterns = _patterns(skip)
+        patterns = skip_patterns(skip)
         self._owns_client = False
         self.retarget(target, path=path, paths=paths, timeout=timeout)
-        every = _every_check(stream)
-        self.checks = [check for check in every if not _matches(check.id, patterns)]
-        self.skipped = tuple(check.id for check in every if _matches(check.id, patterns))
+        every = every_check(stream)
+        self.checks = [check for check in every if not matches(check.id, patterns)]
+        self.skipped = tuple(check.id for check in every if matches(check.id, patterns))
         self._preflight_payload = stream.derive("preflight").answered()
         self.timings: list[tuple[str, float | None]] = []
         """(check id, seconds) of every delivery so far; None where no reply came in time."""
@@ -452,7 +240,7 @@ class Runner:
         result = self._verdict(check, reply, verdict.problems, verdict.expected, verdict.outcome)
         if self.effects is None or result.failed:
             return result
-        answer = _reply_body(reply)
+        answer = reply_body(reply)
         rejected = answer is not None and answer.result != 0
         if check.family == "reject" or rejected:
             after = self._snapshot()
@@ -473,7 +261,6 @@ class Runner:
             message=f"{expected}; {got}: {'; '.join(problems)}",
             reply=reply,
             problems=tuple(problems),
-            curl=reply.curl(),
             expected=expected,
             cause=signature(reply) if outcome == "failed" else f"{signature(reply)} to {_family_words(check)}",
         )
@@ -571,7 +358,6 @@ class Runner:
             message="; ".join(parts),
             reply=reply,
             problems=tuple(parts),
-            curl=reply.curl(),
             expected=f"every reply within {self.deadline:g} s",
             cause=f"replies slower than {self.deadline:g} s",
         )
@@ -615,7 +401,6 @@ class Runner:
             message=f"{what}: {change}",
             reply=reply,
             problems=(f"{name}: {change}",),
-            curl=reply.curl(),
             expected=f"{_family_words(check)} must leave {name}() unchanged",
             cause=f"{_family_words(check)} changed {name}()",
             effects=(before, after),

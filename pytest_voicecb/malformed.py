@@ -198,10 +198,11 @@ def _missing_fields(payloads: PayloadFactory) -> list[Case]:
     for kind in KINDS:
         for name, field in CALLBACK_MODELS[kind].model_fields.items():
             if field.is_required():
+                pinned = _UNANSWERED_TIMES if name == "result" else {}  # no result: built as unanswered
                 out.append(
                     _reject(
                         f"{_short(kind)}/missing-{name}",
-                        encode(payloads.build(kind, **{name: MISSING})),
+                        encode(payloads.build(kind, **{name: MISSING, **pinned})),
                         f"{name} is required in every {kind}",
                         kind,
                     )
@@ -213,6 +214,18 @@ def _missing_fields(payloads: PayloadFactory) -> list[Case]:
 # first part names the kind; ``"result": "1"`` in the overrides makes an unanswered call.
 _T0 = 1_735_689_600  # 2025-01-01 UTC: fixed times for the cases about time order
 _UNANSWERED_TIMES = {"accept_time": "0", "end_calltime": "0", "fee": "0"}
+# Cases whose result is not "0": the factory builds them as unanswered calls, so their other times are
+# pinned to "0" here and to "" in their twins (what they prove must not hang on the seed).
+_RESULT_QUESTIONS: tuple[tuple[str, Literal["reject", "robust"], dict[str, Any], str], ...] = tuple(
+    (case_id, "robust", {**overrides, **_UNANSWERED_TIMES}, why)
+    for case_id, overrides, why in (
+        ("prompt/result-null", {"result": None}, "a null result: a wrong JSON type, questionable"),
+        ("prompt/result-as-number", {"result": 0}, 'result is the string "0"; the number 0 is seen in the wild'),
+        ("code/result-as-number", {"result": 0}, 'result is the string "0"; the number 0 is seen in the wild'),
+        ("prompt/result-unknown", {"result": "3"}, 'result is "0", "1" or "2"; "3" is undocumented'),
+        ("prompt/result-empty", {"result": ""}, 'result is "0", "1" or "2", never empty'),
+    )
+)
 _NULL_TIMES = (
     ("prompt/accept_time-null", "accept_time", 'unanswered: null, not "0" or ""'),
     ("prompt/end_calltime-null", "end_calltime", 'unanswered: null, not "0" or ""'),
@@ -232,7 +245,7 @@ _OVERRIDDEN: tuple[tuple[str, Literal["reject", "robust"], dict[str, Any], str],
     ("prompt/callid-null", "reject", {"callid": None}, "a null callid is as good as a missing one"),
     # JSON null in place of a string. Where the field may be empty anyway, null is only questionable.
     # JSON null in place of a string is a wrong type (CONTRACT.md rule 3), except in callid (above).
-    ("prompt/result-null", "robust", {"result": None}, "a null result: a wrong JSON type, questionable"),
+    _RESULT_QUESTIONS[0],
     ("prompt/call_from-null", "robust", {"call_from": None}, 'call_from may be "": null is a wrong type, not a loss'),
     # Unanswered calls with one time null: the other times pinned to "0" (the twins in _outcome_twins
     # pin them to ""), so what the case proves does not hang on the seed.
@@ -242,8 +255,7 @@ _OVERRIDDEN: tuple[tuple[str, Literal["reject", "robust"], dict[str, Any], str],
     ),
     ("failure/failure_reason-null", "robust", {"failure_reason": None}, "failure_code still says why; null reason"),
     # Right values in the wrong JSON type (CONTRACT.md rule 3).
-    ("prompt/result-as-number", "robust", {"result": 0}, 'result is the string "0"; the number 0 is seen in the wild'),
-    ("code/result-as-number", "robust", {"result": 0}, 'result is the string "0"; the number 0 is seen in the wild'),
+    *_RESULT_QUESTIONS[1:3],
     ("prompt/fee-as-number", "robust", {"fee": 1}, "fee is a decimal string, not a number"),
     ("prompt/start_calltime-as-number", "robust", {"start_calltime": _T0}, "times are decimal strings, not numbers"),
     ("prompt/mobile-as-number", "robust", {"nationcode": "86", "mobile": 13800138000}, "mobile is a digit string"),
@@ -257,8 +269,7 @@ _OVERRIDDEN: tuple[tuple[str, Literal["reject", "robust"], dict[str, Any], str],
     ("prompt/start_calltime-not-digits", "robust", {"start_calltime": "2025-01-01 08:00:00"}, "a date, not Unix time"),
     ("prompt/accept_time-not-digits", "robust", {"accept_time": "2025-01-01T00:00:05Z"}, "ISO 8601, not Unix time"),
     ("prompt/end_calltime-decimal", "robust", {"end_calltime": f"{_T0 + 60}.5"}, "times are whole seconds"),
-    ("prompt/result-unknown", "robust", {"result": "3"}, 'result is "0", "1" or "2"; "3" is undocumented'),
-    ("prompt/result-empty", "robust", {"result": ""}, 'result is "0", "1" or "2", never empty'),
+    *_RESULT_QUESTIONS[3:],
     ("prompt/fee-negative", "robust", {"fee": "-1"}, "a fee cannot be negative"),
     ("prompt/fee-decimal", "robust", {"fee": "1.5"}, "fee counts whole billed minutes"),
     (
@@ -373,6 +384,14 @@ def _outcome_twins(payloads: PayloadFactory) -> list[Case]:
     out.append(
         _robust("code/end-before-start-times-empty", encode(body), "an unanswered call ending before it started", CODE)
     )
+    for case_id, expect, overrides, why in _RESULT_QUESTIONS:
+        kind = kind_named(case_id.partition("/")[0])
+        body = payloads.build(kind, **{**overrides, **empty})
+        out.append(Case(f"{case_id}-times-empty", encode(body), JSON, expect, why, kind))
+    for kind in (PROMPT, CODE):
+        body = payloads.build(kind, **{"result": MISSING, **empty})
+        why = f"result is required in every {kind}"
+        out.append(_reject(f"{_short(kind)}/missing-result-times-empty", encode(body), why, kind))
     return out
 
 

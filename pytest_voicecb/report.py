@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -33,6 +34,8 @@ RULES: dict[int, str] = {
 
 IDS_SHOWN = 6
 """How many ids of a cause the default report lists before saying how many more."""
+EXAMPLES_SHOWN = 3
+"""How many failing causes the default report works an example for (and the biggest warning)."""
 LOG_LINES = 12
 """How many lines of an app's log the verbose report shows for a cause's example."""
 
@@ -43,7 +46,8 @@ class CheckResult:
 
     ``id``; ``outcome`` (``"passed"``, ``"warned"`` or ``"failed"``); the ``rule`` it enforces (or broke);
     ``message`` (one line, empty when passed); the last ``reply`` (None when nothing came back);
-    ``problems`` found; ``curl``, a command reproducing the delivery; ``expected``, what the check demanded;
+    ``problems`` found; ``curl``, a command reproducing a delivery that got no reply (``reproducer()``
+    gives the command for any result); ``expected``, what the check demanded;
     ``cause``, the normalised signature it is grouped under; ``effects``, the (before, after) snapshots
     when a side-effect rule broke.
     """
@@ -62,6 +66,13 @@ class CheckResult:
     @property
     def passed(self) -> bool:
         return self.outcome == "passed"
+
+    def reproducer(self) -> str | None:
+        """The curl command reproducing the delivery: ``curl`` when the check set it (nothing came back),
+        else the reply's own (rendered only when asked: a 1 MiB body's command takes a while)."""
+        if self.curl is not None:
+            return self.curl
+        return self.reply.curl() if self.reply is not None else None
 
     @property
     def warned(self) -> bool:
@@ -96,7 +107,7 @@ class CheckResult:
                 last = " (its last line)" if log_lines == 1 else f" (its last {log_lines} lines)"
                 lines.append("the app logged" + (last if len(logged) > log_lines else "") + ":")
                 lines += ["  " + safe(line) for line in logged[-log_lines:]]
-        curl = self.curl or (reply.curl() if reply is not None else None)
+        curl = self.reproducer()
         if curl:
             lines.append("reproduce:")
             lines += curl.splitlines()
@@ -116,7 +127,7 @@ class CheckResult:
             "status": reply.status if reply is not None else None,
             "elapsed": round(reply.elapsed, 6) if reply is not None else None,
             "reply": preview(reply.body) if reply is not None else None,
-            "curl": None if self.passed else (self.curl or (reply.curl() if reply is not None else None)),
+            "curl": None if self.passed else self.reproducer(),
         }
         if self.effects is not None:
             data["effects"] = {"before": _jsonable(self.effects[0]), "after": _jsonable(self.effects[1])}
@@ -125,12 +136,17 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class Cause:
-    """One group of results: the same ``outcome`` under the same ``rule`` with the same ``signature``."""
+    """One group of results: the same ``outcome`` with the same ``signature`` (what came back, normalised).
+
+    ``rule`` is the rule most of its results enforce; ``rules`` every rule among them (one bug, such as a
+    ``KeyError`` on the kind's key, breaks rules 1, 2, 3, 4 and 5 at once: one cause, not five).
+    """
 
     outcome: Outcome
     rule: int
     signature: str
     results: tuple[CheckResult, ...]
+    rules: tuple[int, ...] = ()
 
     @property
     def example(self) -> CheckResult:
@@ -142,15 +158,18 @@ class Cause:
         return [result.id for result in self.results]
 
     def headline(self) -> str:
-        """``FAIL rule 1 (valid input gets success): HTTP 500 (...) x 170 checks``."""
+        """``FAIL HTTP 500 (the app logged KeyError: 'accept_time') x 170 checks (rule 1: ...; also rule 4)``."""
         word = "FAIL" if self.outcome == "failed" else "WARN"
         count = plural(len(self.results), "check")
-        return f"{word} rule {self.rule} ({RULES.get(self.rule, '?')}): {self.signature} \u00d7 {count}"
+        others = [rule for rule in self.rules if rule != self.rule]
+        also = f"; also rule{'s' if len(others) > 1 else ''} {', '.join(map(str, others))}" if others else ""
+        return f"{word} {self.signature} \u00d7 {count} (rule {self.rule}: {RULES.get(self.rule, '?')}{also})"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "outcome": self.outcome,
             "rule": self.rule,
+            "rules": list(self.rules or (self.rule,)),
             "signature": self.signature,
             "count": len(self.results),
             "ids": self.ids,
@@ -194,11 +213,15 @@ class Report:
     @property
     def causes(self) -> list[Cause]:
         """Failures first, then warnings; within each, the biggest group first."""
-        groups: dict[tuple[Outcome, int, str], list[CheckResult]] = {}
+        groups: dict[tuple[Outcome, str], list[CheckResult]] = {}
         for result in self.results:
             if not result.passed:
-                groups.setdefault((result.outcome, result.rule, result.cause or result.message), []).append(result)
-        causes = [Cause(outcome, rule, sig, tuple(found)) for (outcome, rule, sig), found in groups.items()]
+                groups.setdefault((result.outcome, result.cause or result.message), []).append(result)
+        causes = []
+        for (outcome, sig), found in groups.items():
+            counts = Counter(result.rule for result in found)
+            rule = max(counts, key=lambda r: (counts[r], -r))
+            causes.append(Cause(outcome, rule, sig, tuple(found), tuple(sorted(counts))))
         causes.sort(key=lambda cause: (cause.outcome != "failed", -len(cause.results), cause.rule))
         return causes
 
@@ -230,23 +253,28 @@ class Report:
         )
 
     def format(self, verbose: bool = False) -> str:
-        """The report as text: a header, one paragraph per cause (its ids and one worked example), the
-        summary. ``verbose`` lists every id and each result's own message, and more of the app's log."""
+        """The report as text: a header, the causes, the summary. The biggest failing causes (and the biggest
+        warning) get a worked example each (what was expected, sent, came back, the app's log line, the curl
+        command flush left to paste); the rest one line each, so a handler with several bugs fits one screen.
+        ``verbose`` gives every cause its example, every id its own message, and more of the app's log."""
         lines = [self.header()]
         causes = self.causes
         if causes and self.in_process:
             lines.append("(in-process target: in the curl commands, replace http://localhost:8000 with a live URL)")
+        failing = [cause for cause in causes if cause.outcome == "failed"]
+        warning = [cause for cause in causes if cause.outcome == "warned"]
+        worked = {id(cause) for cause in failing[:EXAMPLES_SHOWN] + warning[:1]}
+        brief: list[Cause] = []
         for cause in causes:
+            if not verbose and id(cause) not in worked:
+                brief.append(cause)
+                continue
             lines.append("")
-            lines.append(cause.headline())
-            lines += _ids_lines(cause, verbose)
-            example = cause.example.details(log_lines=LOG_LINES if verbose else 1, width=200 if verbose else 100)
-            example_lines = [line for line in example.splitlines() if not line.startswith("# in-process")]
-            lines.append("  e.g. " + example_lines[0])
-            reproducer = False
-            for line in example_lines[1:]:
-                lines.append(line if reproducer else "  " + line)  # the curl command flush left, to paste
-                reproducer = reproducer or line == "reproduce:"
+            lines += _worked(cause, verbose)
+        if brief:
+            lines.append("")
+            lines.append(f"{plural(len(brief), 'more cause')} (format(verbose=True) or -v shows an example of each):")
+            lines += [f"{cause.headline()}: {_ids(cause.ids, 3)}" for cause in brief]
         if causes:
             lines.append("")
         lines.append(self.summary())
@@ -280,13 +308,52 @@ class Report:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
 
-def _ids_lines(cause: Cause, verbose: bool) -> list[str]:
-    ids = cause.ids
+def _ids(ids: list[str], shown: int) -> str:
+    more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
+    return ", ".join(ids[:shown]) + more
+
+
+def _worked(cause: Cause, verbose: bool) -> list[str]:
+    """A cause with its ids and its worked example; the curl command flush left, to paste."""
+    lines = [cause.headline()]
     if verbose:
-        return [f"  - {result.id}: {result.message}" for result in cause.results]
-    shown = ", ".join(ids[:IDS_SHOWN])
-    more = f" and {len(ids) - IDS_SHOWN} more" if len(ids) > IDS_SHOWN else ""
-    return [f"  ids: {shown}{more}"]
+        lines += [f"  - {result.id}: {result.message}" for result in cause.results]
+    else:
+        lines.append(f"  ids: {_ids(cause.ids, IDS_SHOWN)}")
+    example = cause.example
+    text = example.details(log_lines=LOG_LINES, width=200) if verbose else _compact(example)
+    reproducer = False
+    for number, line in enumerate(text.splitlines()):
+        if line.startswith("# in-process"):
+            continue
+        if number == 0:
+            lines.append("  e.g. " + line)
+        else:
+            lines.append(line if reproducer else "  " + line)
+        reproducer = reproducer or line == "reproduce:"
+    return lines
+
+
+def _compact(result: CheckResult) -> str:
+    """A worked example in a few lines: the expectation and the first problem, what was sent and what came
+    back on one line each, the app's last log line, the curl command."""
+    first = f"; {result.problems[0]}" if result.problems else ""
+    what = result.expected if result.expected and result.problems else result.message
+    lines = [f"{result.id}: {safe(what)}{safe(first)}"]
+    reply = result.reply
+    if reply is not None:
+        request = reply.request
+        lines.append(f"sent: {len(request.body):,} bytes {preview(request.body, 90)}")
+        kind = safe(reply.content_type or "no content type")
+        lines.append(f"got:  HTTP {reply.status} {kind}, {len(reply.body):,} bytes {preview(reply.body, 60)}")
+        logged = [line for line in reply.errors.strip().splitlines() if line.strip()]
+        if logged:
+            lines.append(f"the app logged: {shorten(safe(logged[-1].strip()), 120)}")
+    curl = result.reproducer()
+    if curl:
+        lines.append("reproduce:")
+        lines += curl.splitlines()
+    return "\n".join(lines)
 
 
 # ---- signatures: what makes two results the same cause -----------------------------------------
@@ -295,7 +362,7 @@ _VOLATILE = (
     (re.compile(r"0x[0-9a-fA-F]+"), "0x…"),
     (re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"), "<uuid>"),
     (re.compile(r"\b(?=[0-9a-fA-F]*[0-9])(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{16,}\b"), "<hex>"),
-    (re.compile(r"\d+(\.\d+)?"), "N"),
+    (re.compile(r"(?<![A-Za-z_])\d+(\.\d+)?(?![A-Za-z_])"), "N"),
 )
 
 

@@ -32,7 +32,7 @@ def rule7(report: Report) -> set[str]:
 
 def test_an_idempotent_handler_passes_with_effects() -> None:
     app = escalation.create_app()
-    report = run_conformance(app, seed=SEED, effects=dialled(app))
+    report = run_conformance(app, seed=SEED, effects=dialled(app), skip="deadline")
     assert report.ok, str(report)
     assert app.extensions["escalation"].calls, "it did dial for the failed calls it was sent"
 
@@ -61,9 +61,8 @@ def test_redialling_on_a_duplicate_fails_every_duplicate_of_a_failed_call_with_t
     assert result.message.startswith(f"the second delivery of callid {callid} changed what it did: added 1 item: (")
     assert callid in result.message
     text = str(report)
-    assert (
-        "FAIL rule 7 (duplicates and unprocessable input cause no side effects): a duplicate delivery changed" in text
-    )
+    head = next(line for line in text.splitlines() if line.startswith("FAIL a duplicate delivery changed "))
+    assert head.startswith("FAIL a duplicate delivery changed dialled.<locals>.<lambda>() \u00d7 6 checks (rule 7: ")
     assert "effects before: [" in report.format(verbose=True)
 
 

@@ -164,6 +164,23 @@ def test_a_seed_that_is_not_a_number_is_a_usage_error(project: pytest.Pytester) 
     result.stderr.fnmatch_lines(["*argument --voicecb-seed: 'soon' is not an integer or 'last'*"])
 
 
+def test_the_ini_seed_pins_the_payloads_and_the_option_wins_over_it(run: Any, project: pytest.Pytester) -> None:
+    project.makeini("[pytest]\nvoicecb_seed = 4242\n")
+    pinned = run("-p", "randomly")  # pinned in the ini: pytest-randomly's seed does not replace it
+    assert (pinned.seed, pinned.source) == (4242, "ini voicecb_seed")
+    assert run("-p", "no:randomly").payloads == pinned.payloads
+    given = run("-p", "no:randomly", "--voicecb-seed=5")
+    assert (given.seed, given.source) == (5, "given")
+    assert given.payloads != pinned.payloads
+
+
+def test_an_ini_seed_that_is_not_an_integer_is_a_usage_error(project: pytest.Pytester) -> None:
+    project.makeini("[pytest]\nvoicecb_seed = soon\n")
+    result = project.runpytest("-p", "no:randomly")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*voicecb_seed ini option: 'soon' is not an integer*"])
+
+
 def test_the_option_is_documented_in_help(pytester: pytest.Pytester) -> None:
     pytester.runpytest("--help").stdout.fnmatch_lines(["*voice-notification callbacks*", "*--voicecb-seed=N|last*"])
 
@@ -278,3 +295,27 @@ def test_payload_stream_matches_the_library(pytester: pytest.Pytester) -> None:
     assert found
     factory = PayloadFactory((3, "test_match.py::test_it"))
     assert json.loads(found[1]) == [factory(), factory.code()]
+
+
+def test_the_seed_footer_appears_only_where_payloads_were_built(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_footer="""
+        import pytest
+
+        @pytest.fixture
+        def callback(voicecb_payload):
+            return voicecb_payload()
+
+        def test_server_only(voicecb_server):
+            assert False
+
+        def test_through_a_fixture(callback, voicecb_server):
+            assert False
+        """
+    )
+    result = pytester.runpytest("-p", "no:randomly", "--voicecb-seed=8")
+    result.assert_outcomes(failed=2)
+    text = result.stdout.str()
+    assert "rerun with: pytest test_footer.py::test_through_a_fixture --voicecb-seed=8" in text
+    assert "test_server_only --voicecb-seed" not in text
+    assert text.count("payloads were built with") == 1

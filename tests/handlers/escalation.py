@@ -49,7 +49,7 @@ def create_app(*bugs: str) -> Flask:
     def first_time(callid: str) -> bool:
         if "race" in bugs:
             seen = callid in escalated
-            time.sleep(0.02)  # the database round trip between the check and the insert
+            time.sleep(0.05)  # the database round trip between the check and the insert
             escalated.add(callid)
             return not seen
         with dialler.lock:
