@@ -101,8 +101,8 @@ def test_check_fails_against_a_broken_handler_with_a_curl_line_per_cause() -> No
     assert proc.returncode == 1, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
     causes = [line for line in lines if line.startswith("FAIL ")]
-    assert any(line.startswith("FAIL rule 2") and "HTTP 500" in line for line in causes)
-    assert any(line.startswith("FAIL rule 4") for line in causes)
+    assert any("rule 2" in line and "HTTP 500" in line for line in causes), causes
+    assert any("rule 4" in line for line in causes), causes
     ids = " ".join(line for line in lines if line.strip().startswith("ids:"))
     assert "reject/envelope/empty-body" in ids
     assert "duplicate" in ids
