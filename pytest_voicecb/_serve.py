@@ -24,6 +24,7 @@ from pytest_voicecb import _cliutil, _text
 from pytest_voicecb._cliutil import UsageError
 
 if TYPE_CHECKING:
+    from pytest_voicecb.log import LogWriter
     from pytest_voicecb.server import CallbackServer, RecordedCallback
 
 __all__ = ["SERVE_EPILOG", "add_serve", "serve"]
@@ -57,7 +58,7 @@ exit status: 0 stopped by Ctrl-C or SIGTERM, 2 usage error (a bad argument, a bu
 log)."""
 
 
-def add_serve(commands: Any) -> None:
+def add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The ``serve`` sub-command."""
     serve_parser = commands.add_parser(
         "serve",
@@ -303,7 +304,7 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open_log(where: str, follow_symlinks: bool) -> Any:
+def _open_log(where: str, follow_symlinks: bool) -> LogWriter:
     from pytest_voicecb.log import LogWriter
 
     try:
@@ -315,7 +316,7 @@ def _open_log(where: str, follow_symlinks: bool) -> Any:
         raise UsageError(f"cannot write the log {_text.safe(where)}: {reason}") from None
 
 
-def _reopen(log: Any, errors: _Printer) -> None:
+def _reopen(log: LogWriter | None, errors: _Printer) -> None:
     """SIGHUP: open the log again (logrotate moved it away); without a log, nothing to do."""
     if log is None:
         return
