@@ -58,7 +58,7 @@ exit status: 0 stopped by Ctrl-C or SIGTERM, 2 usage error (a bad argument, a bu
 log)."""
 
 
-def add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_serve(commands: argparse._SubParsersAction[_cliutil.VoicecbParser]) -> None:
     """The ``serve`` sub-command."""
     serve_parser = commands.add_parser(
         "serve",

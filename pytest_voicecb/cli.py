@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_check(commands: argparse._SubParsersAction[_cliutil.VoicecbParser]) -> None:
     """The ``check`` sub-command."""
     check = commands.add_parser(
         "check",
@@ -137,7 +137,7 @@ def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     check.set_defaults(run=_check)
 
 
-def _add_send(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_send(commands: argparse._SubParsersAction[_cliutil.VoicecbParser]) -> None:
     """The ``send`` sub-command."""
     send = commands.add_parser(
         "send",
