@@ -1,5 +1,7 @@
 """``voicecb serve`` with ``--log`` (each callback fsynced before its reply) against the same server without it.
 
+A fifth configuration prints to a pipe nobody reads: the server must keep answering (lines are dropped).
+
 Load: 8 threads, each a keep-alive ``http.client`` connection posting distinct valid callbacks for a fixed
 time. Each configuration runs as a subprocess, as users run it, in alternating rounds; the median rate of
 each is compared. Target: the logged rate is at least half the unlogged one.
@@ -25,7 +27,7 @@ THREADS = 8
 PATH = "/voice/callback"
 
 
-def start(*args: str) -> tuple[subprocess.Popen[str], int]:
+def start(*args: str, drain: bool = True) -> tuple[subprocess.Popen[str], int]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest_voicecb", "serve", "--port", "0", *args],
         stdout=subprocess.PIPE,
@@ -38,8 +40,8 @@ def start(*args: str) -> tuple[subprocess.Popen[str], int]:
         proc.kill()
         raise SystemExit(f"voicecb serve did not start: {first!r}")
     port = int(first.split()[2].rstrip(",").split(":")[2].split("/")[0])
-    # Keep draining stdout so per-callback lines never block the server on a full pipe.
-    threading.Thread(target=lambda: [None for _ in proc.stdout or ()], daemon=True).start()
+    if drain:  # read every printed line, as a terminal would
+        threading.Thread(target=lambda: [None for _ in proc.stdout or ()], daemon=True).start()
     return proc, port
 
 
@@ -73,8 +75,8 @@ def load(port: int, bodies: list[list[bytes]], seconds: float) -> int:
     return sum(counts)
 
 
-def run(args: list[str], bodies: list[list[bytes]], seconds: float) -> float:
-    proc, port = start(*args)
+def run(args: list[str], bodies: list[list[bytes]], seconds: float, drain: bool = True) -> float:
+    proc, port = start(*args, drain=drain)
     try:
         load(port, bodies, 0.3)  # warm up: connections, imports, first fsyncs
         return load(port, bodies, seconds) / seconds
@@ -90,7 +92,13 @@ def main() -> None:
     options = parser.parse_args()
     factory = PayloadFactory(1)
     bodies = [[factory.body(p) for p in factory.batch(2000)] for _ in range(THREADS)]
-    rates: dict[str, list[float]] = {"no log": [], "--log": [], "no log, printing": [], "--log, printing": []}
+    rates: dict[str, list[float]] = {
+        "no log": [],
+        "--log": [],
+        "no log, printing": [],
+        "--log, printing": [],
+        "printing, unread": [],
+    }
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(options.rounds):
             log = os.path.join(tmp, f"round{r}.jsonl")
@@ -98,6 +106,7 @@ def main() -> None:
             rates["--log"].append(run(["--quiet", "--log", log], bodies, options.seconds))
             rates["no log, printing"].append(run([], bodies, options.seconds))
             rates["--log, printing"].append(run(["--log", log + ".2"], bodies, options.seconds))
+            rates["printing, unread"].append(run([], bodies, options.seconds, drain=False))
             with open(log, "rb") as f:
                 logged = sum(1 for _ in f)
             print(
@@ -116,6 +125,8 @@ def main() -> None:
         f"ratio --log / no log: {quiet:.2f} (quiet), {printing:.2f} (printing a line per callback); "
         f"target >= 0.50: {'met' if min(quiet, printing) >= 0.5 else 'NOT met'}"
     )
+    unread = median["printing, unread"] / median["no log, printing"]
+    print(f"ratio stdout never read / read: {unread:.2f} (a stuck stdout drops lines, never replies)")
 
 
 if __name__ == "__main__":

@@ -1,92 +1,46 @@
 """The ``voicecb`` command: check a live handler, send it one callback, or run the recording server.
 
 Exit codes, the same for every command: 0 all good, 1 the handler broke the contract, 2 a usage or
-connection error (said in one line on stderr, never a traceback).
+connection error (said in one line on stderr, never a traceback). ``serve`` lives in ``_serve.py``.
+Everything printed that came from the network is escaped for the terminal (``_text.safe``).
 """
 
 from __future__ import annotations
 
 import argparse
-import ipaddress
+import contextlib
+import errno
 import json
-import logging
 import os
-import signal
 import sys
-import threading
-from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, NoReturn
-from urllib.parse import urlsplit
+import tempfile
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from pytest_voicecb import _cliutil, _serve, _text
+from pytest_voicecb._cliutil import UsageError
 
 if TYPE_CHECKING:
     from pytest_voicecb.client import CallbackClient, Reply
-    from pytest_voicecb.server import RecordedCallback
+    from pytest_voicecb.factory import PayloadFactory
 
 __all__ = ["UsageError", "build_parser", "main"]
-
-DEFAULT_PATH = "/voice/callback"
-
-
-class UsageError(Exception):
-    """Something the person running the command can fix: a bad argument, an unreachable URL, a busy port."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, with errors said in one line and examples kept as written in the epilog."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
-        super().__init__(*args, **kwargs)
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
-
-
-def _bounded(convert: Callable[[str], float], ok: Callable[[float], bool], what: str) -> Callable[[str], Any]:
-    """An argparse ``type`` converting with ``convert`` and accepting only values where ``ok`` holds."""
-
-    def parse(text: str) -> Any:
-        try:
-            value = convert(text)
-        except ValueError:
-            value = None
-        if value is None or not ok(value):
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
-        return value
-
-    return parse
-
-
-_positive = _bounded(float, lambda v: 0 < v < float("inf"), "a positive number of seconds")
-_count = _bounded(int, lambda v: v >= 1, "a whole number, at least 1")
-_port = _bounded(int, lambda v: 0 <= v <= 65535, "a port number from 0 to 65535")
-
-
-def _path(text: str) -> str:
-    if not text.startswith("/"):
-        raise argparse.ArgumentTypeError(f"a path starts with '/', got {text!r}")
-    return text
-
-
-def _url(text: str) -> str:
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL, got {text!r}")
-    try:
-        parts.port  # noqa: B018 - raises for a port out of range
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"the port in {text!r} is not a valid port number") from None
-    return text
-
 
 CHECK_EPILOG = """\
 examples:
   voicecb check http://127.0.0.1:8000/voice/callback
   voicecb check https://staging.example.com/voice/cb --deadline 1 --json report.json
   voicecb check http://127.0.0.1:8000/voice/callback --strict --skip 'robust/*' --seed 42
+  voicecb check 127.0.0.1:8000 --path-for keypress=/voice/keys   (a handler with a URL per kind)
+  voicecb check URL --json - | jq .summary                         (only the JSON on stdout)
 
-exit status: 0 every check passed, 1 a check failed, 2 usage or connection error."""
+Failures and warnings are grouped by cause, with one worked example and a curl command each; -v
+lists every check. A warning (success answered to input the provider never sends, questionable input
+accepted) does not fail the run unless --strict. Credentials in the URL are printed as <redacted>
+unless --show-secrets.
+
+exit status: 0 every check passed (warnings allowed), 1 a check failed, 2 usage or connection error
+(nothing listening, no reply within --timeout, the wrong path)."""
 
 SEND_EPILOG = """\
 examples:
@@ -96,52 +50,59 @@ examples:
   voicecb send URL --set callid= --unset fee          (invalid: the reply must still be contract-shaped)
   voicecb send URL --case envelope/form-encoded       (a malformed case; '--case list' lists them)
   voicecb send URL --times 3                          (the same callback three times: duplicates)
+  voicecb send URL -H 'X-Token: abc' --timeout 2      (a header; 2 s for the whole delivery)
 
 --set FIELD=VALUE sets a JSON string; --set FIELD:=JSON sets raw JSON (a number, null, true ...),
-as httpie does: '--set failure_code:=8' is the number 8, '--set failure_code=8' the string "8".
+as httpie does: '--set failure_code:=8' is the number 8, '--set failure_code=8' the string "8". A field
+the kind does not have is sent as an extra field, with a warning naming the closest real one.
 
-exit status: 0 the reply honours the contract for that input, 1 it does not, 2 usage or connection error."""
+exit status: 0 the reply honours the contract for that input (a warning allowed, unless --strict), 1 it
+does not, 2 usage or connection error (nothing listening, no reply within --timeout)."""
 
-SERVE_EPILOG = """\
+MAIN_EPILOG = """\
 examples:
-  voicecb serve                                   (http://127.0.0.1:8080/voice/callback)
-  voicecb serve --port 0 --log callbacks.jsonl    (a free port, every callback logged)
-  voicecb serve --reply status:503                (answer 503 to everything: test a sender's retries)
-  voicecb serve --host 0.0.0.0 --allow-remote     (reachable from other hosts, e.g. in docker-compose)
+  voicecb check http://127.0.0.1:8000/voice/callback
+  voicecb send 127.0.0.1:8000/voice/callback --kind keypress
+  voicecb serve --port 9000 --log callbacks.jsonl
 
---reply: 'contract' (default) answers {"result": 0, "errmsg": "OK"} to a valid callback and a contract
-error to an invalid one; 'ok' and 'error' answer success or failure to everything; 'status:N' answers
-HTTP status N. With --log, each callback is appended to FILE as one JSON line and written to disk
-before the reply is sent; a line holds received_at, method, path, content_type, kind, callid, valid,
-problems, body (body_encoding "hex" when it is not UTF-8) and reply_status. Ctrl-C or SIGTERM stops the
-server (exit status 0)."""
+'voicecb COMMAND --help' describes each command.
+
+exit status: 0 all good, 1 the handler broke the contract, 2 usage or connection error."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``voicecb`` argument parser, with one sub-parser per command."""
-    parser = _Parser(
+    parser = _cliutil.VoicecbParser(
         prog="voicecb",
         description="Test voice-notification callback handlers against the provider's contract.",
-        epilog="examples:\n  voicecb check http://127.0.0.1:8000/voice/callback\n"
-        "  voicecb send http://127.0.0.1:8000/voice/callback --kind keypress\n"
-        "  voicecb serve --port 9000 --log callbacks.jsonl\n\n"
-        "'voicecb COMMAND --help' describes each command.",
+        epilog=MAIN_EPILOG,
     )
     from pytest_voicecb import __version__
 
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_cliutil.VoicecbParser)
     commands.required = True
+    _add_check(commands)
+    _add_send(commands)
+    _serve.add_serve(commands)
+    return parser
 
+
+def _add_check(commands: argparse._SubParsersAction[_cliutil.VoicecbParser]) -> None:
+    """The ``check`` sub-command."""
     check = commands.add_parser(
         "check",
         help="run the conformance suite against a live handler",
         epilog=CHECK_EPILOG,
         description="Run every conformance check against the handler at URL and print what broke.",
     )
-    check.add_argument("url", metavar="URL", type=_url, help="the handler's callback URL")
-    check.add_argument("--deadline", type=_positive, metavar="S", help="seconds a reply may take (rule 6)")
-    check.add_argument("--strict", action="store_true", help="questionable input must be rejected too")
+    check.add_argument("url", metavar="URL", type=_cliutil.http_url, help="the handler's callback URL")
+    check.add_argument("--deadline", type=_cliutil.positive, metavar="S", help="seconds a reply may take (rule 6)")
+    check.add_argument(
+        "--strict",
+        action="store_true",
+        help="warnings fail too: success answered to input the provider never sends, questionable input accepted",
+    )
     check.add_argument(
         "--skip",
         action="append",
@@ -149,18 +110,35 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ID",
         help="skip checks by id or glob, e.g. 'robust/*' (repeatable)",
     )
-    check.add_argument("--json", metavar="FILE", help="also write the report as JSON to FILE ('-' for stdout)")
+    check.add_argument(
+        "--json",
+        metavar="FILE",
+        help="also write the report as JSON to FILE, replaced when the run ends ('-': only JSON on stdout)",
+    )
     check.add_argument("--seed", type=int, metavar="N", help="payload seed, to reproduce a run")
-    check.add_argument("--path", type=_path, metavar="P", help="path to post to, replacing the URL's path")
+    check.add_argument("--path", type=_cliutil.path, metavar="P", help="path to post to, replacing the URL's path")
+    check.add_argument(
+        "--path-for",
+        action="append",
+        default=[],
+        metavar="KIND=PATH",
+        dest="path_for",
+        help="post one kind to its own path, e.g. keypress=/voice/keys (repeatable)",
+    )
     check.add_argument(
         "--timeout",
-        type=_positive,
-        default=5.0,
+        type=_cliutil.positive,
         metavar="S",
-        help="give up on a URL that does not answer within S seconds (default 5)",
+        help="seconds a delivery may take in all (connect, send, reply) before it is a failure "
+        "(default: twice the deadline)",
     )
+    check.add_argument("-v", "--verbose", action="store_true", help="list every check id and message of each cause")
+    _add_show_secrets(check)
     check.set_defaults(run=_check)
 
+
+def _add_send(commands: argparse._SubParsersAction[_cliutil.VoicecbParser]) -> None:
+    """The ``send`` sub-command."""
     send = commands.add_parser(
         "send",
         help="deliver one callback and judge the reply",
@@ -168,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Deliver one callback (or a malformed case, or N duplicates), print what was sent, "
         "the reply and the verdict.",
     )
-    send.add_argument("url", metavar="URL", type=_url, nargs="?", help="the handler's callback URL")
+    send.add_argument("url", metavar="URL", type=_cliutil.http_url, nargs="?", help="the handler's callback URL")
     send.add_argument(
         "--kind",
         default="prompt",
@@ -186,41 +164,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     send.add_argument("--unset", action="append", default=[], metavar="FIELD", help="remove a field (repeatable)")
     send.add_argument("--case", metavar="ID", help="send a case of the malformed corpus instead ('list' lists them)")
-    send.add_argument("--times", type=_count, default=1, metavar="N", help="deliver the same body N times")
+    send.add_argument("--times", type=_cliutil.count, default=1, metavar="N", help="deliver the same body N times")
     send.add_argument("--strict", action="store_true", help="an invalid callback must be rejected, not accepted")
     send.add_argument("--seed", type=int, metavar="N", help="payload seed, to reproduce a callback")
-    send.add_argument("--timeout", type=_positive, default=5.0, metavar="S", help="seconds to wait (default 5)")
+    send.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        dest="headers",
+        help="send a header too, as curl's -H (repeatable)",
+    )
+    send.add_argument(
+        "--timeout",
+        type=_cliutil.positive,
+        default=5.0,
+        metavar="S",
+        help="seconds a delivery may take in all, connect to last byte of the reply (default 5)",
+    )
+    _add_show_secrets(send)
     send.set_defaults(run=_send)
 
-    serve = commands.add_parser(
-        "serve",
-        help="run the recording callback server",
-        epilog=SERVE_EPILOG,
-        description="Receive callbacks, print one line per callback, and optionally log them as JSON lines.",
+
+def _add_show_secrets(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--show-secrets",
+        action="store_true",
+        help="print credentials (Authorization, Cookie, user:pass@ in the URL) instead of <redacted>",
     )
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument(
-        "--port", type=_port, default=8080, metavar="N", help="port to bind, 0 for any free one (default 8080)"
-    )
-    serve.add_argument(
-        "--path",
-        type=_path,
-        default=DEFAULT_PATH,
-        metavar="P",
-        help=f"the callback path printed in the URL (default {DEFAULT_PATH}; any path is recorded)",
-    )
-    serve.add_argument("--log", metavar="FILE", help="append every callback to FILE as a JSON line")
-    serve.add_argument(
-        "--reply",
-        default="contract",
-        metavar="MODE",
-        type=_reply_mode,
-        help="contract (default), ok, error, or status:N",
-    )
-    serve.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address")
-    serve.add_argument("--quiet", action="store_true", help="do not print a line per callback")
-    serve.set_defaults(run=_serve)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -229,10 +201,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status: int = args.run(args)
     except UsageError as exc:
-        print(f"voicecb {args.command}: {exc}", file=sys.stderr)
+        _warn(args.command, str(exc))
         return 2
     except KeyboardInterrupt:
-        print(f"voicecb {args.command}: interrupted", file=sys.stderr)
+        _warn(args.command, "interrupted")
         return 130
     except BrokenPipeError:
         # stdout was closed (voicecb ... | head): nothing more to say, and nothing to say it on.
@@ -241,10 +213,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug of ours: still one line, with the traceback on request
         if os.environ.get("VOICECB_DEBUG"):
             raise
-        print(
-            f"voicecb {args.command}: internal error: {type(exc).__name__}: {exc} "
-            "(set VOICECB_DEBUG=1 for the traceback)",
-            file=sys.stderr,
+        _warn(
+            args.command,
+            f"internal error: {type(exc).__name__}: {exc} (set VOICECB_DEBUG=1 for the traceback)",
         )
         return 2
     return status
@@ -253,77 +224,156 @@ def main(argv: Sequence[str] | None = None) -> int:
 # ---- shared helpers -------------------------------------------------------------------------------
 
 
-def _with_path(url: str, path: str | None) -> str:
-    if path is None:
-        return url
-    return urlsplit(url)._replace(path=path, query="", fragment="").geturl()
+def _warn(command: str, message: str) -> None:
+    """One line on stderr, escaped: messages may quote what a remote server sent."""
+    print(f"voicecb {command}: {_text.one_line(message, 2000)}", file=sys.stderr, flush=True)
 
 
-def _one_line(text: str, limit: int = 200) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+def _say(text: str, *, to_stderr: bool = False) -> None:
+    """Print our own text holding values from the network: every control character escaped, lines kept."""
+    print(_text.safe(text, keep_newlines=True), file=sys.stderr if to_stderr else sys.stdout, flush=True)
 
 
 def _describe_body(body: bytes, content_type: str | None) -> str:
     """A reply body for a person: JSON as it came, anything else named with its type, on one line."""
-    from pytest_voicecb.assertions import preview
-
-    kind = (content_type or "").split(";")[0].strip()
-    if body and kind and "json" not in kind:
-        return f"({kind}, {len(body)} bytes) {preview(body, 120)}"
-    return preview(body)
+    media_type = _text.safe((content_type or "").split(";")[0].strip())
+    if body and media_type and "json" not in media_type:
+        return f"({media_type}, {len(body)} bytes) {_text.preview(body, 120)}"
+    return _text.preview(body)
 
 
 # ---- check ----------------------------------------------------------------------------------------
 
 
 def _check(args: argparse.Namespace) -> int:
-    from pytest_voicecb.client import CallbackClient, DeliveryError
-    from pytest_voicecb.conformance import run_conformance
-    from pytest_voicecb.factory import PayloadFactory
+    from pytest_voicecb.client import DeliveryError
+    from pytest_voicecb.conformance import DEFAULT_DEADLINE, run_conformance
 
-    url = _with_path(args.url, args.path)
-    if args.json and args.json != "-":
-        _write_json(args.json, "")  # fail before the run, not after it, if the report cannot be written
-    with CallbackClient(url) as client:
-        probe = _deliver(client, PayloadFactory(args.seed).answered(), args.timeout, url)
-    if probe.status in (404, 405) or 300 <= probe.status < 400:
-        raise UsageError(
-            f"{url} answered a valid callback with HTTP {probe.status} "
-            f"{_describe_body(probe.body, probe.headers.get('Content-Type'))}: is this the callback URL?"
-        )
-    options: dict[str, Any] = {"strict": args.strict, "skip": args.skip, "seed": args.seed}
-    if args.deadline is not None:
-        options["deadline"] = args.deadline
+    deadline = DEFAULT_DEADLINE if args.deadline is None else args.deadline
+    timeout = 2 * deadline if args.timeout is None else args.timeout
+    paths = _paths_for(args.path_for)
+    report_file = _ReportFile(args.json) if args.json and args.json != "-" else None
     try:
-        report = run_conformance(url, **options)
-    except DeliveryError as exc:  # the handler went away between the probe and the suite
-        raise UsageError(f"no reply from {url}: {exc.reason}") from None
-    print(report, flush=True)
-    if args.json:
-        _write_json(args.json, report.to_json())
+        with _client(args.url, path=args.path, paths=paths, timeout=timeout, redact=not args.show_secrets) as client:
+            shown = _shown_url(client.url, args.show_secrets)
+            _probe(client, args.seed, shown)
+            try:
+                report = run_conformance(client, deadline=deadline, strict=args.strict, skip=args.skip, seed=args.seed)
+            except DeliveryError as exc:  # the handler went away between the probe and the suite
+                raise UsageError(f"no reply from {shown}: {exc.reason}") from None
+        # With --json -, stdout holds the JSON alone and the table goes to stderr.
+        _say(report.format(verbose=args.verbose), to_stderr=args.json == "-")
+        if args.json == "-":
+            print(report.to_json(), flush=True)
+        elif report_file is not None:
+            report_file.commit(report.to_json() + "\n")
+    finally:
+        if report_file is not None:
+            report_file.discard()
     return 0 if report.ok else 1
 
 
-def _write_json(where: str, text: str) -> None:
-    if where == "-":
-        print(text)
-        return
+def _client(url: str, **options: Any) -> CallbackClient:
+    """A client for ``url``; a target or option it refuses is a usage error (exit 2), not a crash."""
+    from pytest_voicecb.client import CallbackClient
+
     try:
-        with open(where, "w", encoding="utf-8") as f:
-            f.write(text + "\n" if text else "")
-    except OSError as exc:
-        raise UsageError(f"cannot write the JSON report to {where}: {exc.strerror or exc}") from None
+        return CallbackClient(url, **options)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
 
 
-def _deliver(client: CallbackClient, what: Any, timeout: float, url: str) -> Reply:
-    """One delivery; no reply at all (refused, unknown host, timeout) becomes a one-line ``UsageError``."""
+def _probe(client: CallbackClient, seed: int | None, shown: str) -> None:
+    """One valid callback before the suite: no reply, or the wrong URL, is one line and exit 2, not 200 failures."""
+    from pytest_voicecb.factory import PayloadFactory
+
+    probe = _deliver(client, PayloadFactory(seed).derive("voicecb check probe").answered(), None, shown)
+    if probe.status in (404, 405) or 300 <= probe.status < 400:
+        raise UsageError(
+            f"{shown} answered a valid callback with HTTP {probe.status} "
+            f"{_describe_body(probe.body, probe.headers.get('Content-Type'))}: is this the callback URL? "
+            "(change the path with --path, or --path-for KIND=PATH)"
+        )
+
+
+def _paths_for(items: list[str]) -> dict[str, str] | None:
+    """``--path-for KIND=PATH`` options as the ``paths`` mapping of ``CallbackClient``."""
+    from pytest_voicecb.contract import kind_named
+
+    paths: dict[str, str] = {}
+    for item in items:
+        kind, sep, where = item.partition("=")
+        try:
+            full = kind_named(kind.strip())
+        except ValueError:
+            raise UsageError(
+                f"--path-for {item!r}: expected KIND=PATH, KIND one of prompt, code, keypress, failure"
+            ) from None
+        if not sep or not where.startswith("/"):
+            raise UsageError(f"--path-for {item!r}: expected KIND=PATH with a PATH starting with '/'")
+        paths[full] = where
+    return paths or None
+
+
+def _shown_url(url: str, show_secrets: bool) -> str:
+    """``url`` as printed: ``user:password@`` redacted unless ``--show-secrets``."""
+    from pytest_voicecb.repro import redact_url
+
+    return url if show_secrets else redact_url(url)
+
+
+class _ReportFile:
+    """``--json FILE``: a temporary file beside FILE, renamed over it only when the run has finished.
+
+    Created before the run, so an unwritable place fails at once, not after the suite; a run that ends
+    early (exit 2, Ctrl-C) leaves an existing report as it was.
+    """
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        folder, name = os.path.split(os.path.abspath(where))
+        try:
+            if os.path.isdir(where):
+                raise IsADirectoryError(errno.EISDIR, "is a directory")
+            fd, self.temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+        except OSError as exc:
+            raise UsageError(f"cannot write the JSON report to {where}: {exc.strerror or exc}") from None
+        os.close(fd)
+        self.done = False
+
+    def commit(self, text: str) -> None:
+        """Write ``text`` and put it in place (readable as a new file would be: 0666 minus the umask)."""
+        umask = os.umask(0)
+        os.umask(umask)
+        try:
+            with open(self.temporary, "w", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(self.temporary, 0o666 & ~umask)
+            os.replace(self.temporary, self.where)
+        except OSError as exc:
+            raise UsageError(f"cannot write the JSON report to {self.where}: {exc.strerror or exc}") from None
+        self.done = True
+
+    def discard(self) -> None:
+        """Remove the temporary file if the report was not put in place."""
+        if not self.done:
+            with contextlib.suppress(OSError):
+                os.unlink(self.temporary)
+
+
+def _deliver(client: CallbackClient, what: Any, timeout: float | None, shown: str, **options: Any) -> Reply:
+    """One delivery; no reply at all (refused, unknown host, timeout) becomes a one-line ``UsageError``.
+
+    ``timeout`` bounds the whole delivery (None: the client's own).
+    """
     from pytest_voicecb.client import DeliveryError
 
     try:
-        return client.post(what, timeout=timeout)
+        return client.post(what, timeout=timeout, **options)
     except DeliveryError as exc:
-        raise UsageError(f"no reply from {url}: {exc.reason}") from None
+        raise UsageError(f"no reply from {shown}: {exc.reason}") from None
 
 
 # ---- send -----------------------------------------------------------------------------------------
@@ -340,37 +390,62 @@ def _send(args: argparse.Namespace) -> int:
     if args.url is None:
         raise UsageError("URL is required (see 'voicecb send --help')")
     what, label = _what_to_send(args, factory)
-    from pytest_voicecb.assertions import preview
-    from pytest_voicecb.client import CallbackClient
+    from pytest_voicecb.errors import REPRODUCE
 
+    headers = _headers(args.headers)
     failures: list[str] = []
+    warnings: list[str] = []
     expected = ""
-    with CallbackClient(args.url) as client:
+    with _client(args.url, timeout=args.timeout, redact=not args.show_secrets) as client:
+        shown = _shown_url(client.url, args.show_secrets)
         for n in range(1, args.times + 1):
-            reply = _deliver(client, what, args.timeout, args.url)
+            reply = _deliver(client, what, args.timeout, shown, headers=headers)
             if n == 1:
-                print(f"sent: {label}, seed {factory.seed}")
-                print(f"  {reply.request.summary()}")
-                print(f"  {preview(reply.request.body, 4000)}")
+                _say(f"sent: {label}, seed {factory.seed}")
+                _say(f"  {reply.request.summary()}")
+                _say(f"  {_text.preview(reply.request.body, 4000)}")
             prefix = f"reply {n}/{args.times}" if args.times > 1 else "reply"
-            print(
+            _say(
                 f"{prefix}: HTTP {reply.status} in {reply.elapsed * 1000:.1f} ms: "
                 f"{_describe_body(reply.body, reply.headers.get('Content-Type'))}"
             )
-            expected, verdict = _verdict(reply, what, args.strict, duplicate=n > 1)
-            if verdict is not None:
-                failures.append(verdict)
-                print(f"  FAILED: {verdict}")
-                print(f"  reproduce: {reply.curl()}")
+            expected, outcome, problem = _verdict(reply, what, args.strict, duplicate=n > 1)
+            if outcome == "passed":
+                continue
+            (failures if outcome == "failed" else warnings).append(problem)
+            if args.times > 1:  # with one delivery, the verdict line below says it
+                _say(f"  {'FAILED' if outcome == 'failed' else 'WARNING'}: {problem}")
+            if outcome == "failed":
+                print(f"{REPRODUCE}\n{reply.curl()}", flush=True)  # flush left: indenting would change the body
+    return _conclude(expected, failures, warnings, args.times)
+
+
+def _conclude(expected: str, failures: list[str], warnings: list[str], times: int) -> int:
+    """The verdict line, and the exit status: 1 when a reply failed; a warning alone does not fail."""
+    counted = f" ({len(failures)} of {times} replies, said above)" if times > 1 else ""
     if failures:
-        counted = f" ({len(failures)} of {args.times} replies)" if args.times > 1 else ""
-        print(f"verdict: FAILED{counted}: {failures[0]}")
+        _say(f"verdict: FAILED{counted}" if times > 1 else f"verdict: FAILED: {failures[0]}")
         return 1
-    print(f"verdict: ok ({expected}, and got one)")
+    if warnings:
+        said = f" ({len(warnings)} of {times} replies, said above)" if times > 1 else f": {warnings[0]}"
+        _say(f"verdict: ok with a WARNING{said} (--strict makes it a failure)")
+        return 0
+    _say(f"verdict: ok ({expected}, and got one)")
     return 0
 
 
-def _what_to_send(args: argparse.Namespace, factory: Any) -> tuple[Any, str]:
+def _headers(items: list[str]) -> dict[str, str] | None:
+    """``-H 'Name: value'`` options as a header mapping."""
+    headers: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition(":")
+        if not sep or not name.strip() or any(c in item for c in "\r\n"):
+            raise UsageError(f"-H expects 'NAME: VALUE', got {item!r}")
+        headers[name.strip()] = value.strip()
+    return headers or None
+
+
+def _what_to_send(args: argparse.Namespace, factory: PayloadFactory) -> tuple[Any, str]:
     """What to deliver, and a label saying what it is."""
     from pytest_voicecb.contract import CallbackError, kind_named, parse_callback
 
@@ -399,10 +474,11 @@ def _what_to_send(args: argparse.Namespace, factory: Any) -> tuple[Any, str]:
         name, value = _parse_set(item)
         overrides[name] = value
     if args.unset:
-        from pytest_voicecb.factory import MISSING
+        from pytest_voicecb.values import MISSING
 
         for name in args.unset:
             overrides[name] = MISSING
+    _warn_unknown_fields(kind_named(short), list(overrides))
     payload = getattr(factory, short)(**overrides)
     try:
         parse_callback(payload)
@@ -410,6 +486,21 @@ def _what_to_send(args: argparse.Namespace, factory: Any) -> tuple[Any, str]:
         problems = "; ".join(str(p) for p in exc.problems)
         return payload, f"an invalid {kind_named(short)} ({problems})"
     return payload, f"a valid {kind_named(short)}"
+
+
+def _warn_unknown_fields(kind: str, names: list[str]) -> None:
+    """A field the kind does not have is sent as an extra field, with a warning: usually it is a typo."""
+    import difflib
+
+    from pytest_voicecb.contract import CALLBACK_MODELS
+
+    known = list(CALLBACK_MODELS[kind].model_fields)
+    for name in names:
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        _warn("send", f"warning: {kind} has no field {name!r}; {hint}(sending it as an extra field)")
 
 
 def _parse_set(item: str) -> tuple[str, Any]:
@@ -425,8 +516,8 @@ def _parse_set(item: str) -> tuple[str, Any]:
         raise UsageError(f"--set {item!r}: {value!r} is not JSON (use {name[:-1]}=VALUE for a string)") from None
 
 
-def _verdict(reply: Reply, sent: Any, strict: bool, *, duplicate: bool) -> tuple[str, str | None]:
-    """What the contract expects of the reply to ``sent``, and why the reply breaks it (None if it does not).
+def _verdict(reply: Reply, sent: Any, strict: bool, *, duplicate: bool) -> tuple[str, str, str]:
+    """What the contract expects of the reply to ``sent``, the outcome (passed, warned, failed) and why.
 
     The verdict is the conformance suite's own (``conformance.judge``), so ``send`` and ``check`` agree.
     """
@@ -434,187 +525,11 @@ def _verdict(reply: Reply, sent: Any, strict: bool, *, duplicate: bool) -> tuple
     from pytest_voicecb.conformance import judge
 
     verdict = judge(reply, sent, strict=strict)
-    if not verdict.problems:
-        return verdict.expected, None
+    if verdict.outcome == "passed":
+        return verdict.expected, "passed", ""
     what = "a duplicate delivery must be acknowledged again (rule 4): " if duplicate and verdict.expect == "ok" else ""
     expected = expectation(verdict.expect, verdict.rule)
-    return verdict.expected, what + _one_line(f"{expected}; {'; '.join(verdict.problems)}", 400)
-
-
-# ---- serve ----------------------------------------------------------------------------------------
-
-
-def _reply_mode(text: str) -> str:
-    if text in ("contract", "ok", "error"):
-        return text
-    if text.startswith("status:"):
-        code = text.partition(":")[2]
-        if code.isdigit() and 100 <= int(code) <= 599:
-            return text
-        raise argparse.ArgumentTypeError(f"status:N needs an HTTP status from 100 to 599, got {text!r}")
-    raise argparse.ArgumentTypeError(f"expected contract, ok, error or status:N, got {text!r}")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-class _Log:
-    """An append-only JSON-lines file; ``write`` returns once its line is on disk (written and fsynced).
-
-    Group commit: a thread that finds its line already covered by another thread's fsync does not
-    fsync again, so concurrent callbacks share one disk flush instead of queueing for one each.
-    """
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        try:
-            self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise UsageError(f"cannot write the log {path}: {exc.strerror or exc}") from None
-        self._write_lock = threading.Lock()
-        self._sync_lock = threading.Lock()
-        self._written = 0  # lines written so far
-        self._synced = 0  # lines known to be on disk
-
-    def write(self, record: dict[str, Any]) -> None:
-        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8", "surrogatepass")
-        with self._write_lock:  # whole lines, one after another: lines never interleave
-            view = memoryview(line)
-            while view:
-                view = view[os.write(self.fd, view) :]
-            self._written += 1
-            mine = self._written
-        with self._sync_lock:
-            if self._synced >= mine:
-                return  # another thread's fsync, begun after our write, already covered it
-            with self._write_lock:
-                upto = self._written
-            os.fsync(self.fd)
-            self._synced = upto
-
-    def close(self) -> None:
-        os.close(self.fd)
-
-
-def _record_of(recorded: RecordedCallback) -> dict[str, Any]:
-    """A recorded callback as one JSON log record: when, what was sent, whether it is valid, the answer."""
-    try:
-        body: str = recorded.body.decode("utf-8")
-        encoding = "utf-8"
-    except UnicodeDecodeError:
-        body, encoding = recorded.body.hex(), "hex"
-    fields = recorded.fields
-    callid = fields.get("callid")
-    return {
-        "received_at": datetime.fromtimestamp(recorded.received_at, timezone.utc).isoformat(timespec="microseconds"),
-        "method": recorded.method,
-        "path": recorded.path + (f"?{recorded.query}" if recorded.query else ""),
-        "content_type": recorded.headers.get("Content-Type"),
-        "kind": recorded.kind,
-        "callid": callid if isinstance(callid, str) else None,
-        "valid": recorded.valid,
-        "problems": [str(problem) for problem in recorded.problems],
-        "body": body,
-        "body_encoding": encoding,
-        "reply_status": recorded.reply.status_code if recorded.reply is not None else None,
-    }
-
-
-def _line_of(recorded: RecordedCallback, record: dict[str, Any]) -> str:
-    """The line printed per callback: time, kind, callid, result, and valid or why not."""
-    from pytest_voicecb.contract import kind_named
-
-    when = datetime.fromtimestamp(recorded.received_at).strftime("%H:%M:%S.%f")[:-3]
-    kind = record["kind"]
-    short = kind_named(kind, short=True) if kind else "-"
-    fields = recorded.fields
-    outcome = next((fields[key] for key in ("result", "failure_code", "keypress") if key in fields), "-")
-    if record["valid"]:
-        verdict = "valid"
-    else:
-        verdict = "INVALID " + _one_line(record["problems"][0] if record["problems"] else "unreadable", 160)
-    return (
-        f"{when}  {short:<8} {record['callid'] or '-':<36} {_one_line(str(outcome), 8):<4} {verdict}"
-        f"  -> {record['reply_status'] or 'dropped'}"
-    )
-
-
-def _serve(args: argparse.Namespace) -> int:
-    from pytest_voicecb.server import CallbackServer
-
-    if not _is_loopback(args.host) and not args.allow_remote:
-        raise UsageError(
-            f"refusing to bind {args.host}, which other hosts can reach; pass --allow-remote if that is intended"
-        )
-    # The server logs a failed on_callback with its traceback; here the one-line message below says it.
-    server_log = logging.getLogger("pytest_voicecb.server")
-    server_log.addHandler(logging.NullHandler())
-    server_log.propagate = False
-    log = _Log(args.log) if args.log else None
-    stop = threading.Event()
-    lock = threading.Lock()
-    received = 0
-
-    def on_callback(recorded: RecordedCallback) -> None:
-        nonlocal received
-        record = _record_of(recorded)
-        if log is not None:
-            try:
-                log.write(record)
-            except OSError as exc:
-                print(
-                    f"voicecb serve: cannot write the log {log.path}: {exc.strerror or exc}; answered 500",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                raise  # the server answers 500, so the sender knows the callback was not taken
-        with lock:
-            received += 1
-            if not args.quiet:
-                print(_line_of(recorded, record), flush=True)
-
-    server = CallbackServer(args.host, args.port, path=args.path, on_callback=on_callback)
-    _script_replies(server, args.reply)
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    try:
-        server.start()
-    except OSError as exc:
-        if log is not None:
-            log.close()
-        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
-    if not _is_loopback(args.host):
-        print(
-            f"voicecb serve: warning: {args.host} is reachable from other hosts, and the server records "
-            "whatever anyone sends it",
-            file=sys.stderr,
-            flush=True,
-        )
-    print(f"listening on {server.url}" + (f", logging to {args.log}" if log else ""), flush=True)
-    try:
-        while not stop.wait(0.5):
-            server.clear()  # the printed lines and the log are the record; keep memory flat
-    finally:
-        server.stop()
-        if log is not None:
-            log.close()
-    print(f"stopped after {received} callback{'s' if received != 1 else ''}", flush=True)
-    return 0
-
-
-def _script_replies(server: Any, mode: str) -> None:
-    if mode == "ok":
-        server.reply_with(result=0, errmsg="OK")
-    elif mode == "error":
-        server.reply_with(result=1, errmsg="rejected by voicecb serve --reply error")
-    elif mode.startswith("status:"):
-        server.reply_with(status=int(mode.partition(":")[2]))
+    return verdict.expected, verdict.outcome, what + _text.one_line(f"{expected}; {'; '.join(verdict.problems)}", 400)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -94,25 +94,36 @@ def test_check_passes_against_the_flask_example_within_two_seconds(example_url: 
     assert elapsed < 6, f"voicecb check took {elapsed:.2f} s"
 
 
-def test_check_fails_against_a_broken_handler_with_a_curl_line_per_failure() -> None:
+def test_check_fails_against_a_broken_handler_with_a_curl_line_per_cause() -> None:
     with serving(handler_app("crash-on-bad-json", "reject-duplicates")) as base:
         proc = voicecb("check", base + PATH, "--skip", "robust/*")
+        verbose = voicecb("check", base + PATH, "--skip", "robust/*", "-v")
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    fails = [line for line in proc.stdout.splitlines() if line.startswith("FAIL ")]
-    assert any("reject/envelope/empty-body" in line for line in fails)
-    assert any(line.split()[1] == "duplicate" for line in fails)
-    assert not any(line.split()[1].startswith("robust/") for line in fails)
-    curls = [line for line in proc.stdout.splitlines() if line.startswith("      ") and "curl -sS" in line]
-    assert len(curls) == len(fails)
+    lines = proc.stdout.splitlines()
+    causes = [line for line in lines if line.startswith("FAIL ")]
+    assert any("rule 2" in line and "HTTP 500" in line for line in causes), causes
+    assert any("rule 4" in line for line in causes), causes
+    ids = " ".join(line for line in lines if line.strip().startswith("ids:"))
+    assert "reject/envelope/empty-body" in ids
+    assert "duplicate" in ids
+    assert "robust/" not in ids
+    curls = [line for line in lines if line.startswith("curl -sS")]  # flush left, to paste as is
+    assert len(curls) == len(causes)
     assert all(base in line for line in curls)
-    assert proc.stdout.strip().splitlines()[-1].startswith(f"FAILED: {len(fails)} of ")
+    assert lines[-1].startswith("FAILED: ")
+    assert verbose.returncode == 1
+    assert len(verbose.stdout.splitlines()) > len(lines)
+    assert " more" in ids
+    every_id = [line for line in verbose.stdout.splitlines() if line.startswith("  - reject/")]
+    assert len(every_id) >= 9, verbose.stdout  # each of the cause's checks, not "and 3 more"
 
 
 def test_check_json_to_stdout_and_strict() -> None:
     with serving(handler_app()) as base:
         proc = voicecb("check", base + PATH, "--strict", "--json", "-", "--skip", "valid/*", "--skip", "reject/*")
     assert proc.returncode in (0, 1), proc.stderr
-    report = json.loads(proc.stdout[proc.stdout.index("\n{") + 1 :])
+    report = json.loads(proc.stdout)  # stdout holds the JSON alone; the table went to stderr
+    assert "checks" in proc.stderr or "PASSED" in proc.stderr or "FAIL" in proc.stderr
     assert report["strict"] is True
     assert all(not result["id"].startswith(("valid/", "reject/")) for result in report["results"])
 
@@ -234,7 +245,7 @@ def test_send_a_malformed_case_to_a_crashing_handler_fails_with_curl() -> None:
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "HTTP 500" in proc.stdout
     assert "FAILED: expected an error reply: CONTRACT.md rule 2" in proc.stdout
-    assert "reproduce: curl " in proc.stdout
+    assert "reproduce (paste as is):\ncurl " in proc.stdout
     assert proc.stdout.strip().splitlines()[-1].startswith("verdict: FAILED")
 
 

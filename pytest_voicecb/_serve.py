@@ -1,0 +1,363 @@
+"""``voicecb serve``: the recording callback server as a command, with a durable log and safe output.
+
+Answering never waits on the terminal: each printed line goes through a ``_Printer`` (a bounded queue
+and a thread of its own), so a stdout nobody reads or a closed one (``| head -2``) costs printed lines,
+counted and reported at exit, never a reply. With ``--log`` a callback is answered only once its line
+is on disk (``log.LogWriter``); if it cannot be written, the sender gets a 500 and can retry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+import queue
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from pytest_voicecb import _cliutil, _text
+from pytest_voicecb._cliutil import UsageError
+
+if TYPE_CHECKING:
+    from pytest_voicecb.log import LogWriter
+    from pytest_voicecb.server import CallbackServer, RecordedCallback
+
+__all__ = ["SERVE_EPILOG", "add_serve", "serve"]
+
+_DEFAULT_PATH = "/voice/callback"  # contract.DEFAULT_PATH; not imported here so --help stays cheap
+_QUEUE_LINES = 10_000  # lines waiting to be printed before new ones are dropped
+_FINISH_SECONDS = 1.0  # at exit, how long the last lines may take to be printed
+
+SERVE_EPILOG = """\
+examples:
+  voicecb serve                                   (http://127.0.0.1:8080/voice/callback)
+  voicecb serve --port 0 --log callbacks.jsonl    (a free port, every callback logged)
+  voicecb serve --reply status:503                (answer 503 to everything: test a sender's retries)
+  voicecb serve --host 0.0.0.0 --allow-remote     (reachable from other hosts, e.g. in docker-compose)
+
+--reply: 'contract' (default) answers {"result": 0, "errmsg": "OK"} to a valid callback and a contract
+error to an invalid one; 'ok' and 'error' answer success or failure to everything; 'status:N' answers
+HTTP status N (100 to 599).
+
+--log FILE: each callback is appended to FILE as one JSON line, on disk before the reply is sent; a
+line holds received_at, method, path, content_type, kind, callid, valid, problems, body (body_encoding
+"hex" when it is not UTF-8), reply_status and truncated. When a line cannot be written (a full disk),
+the sender gets HTTP 500 and the file is left as it was. FILE is created readable by its owner only (it
+holds phone numbers), a symbolic link is refused unless --log-follow-symlinks, and SIGHUP reopens FILE
+(after logrotate's mv).
+
+Printed lines never hold up a reply: when stdout is not read fast enough (or is closed, as by
+'| head'), lines are dropped and counted instead.
+
+exit status: 0 stopped by Ctrl-C or SIGTERM, 2 usage error (a bad argument, a busy port, an unwritable
+log)."""
+
+
+def add_serve(commands: argparse._SubParsersAction[_cliutil.VoicecbParser]) -> None:
+    """The ``serve`` sub-command."""
+    serve_parser = commands.add_parser(
+        "serve",
+        help="run the recording callback server",
+        epilog=SERVE_EPILOG,
+        description="Receive callbacks, print one line per callback, and optionally log them as JSON lines.",
+    )
+    serve_parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve_parser.add_argument(
+        "--port", type=_cliutil.port, default=8080, metavar="N", help="port to bind, 0 for any free one (default 8080)"
+    )
+    serve_parser.add_argument(
+        "--path",
+        type=_cliutil.path,
+        default=_DEFAULT_PATH,
+        metavar="P",
+        help=f"the callback path printed in the URL (default {_DEFAULT_PATH}; any path is recorded)",
+    )
+    serve_parser.add_argument("--log", metavar="FILE", help="append every callback to FILE as a JSON line")
+    serve_parser.add_argument(
+        "--log-follow-symlinks", action="store_true", help="allow --log FILE to be a symbolic link"
+    )
+    serve_parser.add_argument(
+        "--reply",
+        default="contract",
+        metavar="MODE",
+        type=_cliutil.reply_mode,
+        help="contract (default), ok, error, or status:N",
+    )
+    serve_parser.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address")
+    serve_parser.add_argument("--quiet", action="store_true", help="do not print a line per callback")
+    serve_parser.set_defaults(run=serve)
+
+
+class _Printer:
+    """Lines to one output stream, written by a thread of its own so the caller never waits.
+
+    ``say`` queues a line (or drops it, counted in ``dropped``, when the queue is full because nobody
+    reads the stream). When the stream is closed (EPIPE), ``on_closed`` is called once and every later
+    line is dropped.
+    """
+
+    def __init__(self, fd: int, name: str, on_closed: Callable[[], None] | None = None) -> None:
+        self.fd = fd
+        self.closed = False
+        self._dropped = 0
+        self._count_lock = threading.Lock()
+        self._queue: queue.Queue[str | None] = queue.Queue(_QUEUE_LINES)
+        self._on_closed = on_closed
+        self._last: Callable[[], str] | None = None
+        self._thread = threading.Thread(target=self._run, name=f"voicecb-{name}", daemon=True)
+        self._thread.start()
+
+    @property
+    def dropped(self) -> int:
+        return self._dropped
+
+    def say(self, line: str) -> None:
+        """Print ``line`` soon, or count it as dropped; never blocks."""
+        if self.closed:
+            self._drop(1)
+            return
+        try:
+            self._queue.put_nowait(line)
+        except queue.Full:
+            self._drop(1)
+
+    def _drop(self, n: int) -> None:
+        with self._count_lock:
+            self._dropped += n
+
+    @property
+    def pending(self) -> int:
+        """Lines queued and not yet written."""
+        return self._queue.qsize()
+
+    def _run(self) -> None:
+        while True:
+            lines = [self._queue.get()]
+            while len(lines) < 512:  # what else is waiting goes out in the same write
+                try:
+                    lines.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            done = None in lines
+            self._write([line for line in lines if line is not None])
+            if done:
+                if self._last is not None:
+                    self._write([self._last()])
+                return
+
+    def _write(self, lines: list[str]) -> None:
+        if not lines:
+            return
+        if self.closed:
+            self._drop(len(lines))
+            return
+        try:
+            view = memoryview("".join(line + "\n" for line in lines).encode("utf-8", "backslashreplace"))
+            while view:
+                view = view[os.write(self.fd, view) :]
+        except OSError:  # EPIPE: the reader is gone (Python ignores SIGPIPE, so this is an error, not a kill)
+            self.closed = True
+            self._drop(len(lines))
+            if self._on_closed is not None:
+                self._on_closed()
+
+    def finish(self, timeout: float, last: Callable[[], str] | None = None) -> bool:
+        """Write every queued line, then ``last()`` (computed once the count of dropped lines is final).
+
+        Waits up to ``timeout`` seconds; False if the stream is stuck.
+        """
+        self._last = last
+        try:
+            self._queue.put(None, timeout=timeout)
+        except queue.Full:
+            return False
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _line_of(recorded: RecordedCallback, record: dict[str, Any]) -> str:
+    """The line printed per callback: time, kind, callid, result, and valid or why not.
+
+    Every value that came from the network is escaped (``_text.safe``): a callid holding a newline and
+    an escape sequence is shown as ``\\n`` and ``\\x1b``, so it can never forge a line or move the cursor.
+    """
+    from pytest_voicecb.contract import kind_named
+
+    when = datetime.fromtimestamp(recorded.received_at).strftime("%H:%M:%S.%f")[:-3]
+    kind = record["kind"]
+    short = kind_named(kind, short=True) if kind else "-"
+    fields = recorded.fields
+    outcome = next((fields[key] for key in ("result", "failure_code", "keypress") if key in fields), "-")
+    if record["valid"]:
+        verdict = "valid"
+    else:
+        verdict = "INVALID " + _text.one_line(record["problems"][0] if record["problems"] else "unreadable", 160)
+    callid = _text.shorten(_text.safe(record["callid"]), 80) if record["callid"] else "-"
+    result = _text.shorten(_text.safe(str(outcome)), 8)
+    return f"{when}  {short:<8} {callid:<36} {result:<4} {verdict}  -> {record['reply_status'] or 'dropped'}"
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run ``voicecb serve`` until SIGINT or SIGTERM; returns the exit status."""
+    from pytest_voicecb import log as logfile
+    from pytest_voicecb.server import CallbackServer
+
+    if not _is_loopback(args.host) and not args.allow_remote:
+        raise UsageError(
+            f"refusing to bind {args.host}, which other hosts can reach; pass --allow-remote if that is intended"
+        )
+    # The server logs a failed on_callback with its traceback; here the one-line message below says it.
+    server_log = logging.getLogger("pytest_voicecb.server")
+    server_log.addHandler(logging.NullHandler())
+    server_log.propagate = False
+    log = _open_log(args.log, args.log_follow_symlinks) if args.log else None
+    sys.stdout.flush()
+    sys.stderr.flush()
+    errors = _Printer(sys.stderr.fileno(), "stderr")
+    out = _Printer(
+        sys.stdout.fileno(),
+        "stdout",
+        on_closed=lambda: errors.say(
+            "voicecb serve: warning: stdout was closed; callbacks are still answered"
+            + (" and logged" if log is not None else "")
+            + ", but no longer printed"
+        ),
+    )
+    count_lock = threading.Lock()
+    received = 0
+
+    def on_callback(recorded: RecordedCallback) -> None:
+        nonlocal received
+        record = logfile.record_of(recorded)
+        if log is not None:
+            try:
+                log.write(record)
+            except OSError as exc:
+                errors.say(
+                    f"voicecb serve: cannot write the log {log.path}: {exc.strerror or exc}; answered 500 "
+                    "(the sender may retry)"
+                )
+                raise  # the server answers 500, so the sender knows the callback was not taken
+        with count_lock:
+            received += 1
+        if not args.quiet:
+            out.say(_line_of(recorded, record))
+
+    server = CallbackServer(args.host, args.port, path=args.path, on_callback=on_callback)
+    _script_replies(server, args.reply)
+    wake = threading.Event()
+    signals: list[int] = []
+
+    def on_signal(number: int, frame: object) -> None:
+        signals.append(number)
+        wake.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    try:
+        server.start()
+    except OSError as exc:
+        if log is not None:
+            log.close()
+        # Said once: the server's own message already names the address, so take the bare reason.
+        reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {reason}") from None
+    if not _is_loopback(args.host):
+        errors.say(
+            f"voicecb serve: warning: {args.host} is reachable from other hosts, and the server records "
+            "whatever anyone sends it"
+        )
+    out.say(f"listening on {server.url}" + (f", logging to {_text.safe(log.path)}" if log else ""))
+    try:
+        while True:
+            wake.wait(0.5)
+            wake.clear()
+            server.clear()  # the printed lines and the log are the record; keep memory flat
+            stop = False
+            while signals:
+                number = signals.pop(0)
+                if number == signal.SIGHUP:
+                    _reopen(log, errors)
+                else:
+                    stop = True
+            if stop:
+                break
+    finally:
+        server.stop()
+        if log is not None:
+            log.close()
+    _say_goodbye(out, errors, received)
+    return 0
+
+
+def _open_log(where: str, follow_symlinks: bool) -> LogWriter:
+    from pytest_voicecb.log import LogWriter
+
+    try:
+        return LogWriter(where, follow_symlinks=follow_symlinks)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if "symbolic link" in reason:
+            reason += " (pass --log-follow-symlinks if that is intended)"
+        raise UsageError(f"cannot write the log {_text.safe(where)}: {reason}") from None
+
+
+def _reopen(log: LogWriter | None, errors: _Printer) -> None:
+    """SIGHUP: open the log again (logrotate moved it away); without a log, nothing to do."""
+    if log is None:
+        return
+    try:
+        log.reopen()
+    except OSError as exc:
+        errors.say(
+            f"voicecb serve: cannot reopen the log {_text.safe(log.path)}: {exc.strerror or exc}; "
+            "still writing to the file opened before"
+        )
+
+
+def _say_goodbye(out: _Printer, errors: _Printer, received: int) -> None:
+    """The last line: how many callbacks, and how many lines were not printed; on stderr if stdout is gone."""
+    line = f"stopped after {_text.plural(received, 'callback')}"
+
+    def last() -> str:
+        slow = f" ({_text.plural(out.dropped, 'printed line')} dropped: stdout was not read fast enough)"
+        return line + (slow if out.dropped else "")
+
+    written = not out.closed and out.finish(_FINISH_SECONDS, last)
+    if out.closed or not written:
+        if out.closed:
+            lost, why = _text.plural(out.dropped, "printed line"), "stdout was closed"
+        else:  # plus the lines the printer holds in a write that never returned
+            lost = f"at least {_text.plural(out.dropped + out.pending, 'printed line')}"
+            why = "stdout is not being read"
+        errors.say(f"voicecb serve: {line}; {lost} dropped ({why})")
+    errors.finish(_FINISH_SECONDS)
+    if out.closed or not written:
+        # Nothing more may reach the old stdout, not even the interpreter's flush at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, out.fd)
+        os.close(devnull)
+
+
+def _script_replies(server: CallbackServer, mode: str) -> None:
+    """Script the server's answers for ``--reply MODE`` (``contract`` is the server's default)."""
+    if mode == "ok":
+        server.reply_with(result=0, errmsg="OK")
+    elif mode == "error":
+        server.reply_with(result=1, errmsg="rejected by voicecb serve --reply error")
+    elif mode.startswith("status:"):
+        server.reply_with(status=int(mode.partition(":")[2]))
