@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pytest_voicecb import _cliutil, _serve, _text
+from pytest_voicecb import _cliutil, _provider_cmd, _serve, _text
 from pytest_voicecb._cliutil import UsageError
 
 if TYPE_CHECKING:
@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_check(commands)
     _add_send(commands)
     _serve.add_serve(commands)
+    _provider_cmd.add_parser(commands)
     return parser
 
 

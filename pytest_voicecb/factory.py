@@ -151,7 +151,7 @@ class PayloadFactory:
         }
         return {FAILURE: _apply(fields, overrides) if overrides else fields}
 
-    def build(self, kind: str = PROMPT, **overrides: Any) -> dict[str, Any]:
+    def build(self, kind: str = PROMPT, /, **overrides: Any) -> dict[str, Any]:
         """A payload of ``kind``, a short or full name (``"keypress"``): for code that picks the kind at run time."""
         return self._builder(kind)(**overrides)
 

@@ -319,3 +319,9 @@ def test_shapes_seen_in_the_wild_are_valid_variants_of_every_kind() -> None:
             assert sorted(fields) == sorted(documented)
             parse_callback(variants[f"{short}/{order}"])
     assert [v.id for v in PayloadFactory(1).variants()] == list(variants), "ids do not depend on the seed"
+
+
+def test_build_takes_a_field_named_kind_as_an_override() -> None:
+    """Found by Hypothesis: ``build("prompt", kind=1)`` must set a field, not clash with the kind argument."""
+    payload = PayloadFactory(1).build("prompt", kind=1)
+    assert payload["voiceprompt_callback"]["kind"] == 1

@@ -16,7 +16,7 @@ from pytest_voicecb.server import CallbackServer
 
 
 def start(*args: str) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "pytest_voicecb.provider.cli", *args]
+    command = [sys.executable, "-m", "pytest_voicecb", "provider", *args]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
 
 

@@ -1,26 +1,25 @@
 """``voicecb provider``: the simulator standalone, for services written in any language.
 
-``add_parser(subparsers)`` adds the command to ``voicecb``'s parser and ``run(args)`` runs it (returns
-the exit status); ``python -m pytest_voicecb.provider.cli`` runs it on its own. It prints the settings
-to configure, then one line per send and per delivery attempt with its verdict; ``--log FILE`` appends
-each as a JSON line, on disk (fsynced) before the next. Time is real, ``--scale`` times faster.
+It prints the settings to configure, then one line per send and per delivery attempt with its verdict;
+``--log FILE`` appends each as a JSON line through ``pytest_voicecb.log`` (on disk before the next, 0600,
+no symlinks). Time is real, ``--scale`` times faster. ``add_parser(subparsers)`` adds the command to
+``voicecb``'s parser and ``run(args)`` runs it; the module lives outside the ``provider`` package so that
+``voicecb --help`` does not load the simulator.
 """
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
-import json
-import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
 from typing import Any
 
 from pytest_voicecb._text import preview, safe
+from pytest_voicecb.log import LogWriter
 
-__all__ = ["EPILOG", "add_parser", "main", "run"]
+__all__ = ["EPILOG", "add_parser", "run"]
 
 EPILOG = """\
 examples:
@@ -100,26 +99,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(run=run)
 
 
-class _Log:
-    """Append-only JSON lines, each fsynced before ``write`` returns (the record survives a crash)."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        self._lock = threading.Lock()
-
-    def write(self, record: dict[str, Any]) -> None:
-        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8", "surrogatepass")
-        with self._lock:
-            view = memoryview(line)
-            while view:
-                view = view[os.write(self.fd, view) :]
-            os.fsync(self.fd)
-
-    def close(self) -> None:
-        os.close(self.fd)
-
-
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -149,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     except (TargetError, TypeError) as exc:
         return fail(f"bad --callback-url {args.callback_url!r}: {exc}")
     try:
-        log = _Log(args.log) if args.log else None
+        log = LogWriter(args.log) if args.log else None
     except OSError as exc:
         return fail(f"cannot write the log {args.log}: {exc.strerror or exc}")
     lock = threading.Lock()
@@ -207,18 +186,3 @@ def run(args: argparse.Namespace) -> int:
             log.close()
     print(f"stopped after {len(provider.sends)} sends and {len(provider.calls)} calls", flush=True)
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m pytest_voicecb.provider.cli``: the command without the rest of ``voicecb``."""
-    parser = argparse.ArgumentParser(
-        prog="voicecb provider", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    configure(parser)
-    args = parser.parse_args(argv)
-    status: int = args.run(args)
-    return status
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,107 @@
+"""The package's modules import each other one way only: no cycles, in-function imports included.
+
+A cycle held together by an import inside a function works until someone moves that import to the top;
+this test keeps the arrows pointing one way (contract at the bottom, the surfaces at the top).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "pytest_voicecb"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _imports(path: Path, modules: set[str]) -> set[str]:
+    """Every package module ``path`` imports, at any depth of the file, typing-only imports excepted."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    typing_only: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            typing_only.update(id(child) for stmt in node.body for child in ast.walk(stmt))
+    this = _module_name(path)
+    package = this if path.name == "__init__.py" else this.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
+            # ``from package import submodule`` depends on the submodule; ``from module import name`` on the module
+            names = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
+        for name in names:
+            while name and name not in modules:
+                name = name.rpartition(".")[0]
+            if name and name != this and name != "pytest_voicecb":
+                found.add(name)
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    paths = sorted(PACKAGE.rglob("*.py"))
+    modules = {_module_name(path) for path in paths}
+    return {_module_name(path): _imports(path, modules) for path in paths}
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt) :], nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_the_package_has_no_import_cycle() -> None:
+    cycle = _cycle(_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def test_the_checker_finds_a_cycle() -> None:
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+@pytest.mark.parametrize("module", ["pytest_voicecb.contract", "pytest_voicecb.values", "pytest_voicecb._text"])
+def test_the_bottom_layer_imports_nothing_of_ours(module: str) -> None:
+    assert _graph()[module] <= {"pytest_voicecb.values", "pytest_voicecb._text", "pytest_voicecb._checks"}
+
+
+def test_the_verdict_modules_import_downwards() -> None:
+    graph = {
+        name.removeprefix("pytest_voicecb."): {m.removeprefix("pytest_voicecb.") for m in deps}
+        for name, deps in _graph().items()
+    }
+    assert "malformed" in graph["factory"]
+    assert "factory" not in graph["malformed"]
+    assert graph["report"] <= {"_text", "assertions", "contract", "errors", "_models"}
+    assert "conformance" not in graph["report"] | graph["verdict"] | graph["checklist"]
