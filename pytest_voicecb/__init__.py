@@ -73,9 +73,9 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'pytest_voicecb' has no attribute {name!r}")
-    value = getattr(import_module(f"pytest_voicecb.{module}"), name)
-    globals()[name] = value
-    return value
+    # Not cached in this namespace: sys.modules stays the one source, so a test runner that unloads and
+    # re-imports our modules (pytester's in-process runs do) never hands out a class from a stale copy.
+    return getattr(import_module(f"pytest_voicecb.{module}"), name)
 
 
 def __dir__() -> list[str]:
