@@ -33,20 +33,20 @@ def rate(call: Callable[[], object], seconds: float) -> float:
     call()
     batch = 1
     while True:  # size a batch to take about seconds / 5
-        began = time.perf_counter()
+        began = time.process_time()
         for _ in range(batch):
             call()
-        took = time.perf_counter() - began
+        took = time.process_time() - began
         if took > seconds / 5:
             break
         batch *= 2
     batch = max(1, int(batch * seconds / took))
     best = float("inf")
     for _ in range(5):
-        began = time.perf_counter()
+        began = time.process_time()
         for _ in range(batch):
             call()
-        best = min(best, time.perf_counter() - began)
+        best = min(best, time.process_time() - began)
     return batch / best
 
 
@@ -103,9 +103,63 @@ def bench_faker(seconds: float) -> None:
     )
 
 
+# ---- (b) Hypothesis --------------------------------------------------------------------------------
+
+
+def per_example(strategy: Any, body: Callable[[Any], object], examples: int) -> float:
+    """Seconds per example of ``@given(strategy)`` running ``body``: the best of three runs."""
+    from hypothesis import HealthCheck, Phase, given, settings
+
+    calls = 0
+
+    @settings(
+        max_examples=examples,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(strategy)
+    def run(value: Any) -> None:
+        nonlocal calls
+        calls += 1
+        body(value)
+
+    best = float("inf")
+    for _ in range(3):
+        calls = 0
+        began = time.process_time()
+        run()
+        best = min(best, (time.process_time() - began) / max(calls, 1))
+    return best
+
+
+def bench_strategies(examples: int) -> None:
+    from hypothesis import strategies as st
+
+    from pytest_voicecb.contract import parse_callback
+    from pytest_voicecb.factory import PayloadFactory
+    from pytest_voicecb.integrations.strategies import callbacks
+
+    ours = per_example(callbacks("prompt"), lambda payload: None, examples)
+    theirs = per_example(st.integers(0, 2**32 - 1), lambda seed: PayloadFactory(seed).prompt(), examples)
+    ratio = ours / theirs
+    verdict = "ok" if ratio <= TARGETS["strategies"] else "MISSED"
+    row(
+        "(b) @given(callbacks('prompt')) per example",
+        f"{ours * 1e6:,.0f} µs",
+        f"@given(integers) + PayloadFactory {theirs * 1e6:,.0f} µs",
+        f"{ratio:.2f}x",
+        f"<={TARGETS['strategies']:g}x: {verdict}",
+    )
+    any_kind = per_example(callbacks(), parse_callback, examples)
+    row("    @given(callbacks()) + parse_callback", f"{any_kind * 1e6:,.0f} µs", "(every kind, validated)", "", "")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=0.3, help="length of one timed round")
+    parser.add_argument("--examples", type=int, default=1000, help="examples per @given run")
     parser.add_argument("--locust-seconds", type=int, default=8, help="length of each Locust run")
     parser.add_argument("--only", default="faker,strategies,locust", help="comma-separated sections")
     args = parser.parse_args(argv)
@@ -115,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     row("measure", "ours", "alternative", "ratio", "target")
     if "faker" in sections:
         bench_faker(args.seconds)
+    if "strategies" in sections:
+        bench_strategies(args.examples)
     return 0
 
 

@@ -58,133 +58,146 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 VARIANT_SEED = 0
 """The factory seed of the variants and corpus drawn from: fixed, as Hypothesis needs to replay draws."""
 
-# The contract's value spaces. Times lie in the factory's window (2023-01-01 to 2026-01-01 UTC);
-# shrinking moves them to its start.
-_EPOCH_FROM, _EPOCH_TO = 1_672_531_200, 1_767_225_600
+# The contract's value spaces, drawn with as few primitive draws as possible: Hypothesis' cost is per
+# draw (each costs about half a PayloadFactory payload), so related choices share one integer, split
+# with divmod. Shrinking the integer still shrinks every part towards its simplest value: the first
+# result, nationcode and prefix, the earliest time, no caller id, no extra field.
+_EPOCH_FROM, _EPOCH_TO = 1_672_531_200, 1_767_225_600  # the factory's window, 2023 to 2026 UTC
 _SHARED_FIELDS = ("call_from", "callid", "mobile", "nationcode")
 _KEYPAD = "0123456789*#"
-_UNSET_TIMES = ("0", "")  # what an unanswered call's accept and end times hold (CONTRACT.md: both seen)
 
 # Free text from a fixed alphabet (the provider's own Chinese reasons, ASCII letters, a space): an
 # explicit alphabet needs no Unicode tables built, which Hypothesis would otherwise do per project.
 _TEXT_ALPHABET = "".join(sorted({*"".join(code.reason for code in FAILURE_CODES.values()), *"abcXYZ019 _-"}))
 _texts = st.text(alphabet=_TEXT_ALPHABET, max_size=12)
-_digits = st.text(alphabet="0123456789", min_size=1, max_size=12)
-_callers = st.one_of(st.just(""), st.text(alphabet="0123456789", min_size=3, max_size=13))
-_callids = st.one_of(
-    st.integers(0, 2**128 - 1).map(lambda bits: f"{bits:032x}"),  # the legacy API: 32 hex characters
-    st.uuids(version=4).map(str),  # API 3.0
+
+# Every (nationcode, prefix, digits) of the factory's numbering plans, "86" first: one draw picks one.
+_PREFIXES: tuple[tuple[str, str, int], ...] = tuple(
+    (plan.nationcode, prefix, plan.digits) for plan in _MOBILE_PLANS for prefix in plan.prefixes
 )
-_extras = st.dictionaries(
-    st.sampled_from(("future_field", "sessionid", "ext", "sign")),
-    st.one_of(_texts, st.integers(), st.booleans(), st.none()),
-    max_size=2,
-)
-
-
-def _numbers(plan: Any) -> st.SearchStrategy[tuple[str, str]]:
-    """(nationcode, mobile) pairs from one of the factory's numbering plans."""
-    return st.tuples(
-        st.just(plan.nationcode),
-        st.builds(
-            lambda prefix, number: prefix + str(number).zfill(plan.digits),
-            st.sampled_from(plan.prefixes),
-            st.integers(0, 10**plan.digits - 1),
-        ),
-    )
-
-
-# Plans in the factory's order ("86" first): one_of shrinks towards its first branch.
-_any_number = st.one_of([_numbers(plan) for plan in _MOBILE_PLANS])
-_PLANS = {plan.nationcode: plan for plan in _MOBILE_PLANS}
-
-
-def _number_for(nationcode: object) -> st.SearchStrategy[tuple[str, str]]:
-    """(nationcode, mobile) pairs for a fixed nationcode (a value or a strategy), or for any plan."""
-    if nationcode is MISSING:
-        return _any_number
-    if isinstance(nationcode, st.SearchStrategy):
-        return nationcode.flatmap(_number_for)
-    plan = _PLANS.get(nationcode) if isinstance(nationcode, str) else None
-    if plan is None:  # a nationcode without a plan: digits, as the factory does
-        return st.tuples(st.just(nationcode), _digits)
-    return _numbers(plan)
-
-
-@st.composite
-def _call_status(draw: st.DrawFn, fixed: dict[str, Any]) -> dict[str, Any]:
-    """The nine fields of a prompt or code callback, times and fee agreeing with the result."""
-    result = draw(_fixed_or(fixed, "result", st.sampled_from(("0", "1", "2"))))
-    start = draw(st.integers(_EPOCH_FROM, _EPOCH_TO))
-    if result == "0":
-        ring = draw(st.integers(0, 60))
-        talk = draw(st.integers(0, 3600))
-        accept_time, end_calltime = str(start + ring), str(start + ring + talk)
-        fee = str(-(-talk // 60))  # a started minute is billed whole
-    else:
-        accept_time = draw(st.sampled_from(_UNSET_TIMES))
-        end_calltime = draw(st.sampled_from(_UNSET_TIMES))
-        fee = "0"
-    nationcode, mobile = draw(_number_for(fixed.get("nationcode", MISSING)))
-    return {
-        "result": result,
-        "accept_time": accept_time,
-        "call_from": draw(_callers),
-        "callid": draw(_callids),
-        "end_calltime": end_calltime,
-        "fee": fee,
-        "mobile": mobile,
-        "nationcode": nationcode,
-        "start_calltime": str(start),
-    }
-
-
-@st.composite
-def _keypress(draw: st.DrawFn, fixed: dict[str, Any]) -> dict[str, Any]:
-    nationcode, mobile = draw(_number_for(fixed.get("nationcode", MISSING)))
-    return {
-        "call_from": draw(_callers),
-        "callid": draw(_callids),
-        "keypress": draw(st.text(alphabet=_KEYPAD, min_size=1, max_size=3)),
-        "mobile": mobile,
-        "nationcode": nationcode,
-    }
-
-
-@st.composite
-def _failure(draw: st.DrawFn, fixed: dict[str, Any]) -> dict[str, Any]:
-    code = draw(_fixed_or(fixed, "failure_code", st.sampled_from(tuple(FAILURE_CODES))))
-    known = FAILURE_CODES.get(code) if isinstance(code, int) else None
-    documented = (known or FAILURE_CODES[11]).reason  # "other" for a code the table lacks
-    nationcode, mobile = draw(_number_for(fixed.get("nationcode", MISSING)))
-    return {
-        "call_from": draw(_callers),
-        "callid": draw(_callids),
-        "failure_code": code,
-        # free text that need not match the table (a real capture says 其他 for code 11)
-        "failure_reason": draw(st.one_of(st.just(documented), _texts)),
-        "mobile": mobile,
-        "nationcode": nationcode,
-    }
-
-
-_BUILDERS: dict[str, Callable[[dict[str, Any]], st.SearchStrategy[dict[str, Any]]]] = {
-    PROMPT: _call_status,
-    CODE: _call_status,
-    KEYPRESS: _keypress,
-    FAILURE: _failure,
+_PREFIXES_OF: dict[str, tuple[tuple[str, str, int], ...]] = {
+    plan.nationcode: tuple(entry for entry in _PREFIXES if entry[0] == plan.nationcode) for plan in _MOBILE_PLANS
 }
+_RESULTS = ("0", "1", "2")
+_starts = st.integers(_EPOCH_FROM, _EPOCH_TO)
+_result_starts = st.integers(0, len(_RESULTS) * (_EPOCH_TO - _EPOCH_FROM + 1) - 1)  # result and start in one
+_RINGS, _TALKS = 61, 3601  # ringing 0 to 60 s, talking 0 to 3600 s: one draw for both
+_durations = st.integers(0, _RINGS * _TALKS - 1)
+# An unanswered call's accept and end times (CONTRACT.md: "0" and "" are both seen), both in one draw.
+_unset = st.sampled_from((("0", "0"), ("", ""), ("0", ""), ("", "0")))
+_CALLERS = 10**13  # 0 is the empty caller id, anything else its digits
+_callids = st.integers(0, 2**129 - 1)  # the low bit picks the format, the other 128 are the id
+_keypresses = st.text(alphabet=_KEYPAD, min_size=1, max_size=3)
+_failure_codes = st.sampled_from(tuple(FAILURE_CODES))
+# The prefix and the digits after it are two draws: in one integer, a failure that needs one prefix
+# holds only for every len(prefixes)-th value, which integer shrinking cannot walk down.
+_any_prefix = st.integers(0, len(_PREFIXES) - 1)
+_number_digits = st.integers(0, 10**8 - 1)  # a plan has at most 8 digits after its prefix
+_other_digits = st.text(alphabet="0123456789", min_size=1, max_size=12)
+_EXTRAS: tuple[dict[str, Any], ...] = (
+    {},
+    {"future_field": "forward compatible"},
+    {"sessionid": ""},
+    {"ext": {"nested": [1, "two", None]}},
+    {"sign": None, "version": 3},
+)
+_extra_callers = st.integers(0, len(_EXTRAS) * _CALLERS - 1)  # extra fields and caller id in one draw
 
 
-def _fixed_or(fixed: dict[str, Any], name: str, default: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    """The strategy for a field: the fixed value (or strategy) given for it, else ``default``.
+def _callid(bits: int) -> str:
+    """32 hex characters (the legacy API) or a version-4 UUID (API 3.0), from 129 drawn bits."""
+    h = f"{bits >> 1:032x}"
+    if not bits & 1:
+        return h
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
 
-    ``MISSING`` counts as not given here: the field is drawn, then removed by the overlay.
-    """
-    value = fixed.get(name, MISSING)
-    if value is MISSING:
-        return default
-    return value if isinstance(value, st.SearchStrategy) else st.just(value)
+
+def _value(draw: st.DrawFn, value: Any) -> Any:
+    """A fixed value, or one drawn when the value is a strategy."""
+    return draw(value) if isinstance(value, st.SearchStrategy) else value
+
+
+def _number(draw: st.DrawFn, nationcode: Any) -> tuple[str, str]:
+    """(nationcode, mobile) valid for each other: from the factory's plans, or digits for another code."""
+    if nationcode is MISSING:
+        code, prefix, digits = _PREFIXES[draw(_any_prefix)]
+    else:
+        nationcode = _value(draw, nationcode)
+        entries = _PREFIXES_OF.get(nationcode, ()) if isinstance(nationcode, str) else ()
+        if not entries:  # a nationcode without a plan: digits, as the factory does
+            return nationcode, draw(_other_digits)
+        code, prefix, digits = entries[draw(st.integers(0, len(entries) - 1))]
+    return code, prefix + str(draw(_number_digits) % 10**digits).zfill(digits)
+
+
+def _shared(draw: st.DrawFn, fixed: dict[str, Any]) -> tuple[str, str, str, str, int]:
+    """call_from, callid, mobile and nationcode, which every kind has, and which extra fields to add."""
+    nationcode, mobile = _number(draw, fixed.get("nationcode", MISSING))
+    caller, extras = divmod(draw(_extra_callers), len(_EXTRAS))
+    return ("" if caller == 0 else str(caller)), _callid(draw(_callids)), mobile, nationcode, extras
+
+
+@st.composite
+def _payload(draw: st.DrawFn, kind: str, fixed: dict[str, Any]) -> dict[str, Any]:
+    """One payload of ``kind``: its fields drawn to agree with each other and with the fixed ones."""
+    fields: dict[str, Any]
+    if kind in (PROMPT, CODE):
+        result = _value(draw, fixed.get("result", MISSING))
+        if result is MISSING:
+            start, index = divmod(draw(_result_starts), len(_RESULTS))
+            result, start = _RESULTS[index], _EPOCH_FROM + start
+        else:
+            start = draw(_starts)
+        if result == "0":
+            ring, talk = divmod(draw(_durations), _TALKS)
+            accept_time, end_calltime = str(start + ring), str(start + ring + talk)
+            fee = str(-(-talk // 60))  # a started minute is billed whole
+        else:
+            (accept_time, end_calltime), fee = draw(_unset), "0"
+        call_from, callid, mobile, nationcode, extras = _shared(draw, fixed)
+        fields = {
+            "result": result,
+            "accept_time": accept_time,
+            "call_from": call_from,
+            "callid": callid,
+            "end_calltime": end_calltime,
+            "fee": fee,
+            "mobile": mobile,
+            "nationcode": nationcode,
+            "start_calltime": str(start),
+        }
+    elif kind == KEYPRESS:
+        call_from, callid, mobile, nationcode, extras = _shared(draw, fixed)
+        keypress = draw(_keypresses)
+        fields = {"call_from": call_from, "callid": callid, "keypress": keypress, "mobile": mobile}
+        fields["nationcode"] = nationcode
+    else:
+        code = _value(draw, fixed.get("failure_code", MISSING))
+        if code is MISSING:
+            code = draw(_failure_codes)
+        known = FAILURE_CODES.get(code) if isinstance(code, int) else None
+        call_from, callid, mobile, nationcode, extras = _shared(draw, fixed)
+        # free text that need not match the table (a real capture says 其他 for code 11)
+        reason = draw(_texts) if draw(st.booleans()) else (known or FAILURE_CODES[11]).reason
+        fields = {
+            "call_from": call_from,
+            "callid": callid,
+            "failure_code": code,
+            "failure_reason": reason,
+            "mobile": mobile,
+            "nationcode": nationcode,
+        }
+    for name, value in _EXTRAS[extras].items():
+        fields.setdefault(name, value)
+    for name, value in fixed.items():
+        if name in _STEERING[kind] and value is not MISSING:
+            continue
+        value = _value(draw, value)
+        if value is MISSING:
+            fields.pop(name, None)
+        else:
+            fields[name] = value
+    return {kind: fields}
 
 
 # Fixed fields that steer the draw of a kind (so the other fields agree), rather than being laid over it.
@@ -194,28 +207,6 @@ _STEERING: dict[str, frozenset[str]] = {
     KEYPRESS: frozenset({"nationcode"}),
     FAILURE: frozenset({"failure_code", "nationcode"}),
 }
-
-
-def _envelope(kind: str, fixed: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
-    """Payloads of one kind: fields drawn, extra fields sometimes, then the fixed values laid over."""
-    steering = _STEERING[kind]
-    overlay = {
-        name: _fixed_or(fixed, name, st.just(MISSING))
-        for name in fixed
-        if name not in steering or fixed[name] is MISSING
-    }
-
-    def assemble(parts: tuple[dict[str, Any], dict[str, Any], dict[str, Any]]) -> dict[str, Any]:
-        fields, extra, chosen = parts
-        fields = {**fields, **{k: v for k, v in extra.items() if k not in fields}}
-        for name, value in chosen.items():
-            if value is MISSING:
-                fields.pop(name, None)
-            else:
-                fields[name] = value
-        return {kind: fields}
-
-    return st.tuples(_BUILDERS[kind](fixed), _extras, st.fixed_dictionaries(overlay)).map(assemble)
 
 
 def _documented_variants(kind: str | None) -> list[dict[str, Any]]:
@@ -241,7 +232,7 @@ def callbacks(kind: str | None = None, **fixed: Any) -> st.SearchStrategy[dict[s
         return st.one_of([callbacks(k, **fixed) for k in KINDS])
     # No branch sampling the documented variants here: a payload drawn from such a branch cannot shrink
     # field by field (@every_variant runs them first instead, as explicit examples).
-    return _envelope(kind_named(kind), fixed)
+    return _payload(kind_named(kind), fixed)
 
 
 def bodies(kind: str | None = None, **fixed: Any) -> st.SearchStrategy[bytes]:
