@@ -1,0 +1,109 @@
+"""What the Locust user posts and how it judges replies, tested in-process (without importing Locust,
+which patches the standard library for gevent)."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+
+import pytest
+
+from pytest_voicecb.contract import KINDS, parse_callback
+from pytest_voicecb.factory import PayloadFactory
+from pytest_voicecb.integrations.load import CallbackMix, Delivery, judge_reply, no_reply, stable
+
+PROMPT, CODE, KEYPRESS, FAILURE = KINDS
+OK = b'{"result":0,"errmsg":"OK"}'
+URL = "http://127.0.0.1:8000/voice/callback"
+
+
+def test_the_mix_posts_every_kind_in_its_shares_with_duplicates() -> None:
+    mix = CallbackMix(PayloadFactory(3), duplicate_share=0.2, failure_share=0.1)
+    deliveries = [mix.next() for _ in range(5000)]
+    names = Counter(d.name for d in deliveries)
+    duplicates = [d for d in deliveries if d.duplicate]
+    assert 0.17 < len(duplicates) / len(deliveries) < 0.23
+    firsts = [d for d in deliveries if not d.duplicate]
+    assert 0.07 < names[FAILURE] / len(firsts) < 0.13
+    assert {PROMPT, CODE, KEYPRESS, FAILURE} <= set(names)
+    assert all(d.name.endswith(" (duplicate)") for d in duplicates)
+    bodies = {d.body for d in firsts}
+    assert all(d.body in bodies for d in duplicates)  # a duplicate repeats a callback already sent
+    results = Counter(parse_callback(d.body).model_dump().get("result") for d in firsts if d.name == PROMPT)
+    assert set(results) == {"0", "1", "2"}
+    assert results["0"] > results["1"] > results["2"]
+
+
+def test_one_seed_replays_the_same_traffic() -> None:
+    def traffic(seed: int) -> list[bytes]:
+        mix = CallbackMix(PayloadFactory(seed))
+        return [mix.next().body for _ in range(200)]
+
+    assert traffic(1) == traffic(1)
+    assert traffic(1) != traffic(2)
+
+
+def test_shares_outside_zero_to_one_are_clear_errors() -> None:
+    with pytest.raises(ValueError, match=r"duplicate_share must be a share from 0 to 1 .* got 1\.5"):
+        CallbackMix(duplicate_share=1.5)
+    with pytest.raises(ValueError, match="failure_share must be a share from 0 to 1"):
+        CallbackMix(failure_share="0.1")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="memory must be a whole number"):
+        CallbackMix(memory=0)
+
+
+def delivery(duplicate: bool = False) -> Delivery:
+    payload = PayloadFactory(5).prompt(result="1", accept_time="")
+    return Delivery(PROMPT, PayloadFactory.body(payload), payload, duplicate)
+
+
+def test_a_success_in_time_passes() -> None:
+    cause, reply = judge_reply(delivery(), url=URL, status=200, headers={}, body=OK, elapsed=0.01)
+    assert cause is None
+    assert reply.status == 200
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "duplicate", "expected"),
+    [
+        (200, b'{"result":"0","errmsg":"OK"}', False, "rule 1 (valid input gets success)"),
+        (500, b"<html>Internal Server Error</html>", False, "HTTP status 500"),
+        (200, b"", False, "rule 1"),
+        (
+            200,
+            b'{"result":1,"errmsg":"callback 0d5e03138b71966ad2022cdf04896bdc was already processed"}',
+            True,
+            "rule 4",
+        ),
+    ],
+)
+def test_a_reply_that_breaks_the_contract_fails_with_a_stable_cause(
+    status: int, body: bytes, duplicate: bool, expected: str
+) -> None:
+    cause, _ = judge_reply(delivery(duplicate), url=URL, status=status, headers={}, body=body, elapsed=0.01)
+    assert cause is not None
+    assert expected in cause
+    assert "0d5e0313" not in cause  # ids are blanked so Locust counts one cause, not one per callid
+
+
+def test_a_late_success_breaks_rule_6() -> None:
+    cause, _ = judge_reply(delivery(), url=URL, status=200, headers={}, body=OK, elapsed=2.5, deadline=2.0)
+    assert cause == "CONTRACT.md rule 6 (answer promptly): replied after the 2 s deadline"
+
+
+def test_the_reply_reproduces_with_curl() -> None:
+    _, reply = judge_reply(delivery(), url=URL, status=500, headers={"X": "1"}, body=b"", elapsed=0.1)
+    assert reply.curl().startswith(f"curl -sS -i -X POST {URL}")
+
+
+def test_no_reply_and_stable_say_what_happened_safely() -> None:
+    assert no_reply(ConnectionRefusedError(111, "Connection refused")) == (
+        "no reply (the provider would retry): ConnectionRefusedError: [Errno 111] Connection refused"
+    )
+    assert no_reply(TimeoutError()) == "no reply (the provider would retry): TimeoutError()"
+    assert stable("id 5675f2f4-e86f-4a7b-a6d0-bf54889c9492 at 1713638430\x1b[2J") == "id … at …\\x1b[2J"
+
+
+def test_importing_the_load_module_does_not_import_locust() -> None:
+    assert "locust" not in sys.modules
+    assert "gevent" not in sys.modules
