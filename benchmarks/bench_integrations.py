@@ -12,8 +12,9 @@
 
     python benchmarks/bench_integrations.py [--seconds 0.3] [--only faker,strategies,locust]
 
-Rates are the best of five timed rounds (the Locust runs: one run of ``--locust-seconds`` each);
-compare the ratios, the absolute numbers depend on the machine.
+(a) and (b) count CPU time of this process (best of five rounds, and of three runs), so that other work
+on a shared machine does not skew the ratio. (c) counts requests per CPU second of
+the Locust process while the test runs, the best of two alternating runs of ``--locust-seconds`` each. Compare the ratios; absolute numbers depend on the machine.
 """
 
 from __future__ import annotations
@@ -156,13 +157,154 @@ def bench_strategies(examples: int) -> None:
     row("    @given(callbacks()) + parse_callback", f"{any_kind * 1e6:,.0f} µs", "(every kind, validated)", "", "")
 
 
+# ---- (c) Locust ------------------------------------------------------------------------------------
+
+# Both locustfiles print the CPU seconds their process spent between the start and the stop of the
+# test, so the comparison leaves out start-up (importing pydantic is ours alone, and not per request).
+CPU_METER = """
+import time
+from locust import events
+
+_began = []
+
+@events.test_start.add_listener
+def _start(**kwargs):
+    _began.append(time.process_time())
+
+@events.test_stop.add_listener
+def _stop(**kwargs):
+    print("CPU_SECONDS", time.process_time() - _began[0], flush=True)
+"""
+
+OURS_LOCUSTFILE = CPU_METER + """
+from pytest_voicecb.integrations.locust_users import VoiceCallbackUser
+"""
+
+PLAIN_LOCUSTFILE = CPU_METER + """
+from locust import task
+from locust.contrib.fasthttp import FastHttpUser
+
+BODY = {body!r}
+
+
+class PlainUser(FastHttpUser):
+    @task
+    def post(self):
+        self.client.post("/voice/callback", data=BODY, headers={{"Content-Type": "application/json"}})
+"""
+
+OK_REPLY = b'{"result":0,"errmsg":"OK"}'
+
+
+def serve(port: int) -> None:
+    """A keep-alive HTTP/1.1 server answering every request with the success reply (asyncio, one process):
+    fast enough that the Locust worker, not the server, sets the pace."""
+    import asyncio
+
+    response = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+        + str(len(OK_REPLY)).encode()
+        + b"\r\n\r\n"
+        + OK_REPLY
+    )
+
+    class Answer(asyncio.Protocol):
+        def connection_made(self, transport: Any) -> None:
+            self.transport = transport
+            self.buffer = b""
+
+        def data_received(self, data: bytes) -> None:
+            self.buffer += data
+            while True:
+                head, sep, rest = self.buffer.partition(b"\r\n\r\n")
+                if not sep:
+                    return
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                if len(rest) < length:
+                    return
+                self.buffer = rest[length:]
+                self.transport.write(response)
+
+    async def main() -> None:
+        server = await asyncio.get_running_loop().create_server(Answer, "127.0.0.1", port)
+        await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def locust_rate(locustfile: str, host: str, seconds: int, users: int) -> tuple[float, int]:
+    """Requests per CPU second of one Locust process during the test, and its failure count. CPU
+    seconds, not wall seconds: on a shared machine the worker does not always have a core, and what is
+    measured is how much work one request costs the worker."""
+    import json
+    import subprocess
+
+    command = [sys.executable, "-m", "locust", "-f", locustfile, "--headless", "--only-summary", "--json"]
+    command += ["-u", str(users), "-r", str(users), "-t", f"{seconds}s", "--host", host, "--loglevel", "ERROR"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    lines = done.stdout.splitlines()
+    used = float(next(line.split()[1] for line in lines if line.startswith("CPU_SECONDS")))
+    entries = json.loads("\n".join(lines[lines.index("[") : lines.index("]") + 1]))
+    requests = sum(entry["num_requests"] for entry in entries)
+    failures = sum(entry["num_failures"] for entry in entries)
+    return requests / used, failures
+
+
+def bench_locust(seconds: int, users: int) -> None:
+    import socket
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from pytest_voicecb.factory import PayloadFactory
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([sys.executable, __file__, "--serve", str(port)])
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            plain, ours_file = Path(folder) / "plain_locustfile.py", Path(folder) / "ours_locustfile.py"
+            plain.write_text(PLAIN_LOCUSTFILE.format(body=PayloadFactory(1).body(PayloadFactory(1).prompt())))
+            ours_file.write_text(OURS_LOCUSTFILE)
+            host = f"http://127.0.0.1:{port}"
+            time.sleep(0.5)  # the server binds
+            ours, theirs, failures = 0.0, 0.0, 0
+            for _ in range(2):  # alternate, best of two each, against the machine's noise
+                rate, failed = locust_rate(str(ours_file), host, seconds, users)
+                ours, failures = max(ours, rate), failures + failed
+                theirs = max(theirs, locust_rate(str(plain), host, seconds, users)[0])
+    finally:
+        server.terminate()
+        server.wait(5)
+    ratio = ours / theirs
+    verdict = "ok" if ratio >= TARGETS["locust"] else "MISSED"
+    row(
+        "(c) VoiceCallbackUser, one worker (per CPU s)",
+        f"{ours:,.0f}/s",
+        f"plain FastHttpUser, constant body {theirs:,.0f}/s",
+        f"{ratio:.2f}",
+        f">={TARGETS['locust']:g}: {verdict}",
+    )
+    row("    contract failures in our runs", f"{failures}", "(every reply judged; success verdicts remembered)", "", "")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=0.3, help="length of one timed round")
     parser.add_argument("--examples", type=int, default=1000, help="examples per @given run")
     parser.add_argument("--locust-seconds", type=int, default=8, help="length of each Locust run")
+    parser.add_argument("--users", type=int, default=10, help="Locust users per run")
     parser.add_argument("--only", default="faker,strategies,locust", help="comma-separated sections")
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.serve:
+        serve(args.serve)
+        return 0
     sections = {s.strip() for s in args.only.split(",") if s.strip()}
     print(f"Python {sys.version.split()[0]}, {args.seconds:.2f} s rounds, best of 5")
     print()
@@ -171,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
         bench_faker(args.seconds)
     if "strategies" in sections:
         bench_strategies(args.examples)
+    if "locust" in sections:
+        bench_locust(args.locust_seconds, args.users)
     return 0
 
 

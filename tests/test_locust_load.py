@@ -10,7 +10,7 @@ import pytest
 
 from pytest_voicecb.contract import KINDS, parse_callback
 from pytest_voicecb.factory import PayloadFactory
-from pytest_voicecb.integrations.load import CallbackMix, Delivery, judge_reply, no_reply, stable
+from pytest_voicecb.integrations.load import CallbackMix, Delivery, ReplyJudge, no_reply, stable
 
 PROMPT, CODE, KEYPRESS, FAILURE = KINDS
 OK = b'{"result":0,"errmsg":"OK"}'
@@ -52,15 +52,21 @@ def test_shares_outside_zero_to_one_are_clear_errors() -> None:
         CallbackMix(memory=0)
 
 
-def delivery(duplicate: bool = False) -> Delivery:
+def delivery(duplicate: bool = False, valid: bool = True) -> Delivery:
     payload = PayloadFactory(5).prompt(result="1", accept_time="")
-    return Delivery(PROMPT, PayloadFactory.body(payload), payload, duplicate)
+    return Delivery(PROMPT, PayloadFactory.body(payload), payload, duplicate, valid)
+
+
+def test_every_delivery_of_the_mix_is_a_valid_callback_as_it_claims() -> None:
+    mix = CallbackMix(PayloadFactory(8), duplicate_share=0.3)
+    for _ in range(2000):
+        sent = mix.next()
+        assert sent.valid
+        parse_callback(sent.body)
 
 
 def test_a_success_in_time_passes() -> None:
-    cause, reply = judge_reply(delivery(), url=URL, status=200, headers={}, body=OK, elapsed=0.01)
-    assert cause is None
-    assert reply.status == 200
+    assert ReplyJudge(URL)(delivery(), 200, OK, 0.01) is None
 
 
 @pytest.mark.parametrize(
@@ -69,31 +75,39 @@ def test_a_success_in_time_passes() -> None:
         (200, b'{"result":"0","errmsg":"OK"}', False, "rule 1 (valid input gets success)"),
         (500, b"<html>Internal Server Error</html>", False, "HTTP status 500"),
         (200, b"", False, "rule 1"),
-        (
-            200,
-            b'{"result":1,"errmsg":"callback 0d5e03138b71966ad2022cdf04896bdc was already processed"}',
-            True,
-            "rule 4",
-        ),
+        (200, b'{"result":1,"errmsg":"callback 0d5e03138b71966ad2022cdf04896bdc was done"}', True, "rule 4"),
     ],
 )
 def test_a_reply_that_breaks_the_contract_fails_with_a_stable_cause(
     status: int, body: bytes, duplicate: bool, expected: str
 ) -> None:
-    cause, _ = judge_reply(delivery(duplicate), url=URL, status=status, headers={}, body=body, elapsed=0.01)
+    judge = ReplyJudge(URL)
+    judge(delivery(), 200, OK, 0.01)  # a success remembered does not excuse anything else
+    cause = judge(delivery(duplicate), status, body, 0.01)
     assert cause is not None
     assert expected in cause
     assert "0d5e0313" not in cause  # ids are blanked so Locust counts one cause, not one per callid
 
 
-def test_a_late_success_breaks_rule_6() -> None:
-    cause, _ = judge_reply(delivery(), url=URL, status=200, headers={}, body=OK, elapsed=2.5, deadline=2.0)
-    assert cause == "CONTRACT.md rule 6 (answer promptly): replied after the 2 s deadline"
+def test_a_remembered_success_is_still_held_to_the_deadline_and_only_for_valid_callbacks() -> None:
+    judge = ReplyJudge(URL, deadline=2.0, strict=True)
+    assert judge(delivery(), 200, OK, 0.01) is None
+    assert judge(delivery(), 200, OK, 2.5) == "CONTRACT.md rule 6 (answer promptly): replied after the 2 s deadline"
+    invalid = Delivery(PROMPT, b'{"voiceprompt_callback":{}}', {"voiceprompt_callback": {}}, valid=False)
+    cause = judge(invalid, 200, OK, 0.01)  # strict: input that breaks the contract must be rejected
+    assert cause is not None
+    assert "rule 2" in cause or "rule 3" in cause
 
 
 def test_the_reply_reproduces_with_curl() -> None:
-    _, reply = judge_reply(delivery(), url=URL, status=500, headers={"X": "1"}, body=b"", elapsed=0.1)
+    reply = ReplyJudge(URL).reply(delivery(), 500, {"X": "1"}, b"", 0.1)
     assert reply.curl().startswith(f"curl -sS -i -X POST {URL}")
+    assert reply.headers["X"] == "1"
+
+
+def test_a_bad_deadline_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="deadline must be a positive number of seconds"):
+        ReplyJudge(URL, deadline=0)
 
 
 def test_no_reply_and_stable_say_what_happened_safely() -> None:

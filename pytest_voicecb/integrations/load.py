@@ -2,7 +2,7 @@
 
 ``CallbackMix`` draws the traffic of a campaign: callbacks of every kind in realistic shares, with a
 share of ``voice_failure_callback`` and a share of duplicate deliveries (the provider retries, so a
-handler sees the same callback twice). ``judge_reply`` holds each reply to the contract with
+handler sees the same callback twice). ``ReplyJudge`` holds each reply to the contract with
 ``conformance.judge``, the verdict the conformance suite and ``voicecb send`` use, plus the deadline
 (rule 6), and returns the cause of a failure as one stable line (Locust groups failures by their
 text, so the line names the rule and the problem, never a callid or a time).
@@ -26,13 +26,17 @@ from pytest_voicecb.conformance import DEFAULT_DEADLINE, judge
 from pytest_voicecb.contract import CODE, FAILURE, JSON_CONTENT_TYPE, KEYPRESS, PROMPT, encode
 from pytest_voicecb.factory import PayloadFactory
 
-__all__ = ["DEFAULT_DEADLINE", "CallbackMix", "Delivery", "check_share", "judge_reply", "no_reply", "stable"]
+__all__ = ["DEFAULT_DEADLINE", "CallbackMix", "Delivery", "ReplyJudge", "check_share", "no_reply", "stable"]
 
 # Shares of the kinds other than failures (which have a share of their own), and of call outcomes: a
 # notification campaign is mostly prompts, mostly answered.
 _KIND_SHARES: tuple[tuple[str, float], ...] = ((PROMPT, 0.6), (CODE, 0.25), (KEYPRESS, 0.15))
 _RESULT_SHARES: tuple[tuple[str, float], ...] = (("0", 0.7), ("1", 0.2), ("2", 0.1))
 _HEADERS = {"Content-Type": JSON_CONTENT_TYPE}
+# Built once: werkzeug's Headers cost more to build than a verdict, and judging reads no header. A
+# reply that fails is rebuilt with its own headers, for the curl reproducer and the log.
+_SENT_HEADERS = Headers(_HEADERS)
+_NO_HEADERS = Headers()
 
 
 def check_share(name: str, value: object) -> float:
@@ -51,6 +55,8 @@ class Delivery:
     body: bytes
     payload: dict[str, Any]
     duplicate: bool = False
+    valid: bool = False
+    """Known to pass ``parse_callback`` (the factory builds only valid callbacks; tests check it)."""
 
 
 class CallbackMix:
@@ -85,7 +91,7 @@ class CallbackMix:
         rnd = self._rnd
         if self._recent and rnd() < self.duplicate_share:
             first = self._recent[int(rnd() * len(self._recent))]
-            return Delivery(f"{first.name} (duplicate)", first.body, first.payload, duplicate=True)
+            return Delivery(f"{first.name} (duplicate)", first.body, first.payload, duplicate=True, valid=first.valid)
         delivery = self._new(rnd)
         if len(self._recent) < self.memory:
             self._recent.append(delivery)
@@ -103,8 +109,10 @@ class CallbackMix:
             if kind == KEYPRESS:
                 payload = factory.keypress()
             else:
-                payload = factory.build(kind, result=_pick(_RESULT_SHARES, rnd()))
-        return Delivery(kind, encode(payload), payload)
+                build = factory.prompt if kind == PROMPT else factory.code
+                result = _pick(_RESULT_SHARES, rnd())
+                payload = build() if result == "0" else build(result=result)  # answered is the default
+        return Delivery(kind, encode(payload), payload, valid=True)
 
 
 def _pick(shares: tuple[tuple[str, float], ...], draw: float) -> str:
@@ -115,31 +123,45 @@ def _pick(shares: tuple[tuple[str, float], ...], draw: float) -> str:
     return shares[-1][0]
 
 
-def judge_reply(
-    delivery: Delivery,
-    *,
-    url: str,
-    status: int,
-    headers: Mapping[str, str] | None,
-    body: bytes,
-    elapsed: float,
-    deadline: float = DEFAULT_DEADLINE,
-    strict: bool = False,
-) -> tuple[str | None, Reply]:
-    """The cause of failure of one reply (None when the contract holds), and the reply as a ``Reply``.
+class ReplyJudge:
+    """Holds each reply to the contract with ``conformance.judge``, plus the ``deadline`` (rule 6).
 
-    A valid callback must get a success reply (rule 1; rule 4 for a duplicate), within ``deadline``
-    seconds (rule 6).
+    ``judge`` depends on nothing but whether the callback is valid and the reply's status and body, so
+    its verdict on a success reply to a valid callback is remembered per (status, body): a handler
+    answers the same success bytes thousands of times, and judging them again would make the load
+    generator, not the handler, the bottleneck. Failures are always judged afresh.
     """
-    request = SentRequest("POST", url, Headers(_HEADERS), delivery.body)
-    reply = Reply(status=status, headers=Headers(headers or {}), body=body, elapsed=elapsed, request=request)
-    verdict = judge(reply, delivery.payload, strict=strict)
-    if verdict.problems:
-        rule = 4 if delivery.duplicate and verdict.rule == 1 else verdict.rule
-        return f"{cite(rule)}: {verdict.expected}: {stable(verdict.problems[0])}", reply
-    if elapsed > deadline:
-        return f"{cite(6)}: replied after the {deadline:g} s deadline", reply
-    return None, reply
+
+    MEMORY = 32
+    """Distinct success replies remembered (handlers that vary their success body are judged every time)."""
+
+    def __init__(self, url: str, *, deadline: float = DEFAULT_DEADLINE, strict: bool = False) -> None:
+        self.url = url
+        self.deadline = _checks.seconds("deadline", deadline)
+        self.strict = strict
+        self._ok: set[tuple[int, bytes]] = set()
+
+    def __call__(self, delivery: Delivery, status: int, body: bytes, elapsed: float) -> str | None:
+        """The cause of failure of one reply, on one line that reads the same for every callback; None when
+        the contract holds. A valid callback must get a success reply (rule 1; rule 4 for a duplicate)."""
+        if not (delivery.valid and (status, body) in self._ok):
+            verdict = judge(self.reply(delivery, status, None, body, elapsed), delivery.payload, strict=self.strict)
+            if verdict.problems:
+                rule = 4 if delivery.duplicate and verdict.rule == 1 else verdict.rule
+                return f"{cite(rule)}: {verdict.expected}: {stable(verdict.problems[0])}"
+            if delivery.valid and len(self._ok) < self.MEMORY:
+                self._ok.add((status, body))
+        if elapsed > self.deadline:
+            return f"{cite(6)}: replied after the {self.deadline:g} s deadline"
+        return None
+
+    def reply(
+        self, delivery: Delivery, status: int, headers: Mapping[str, str] | None, body: bytes, elapsed: float
+    ) -> Reply:
+        """The reply as a ``Reply`` (for its curl reproducer)."""
+        request = SentRequest("POST", self.url, _SENT_HEADERS, delivery.body)
+        reply_headers = Headers(headers) if headers else _NO_HEADERS
+        return Reply(status=status, headers=reply_headers, body=body, elapsed=elapsed, request=request)
 
 
 def no_reply(error: BaseException | str) -> str:

@@ -34,7 +34,7 @@ from pytest_voicecb import _checks
 from pytest_voicecb.contract import DEFAULT_PATH
 from pytest_voicecb.factory import PayloadFactory
 from pytest_voicecb.integrations._versions import require
-from pytest_voicecb.integrations.load import DEFAULT_DEADLINE, CallbackMix, check_share, judge_reply, no_reply
+from pytest_voicecb.integrations.load import DEFAULT_DEADLINE, CallbackMix, ReplyJudge, check_share, no_reply
 
 __all__ = ["VoiceCallbackUser"]
 
@@ -126,7 +126,7 @@ class VoiceCallbackUser(FastHttpUser):
             duplicate_share=option("duplicates", self.duplicate_share),
             failure_share=option("failures", self.failure_share),
         )
-        self.url = (self.host or "").rstrip("/") + self.path
+        self.judge = ReplyJudge((self.host or "").rstrip("/") + self.path, deadline=self.deadline, strict=self.strict)
 
     @task
     def post_callback(self) -> None:
@@ -145,22 +145,15 @@ class VoiceCallbackUser(FastHttpUser):
                     error = getattr(response, "error", None)
                     response.failure(no_reply(error or "the connection closed without a reply"))
                     return
-                cause, reply = judge_reply(
-                    delivery,
-                    url=self.url,
-                    status=response.status_code,
-                    headers=response.headers,
-                    body=response.content or b"",
-                    elapsed=time.perf_counter() - began,
-                    deadline=self.deadline,
-                    strict=self.strict,
-                )
+                body = response.content or b""
+                cause = self.judge(delivery, response.status_code, body, time.perf_counter() - began)
                 if cause is None:
                     response.success()
                     return
                 response.failure(cause)
                 if cause not in _logged_causes and len(_logged_causes) < _LOGGED_CAUSES_MAX:
                     _logged_causes.add(cause)
+                    reply = self.judge.reply(delivery, response.status_code, None, body, 0.0)
                     log.warning("%s: %s\nreproduce:\n  %s", delivery.name, cause, reply.curl().replace("\n", "\n  "))
             except Exception as exc:  # a reply we cannot even read: a failure of the handler, never of the run
                 response.failure(no_reply(exc))
