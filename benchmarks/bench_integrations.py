@@ -13,8 +13,9 @@
     python benchmarks/bench_integrations.py [--seconds 0.3] [--only faker,strategies,locust]
 
 (a) and (b) count CPU time of this process (best of five rounds, and of three runs), so that other work
-on a shared machine does not skew the ratio. (c) counts requests per CPU second of
-the Locust process while the test runs, the best of two alternating runs of ``--locust-seconds`` each. Compare the ratios; absolute numbers depend on the machine.
+on a shared machine does not skew the ratio. (c) counts requests per CPU second of the Locust process
+while the test runs, the best of two alternating runs of ``--locust-seconds`` each. Compare the
+ratios; absolute numbers depend on the machine.
 """
 
 from __future__ import annotations
