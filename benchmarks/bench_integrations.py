@@ -177,11 +177,16 @@ def _stop(**kwargs):
     print("CPU_SECONDS", time.process_time() - _began[0], flush=True)
 """
 
-OURS_LOCUSTFILE = CPU_METER + """
+OURS_LOCUSTFILE = (
+    CPU_METER
+    + """
 from pytest_voicecb.integrations.locust_users import VoiceCallbackUser
 """
+)
 
-PLAIN_LOCUSTFILE = CPU_METER + """
+PLAIN_LOCUSTFILE = (
+    CPU_METER
+    + """
 from locust import task
 from locust.contrib.fasthttp import FastHttpUser
 
@@ -193,6 +198,7 @@ class PlainUser(FastHttpUser):
     def post(self):
         self.client.post("/voice/callback", data=BODY, headers={{"Content-Type": "application/json"}})
 """
+)
 
 OK_REPLY = b'{"result":0,"errmsg":"OK"}'
 
