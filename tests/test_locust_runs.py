@@ -186,3 +186,11 @@ def test_bad_options_are_a_clear_usage_error(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "duplicate" in done.stderr or "share from 0 to 1" in done.stderr, done.stderr
+
+
+def test_the_example_locustfile_offers_only_its_own_user() -> None:
+    command = [sys.executable, "-m", "locust", "-f", str(ROOT / "examples" / "load" / "locustfile.py"), "--list"]
+    done = subprocess.run(command, env=environment(), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    users = done.stdout.split("Available Users:")[1].split()
+    assert users == ["CampaignEnd"]
