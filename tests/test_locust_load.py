@@ -3,6 +3,8 @@ which patches the standard library for gevent)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 from collections import Counter
 
@@ -121,3 +123,14 @@ def test_no_reply_and_stable_say_what_happened_safely() -> None:
 def test_importing_the_load_module_does_not_import_locust() -> None:
     assert "locust" not in sys.modules
     assert "gevent" not in sys.modules
+
+
+def test_the_plugin_and_the_integrations_package_import_none_of_the_libraries() -> None:
+    code = """
+import json, sys
+import pytest_voicecb.plugin, pytest_voicecb.integrations
+print(json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    loaded = set(json.loads(done.stdout))
+    assert loaded.isdisjoint({"locust", "gevent", "faker", "hypothesis", "factory"}), loaded

@@ -304,3 +304,10 @@ def test_a_handler_crashing_on_an_accept_time_of_zero_shrinks_to_an_unanswered_c
             "start_calltime": MINIMAL_START,
         }
     }
+
+
+def test_the_public_alias_is_the_same_module() -> None:
+    from pytest_voicecb import strategies as alias
+
+    assert alias.callbacks is callbacks
+    assert alias.malformed is malformed
