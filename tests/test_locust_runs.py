@@ -154,8 +154,8 @@ def test_locust_counts_a_broken_handler_and_a_hanging_refusing_garbage_one_as_fa
 
     with serving(create_app("reject-duplicates", "crash-on-empty-times")) as broken:
         # Both runs at once: neither needs the other's CPU to be correct, and the suite waits once.
-        chaotic = start_locust(chaos, "--voicecb-timeout", "0.5", seconds=3, users=4)
-        results = {"broken": finish(start_locust(broken, seconds=3, workers=2)), "chaos": finish(chaotic)}
+        chaotic = start_locust(chaos, "--voicecb-timeout", "0.5", seconds=2, users=4)
+        results = {"broken": finish(start_locust(broken, seconds=2, workers=2)), "chaos": finish(chaotic)}
 
     run = results["broken"]
     assert run.returncode == 1, run.output[-3000:]
