@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from pytest_voicecb.contract import KINDS, parse_callback
+from pytest_voicecb.contract import KINDS, encode, parse_callback
 from pytest_voicecb.factory import PayloadFactory
 from pytest_voicecb.integrations.load import CallbackMix, Delivery, ReplyJudge, no_reply, stable
 
@@ -65,6 +65,7 @@ def test_every_delivery_of_the_mix_is_a_valid_callback_as_it_claims() -> None:
         sent = mix.next()
         assert sent.valid
         parse_callback(sent.body)
+        assert sent.body == encode(sent.payload)  # the bytes the provider sends, as contract.encode writes them
 
 
 def test_a_success_in_time_passes() -> None:
