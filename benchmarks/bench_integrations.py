@@ -14,7 +14,7 @@
 
 (a) and (b) count CPU time of this process (best of five rounds, and of three runs), so that other work
 on a shared machine does not skew the ratio. (c) counts requests per CPU second of the Locust process
-while the test runs, the best of two alternating runs of ``--locust-seconds`` each. Compare the
+while the test runs, the best of ``--rounds`` alternating runs of ``--locust-seconds`` each. Compare the
 ratios; absolute numbers depend on the machine.
 """
 
@@ -261,7 +261,7 @@ def locust_rate(locustfile: str, host: str, seconds: int, users: int) -> tuple[f
     return requests / used, failures
 
 
-def bench_locust(seconds: int, users: int) -> None:
+def bench_locust(seconds: int, users: int, rounds: int) -> None:
     import socket
     import subprocess
     import tempfile
@@ -280,11 +280,13 @@ def bench_locust(seconds: int, users: int) -> None:
             ours_file.write_text(OURS_LOCUSTFILE)
             host = f"http://127.0.0.1:{port}"
             time.sleep(0.5)  # the server binds
-            ours, theirs, failures = 0.0, 0.0, 0
-            for _ in range(2):  # alternate, best of two each, against the machine's noise
+            ours_rates, theirs_rates, failures = [], [], 0
+            for _ in range(rounds):  # alternate, best of each, against the machine's noise
                 rate, failed = locust_rate(str(ours_file), host, seconds, users)
-                ours, failures = max(ours, rate), failures + failed
-                theirs = max(theirs, locust_rate(str(plain), host, seconds, users)[0])
+                ours_rates.append(rate)
+                failures += failed
+                theirs_rates.append(locust_rate(str(plain), host, seconds, users)[0])
+            ours, theirs = max(ours_rates), max(theirs_rates)
     finally:
         server.terminate()
         server.wait(5)
@@ -298,6 +300,8 @@ def bench_locust(seconds: int, users: int) -> None:
         f">={TARGETS['locust']:g}: {verdict}",
     )
     row("    contract failures in our runs", f"{failures}", "(every reply judged; success verdicts remembered)", "", "")
+    pairs = zip(ours_rates, theirs_rates, strict=True)
+    print("    every run, ours / plain:", " ".join(f"{o:,.0f}/{t:,.0f}" for o, t in pairs))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -306,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--examples", type=int, default=1000, help="examples per @given run")
     parser.add_argument("--locust-seconds", type=int, default=8, help="length of each Locust run")
     parser.add_argument("--users", type=int, default=10, help="Locust users per run")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating Locust runs of each kind")
     parser.add_argument("--only", default="faker,strategies,locust", help="comma-separated sections")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -321,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     if "strategies" in sections:
         bench_strategies(args.examples)
     if "locust" in sections:
-        bench_locust(args.locust_seconds, args.users)
+        bench_locust(args.locust_seconds, args.users, args.rounds)
     return 0
 
 
