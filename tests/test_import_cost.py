@@ -29,6 +29,8 @@ HEAVY = (
     "requests",
     "schemathesis",
     "polyfactory",
+    "factory",  # factory_boy
+    "tencentcloud",
 )
 
 

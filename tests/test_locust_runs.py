@@ -22,6 +22,8 @@ import pytest
 from pytest_voicecb.integrations import LOCUSTFILE
 from tests.handlers.serve import serving
 
+pytestmark = pytest.mark.load
+
 ROOT = Path(__file__).resolve().parent.parent
 PATH = "/voice/callback"
 KIND_NAMES = {"voiceprompt_callback", "voicecode_callback", "voicekey_callback", "voice_failure_callback"}
