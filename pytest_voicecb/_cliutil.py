@@ -7,13 +7,26 @@ each other.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 from collections.abc import Callable
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from pytest_voicecb import _checks
 
-__all__ = ["UsageError", "VoicecbParser", "bounded", "count", "http_url", "path", "port", "positive", "reply_mode"]
+__all__ = [
+    "UsageError",
+    "VoicecbParser",
+    "bounded",
+    "count",
+    "http_url",
+    "is_loopback",
+    "path",
+    "port",
+    "positive",
+    "reply_mode",
+    "whole",
+]
 
 
 class UsageError(Exception):
@@ -48,6 +61,7 @@ def bounded(convert: Callable[[str], float], ok: Callable[[float], bool], what: 
 
 positive = bounded(float, lambda v: 0 < v < float("inf"), "a positive number of seconds")
 count = bounded(int, lambda v: v >= 1, "a whole number, at least 1")
+whole = bounded(int, lambda v: v >= 0, "a whole number, 0 or more")
 port = bounded(int, lambda v: 0 <= v <= 65535, "a port number from 0 to 65535")
 
 
@@ -84,3 +98,14 @@ def reply_mode(text: str) -> str:
             f"status:N needs an HTTP status from {_checks.STATUS_MIN} to {_checks.STATUS_MAX}, got {text!r}"
         )
     raise argparse.ArgumentTypeError(f"expected contract, ok, error or status:N, got {text!r}")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only (``serve`` and ``provider`` refuse anything
+    else without ``--allow-remote``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -10,12 +10,12 @@ no symlinks). Time is real, ``--scale`` times faster. ``add_parser(subparsers)``
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import signal
 import sys
 import threading
 from typing import Any
 
+from pytest_voicecb import _cliutil
 from pytest_voicecb._text import preview, safe
 from pytest_voicecb.log import LogWriter
 
@@ -34,16 +34,6 @@ The control API is at /voicecb-api/ (state, reset, script).
 """
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
 def _seconds_list(text: str) -> list[float]:
     try:
         values = [float(part) for part in text.split(",")]
@@ -52,19 +42,6 @@ def _seconds_list(text: str) -> list[float]:
     if not values or not all(0 <= v < float("inf") for v in values):
         raise argparse.ArgumentTypeError(f"expected seconds separated by commas (e.g. 10,60), got {text!r}")
     return values
-
-
-def _whole(text: str) -> int:
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
-    return int(text)
-
-
-def _port(text: str) -> int:
-    value = _whole(text)
-    if value > 65535:
-        raise argparse.ArgumentTypeError(f"expected a port number from 0 to 65535, got {text!r}")
-    return value
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -83,29 +60,20 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--callback-url", required=True, metavar="URL", help="where callbacks are delivered")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=_port, default=0, metavar="N", help="port to bind (default: any free one)")
+    parser.add_argument("--port", type=_cliutil.port, default=0, metavar="N", help="port to bind (default: any free)")
     parser.add_argument("--seed", default=None, help="seed for callids and callback fields (default: random)")
-    parser.add_argument("--scale", type=_positive, default=1.0, help="simulated seconds per real second (default 1)")
-    parser.add_argument("--retries", type=_whole, default=2, metavar="N", help="retries of a failed delivery (2)")
+    parser.add_argument("--scale", type=_cliutil.positive, default=1.0, help="simulated seconds per second (1)")
+    parser.add_argument("--retries", type=_cliutil.whole, default=2, metavar="N", help="retries of a failed delivery")
     parser.add_argument(
         "--backoff", type=_seconds_list, default=[10.0, 60.0], metavar="S,S", help="seconds before each retry (10,60)"
     )
-    parser.add_argument("--timeout", type=_positive, default=5.0, metavar="S", help="seconds per delivery (5)")
-    parser.add_argument("--duplicates", type=_whole, default=0, metavar="N", help="extra copies of each status")
+    parser.add_argument("--timeout", type=_cliutil.positive, default=5.0, metavar="S", help="seconds per delivery (5)")
+    parser.add_argument("--duplicates", type=_cliutil.whole, default=0, metavar="N", help="extra copies of each status")
     parser.add_argument("--failure-first", action="store_true", help="send a failure callback before the status")
     parser.add_argument("--log", metavar="FILE", help="append every send and delivery attempt to FILE (JSON lines)")
     parser.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address")
     parser.add_argument("--quiet", action="store_true", help="print only the settings")
     parser.set_defaults(run=run)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def run(args: argparse.Namespace) -> int:
@@ -119,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"voicecb provider: {message}", file=sys.stderr, flush=True)
         return 2
 
-    if not _is_loopback(args.host) and not args.allow_remote:
+    if not _cliutil.is_loopback(args.host) and not args.allow_remote:
         return fail(f"refusing to bind {args.host}, which other hosts can reach; pass --allow-remote if intended")
     try:
         resolve_target(args.callback_url)

@@ -9,7 +9,6 @@ is on disk (``log.LogWriter``); if it cannot be written, the sender gets a 500 a
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 import os
 import queue
@@ -180,15 +179,6 @@ class _Printer:
         return not self._thread.is_alive()
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def _line_of(recorded: RecordedCallback, record: dict[str, Any]) -> str:
     """The line printed per callback: time, kind, callid, result, and valid or why not.
 
@@ -216,7 +206,7 @@ def serve(args: argparse.Namespace) -> int:
     from pytest_voicecb import log as logfile
     from pytest_voicecb.server import CallbackServer
 
-    if not _is_loopback(args.host) and not args.allow_remote:
+    if not _cliutil.is_loopback(args.host) and not args.allow_remote:
         raise UsageError(
             f"refusing to bind {args.host}, which other hosts can reach; pass --allow-remote if that is intended"
         )
@@ -276,7 +266,7 @@ def serve(args: argparse.Namespace) -> int:
         # Said once: the server's own message already names the address, so take the bare reason.
         reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {reason}") from None
-    if not _is_loopback(args.host):
+    if not _cliutil.is_loopback(args.host):
         errors.say(
             f"voicecb serve: warning: {args.host} is reachable from other hosts, and the server records "
             "whatever anyone sends it"
