@@ -303,7 +303,7 @@ class _ConformanceItem(pytest.Function):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:  # type: ignore[override]
         """The check's own few lines, with no traceback banner (its frames are the plugin's, not the user's)."""
         if isinstance(excinfo.value, pytest.fail.Exception) and not excinfo.value.pytrace:
-            return str(excinfo.value)
+            return _CheckFailure(str(excinfo.value), self.nodeid)
         return super().repr_failure(excinfo)
 
     def setup(self) -> None:
@@ -317,6 +317,35 @@ class _ConformanceItem(pytest.Function):
         except (Exception, pytest.fail.Exception):
             blocked[key] = f"setting up the target failed in {self.nodeid}"
             raise
+
+
+class _Crash:
+    """Where and why, in one line: what pytest's short summary and JUnit XML's failure message show."""
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path, self.lineno, self.message = path, 0, message
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+    def toterminal(self, tw: Any) -> None:
+        tw.line(str(self))
+
+
+class _CheckFailure:
+    """A failed check's few lines as its report body; only the first line goes into the short summary,
+    on CI too (where pytest would otherwise repeat the whole text there)."""
+
+    def __init__(self, text: str, nodeid: str) -> None:
+        self.text = text
+        self.reprcrash = _Crash(nodeid, text.partition("\n")[0])
+
+    def __str__(self) -> str:
+        return self.text
+
+    def toterminal(self, tw: Any) -> None:
+        for line in self.text.splitlines():
+            tw.line(line)
 
 
 _BLOCKED = pytest.StashKey["dict[str, str]"]()
