@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pytest_voicecb import _cliutil, _provider_cmd, _serve, _text
+from pytest_voicecb import _cliutil, _provider_cmd, _replay_cmd, _serve, _text
 from pytest_voicecb._cliutil import UsageError
 
 if TYPE_CHECKING:
@@ -64,6 +64,8 @@ examples:
   voicecb check http://127.0.0.1:8000/voice/callback
   voicecb send 127.0.0.1:8000/voice/callback --kind keypress
   voicecb serve --port 9000 --log callbacks.jsonl
+  voicecb replay callbacks.jsonl http://127.0.0.1:8000/voice/callback
+  voicecb provider --callback-url http://127.0.0.1:8000/voice/callback
 
 'voicecb COMMAND --help' describes each command.
 
@@ -86,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_send(commands)
     _serve.add_serve(commands)
     _provider_cmd.add_parser(commands)
+    _replay_cmd.add_parser(commands)
     return parser
 
 
