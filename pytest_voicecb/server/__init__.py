@@ -31,7 +31,7 @@ from pytest_voicecb import _checks, _text, contract
 from pytest_voicecb.contract import Callback, CallbackError, Problem
 from pytest_voicecb.server._http11 import Answer as _Answer
 from pytest_voicecb.server._http11 import HTTP11Server, Incoming
-from pytest_voicecb.server.expectations import Expectation, declared_invalid, problems
+from pytest_voicecb.server.expectations import Expectation, declared_invalid, matcher, problems
 from pytest_voicecb.server.records import RecordedCallback
 from pytest_voicecb.server.scripts import ReplyScript, contract_plan, drop_plan, plan_from_item, raw_plan
 
@@ -40,8 +40,6 @@ __all__ = ["CallbackServer", "Expectation", "RecordedCallback"]
 _log = logging.getLogger("pytest_voicecb.server")
 
 _OK_BODY: Final = contract.encode(contract.ok_reply())
-_ABSENT: Final = object()
-_RECORD_KEYS: Final = frozenset({"kind", "valid", "method", "path", "query"})
 _LISTED: Final = 20  # requests listed in a wait_for timeout message
 
 
@@ -266,7 +264,7 @@ class CallbackServer:
         timeout = _checks.seconds("timeout", timeout, allow_zero=True)
         if where is not None and not callable(where):
             raise TypeError(f"where must be a callable taking a RecordedCallback, got {where!r}")
-        matches = _matcher(where, match)
+        matches = matcher(where, match)
         deadline = time.monotonic() + timeout
         found: list[RecordedCallback] = []
         seen, epoch = 0, -1
@@ -378,7 +376,7 @@ class CallbackServer:
             raise TypeError(f"where must be a callable taking a RecordedCallback, got {where!r}")
         if kind is not None:
             match = {"kind": kind, **match}
-        matches = _matcher(where, match)  # raises ValueError for an unknown kind, now rather than at check()
+        matches = matcher(where, match)  # raises ValueError for an unknown kind, now rather than at check()
         shown = {key: contract.kind_named(v) if key == "kind" and isinstance(v, str) else v for key, v in match.items()}
         wanted = ", ".join([f"{key}={value!r}" for key, value in shown.items()] + (["where=..."] if where else []))
         expectation = Expectation(
@@ -573,30 +571,6 @@ class CallbackServer:
                 self._records.append(record)
                 self._changed.notify_all()
         return record
-
-
-def _matcher(where: Callable[[RecordedCallback], bool] | None, match: Mapping[str, Any]) -> Callable[..., bool]:
-    tests: list[tuple[str, bool, Any]] = []
-    for key, expected in match.items():
-        if key == "kind" and not callable(expected):
-            expected = contract.kind_named(expected)
-        tests.append((key, key in _RECORD_KEYS, expected))
-
-    def matches(record: RecordedCallback) -> bool:
-        fields = None
-        for key, on_record, expected in tests:
-            if on_record:
-                value = getattr(record, key)
-            else:
-                fields = record.fields if fields is None else fields
-                value = fields.get(key, _ABSENT)
-                if value is _ABSENT:
-                    return False
-            if not (expected(value) if callable(expected) else value == expected):
-                return False
-        return where is None or bool(where(record))
-
-    return matches
 
 
 def _error_response(status: int, message: str) -> Response:

@@ -10,15 +10,17 @@ fixture's teardown) walks the records once and lists what was expected and what 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
-from typing import Final
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final
 
-from pytest_voicecb import _text
+from pytest_voicecb import _text, contract
 from pytest_voicecb.server.records import RecordedCallback
 
-__all__ = ["Expectation", "problems"]
+__all__ = ["Expectation", "matcher", "problems"]
 
 _LISTED: Final = 20
+_ABSENT: Final = object()
+_RECORD_KEYS: Final = frozenset({"kind", "valid", "method", "path", "query"})
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -119,3 +121,28 @@ def problems(
 def declared_invalid(expectations: Sequence[Expectation]) -> set[int]:
     """Ids of the invalid records an expectation with ``valid=False`` took (they are not a failure)."""
     return {id(record) for e in expectations if e.declares_invalid for record in e.matched if not record.valid}
+
+
+def matcher(where: Callable[[RecordedCallback], bool] | None, match: Mapping[str, Any]) -> Callable[..., bool]:
+    """A predicate on a record: ``wait_for``'s and ``expect``'s matching (see ``CallbackServer.wait_for``)."""
+    tests: list[tuple[str, bool, Any]] = []
+    for key, expected in match.items():
+        if key == "kind" and not callable(expected):
+            expected = contract.kind_named(expected)
+        tests.append((key, key in _RECORD_KEYS, expected))
+
+    def matches(record: RecordedCallback) -> bool:
+        fields = None
+        for key, on_record, expected in tests:
+            if on_record:
+                value = getattr(record, key)
+            else:
+                fields = record.fields if fields is None else fields
+                value = fields.get(key, _ABSENT)
+                if value is _ABSENT:
+                    return False
+            if not (expected(value) if callable(expected) else value == expected):
+                return False
+        return where is None or bool(where(record))
+
+    return matches
