@@ -40,6 +40,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "shown in the header.",
     )
     parser.addini("voicecb_seed", "seed for voicecb payloads (an integer; --voicecb-seed wins over it)", default="")
+    parser.addini(
+        "voicecb_faker_seed",
+        "seed Faker's faker fixture from (voicecb seed, test id), so it replays under --voicecb-seed",
+        type="bool",
+        default=False,
+    )
     group.addoption(
         "--voicecb-target",
         dest="voicecb_target",
@@ -91,6 +97,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "allow_undelivered=True lets voicecb_provider end with callbacks it could not deliver.",
     )
     _configure_seed(config)
+    if config.getini("voicecb_faker_seed") and not config.pluginmanager.has_plugin(_FAKER_SEED_PLUGIN):
+        config.pluginmanager.register(FakerSeed(), _FAKER_SEED_PLUGIN)
     _check_configured_target(config)
     _check_configured_path(config)
     checks.rewrite_args(config)
@@ -243,12 +251,32 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if checks.is_check(item):
         checks.drop_repeated_logs(item, report)
         return  # a conformance check prints its own rerun line
-    if report.failed and _PAYLOAD_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+    names = getattr(item, "fixturenames", ())
+    seeded_faker = "faker" in names and item.config.pluginmanager.has_plugin(_FAKER_SEED_PLUGIN)
+    if report.failed and (seeded_faker or _PAYLOAD_FIXTURES.intersection(names)):
         import shlex
 
         seed = item.config.stash[_SEED]
         rerun = f"pytest {shlex.quote(item.nodeid)} --voicecb-seed={seed}"
         report.sections.append(("voicecb", f"payloads were built with --voicecb-seed={seed}; rerun with: {rerun}"))
+
+
+_FAKER_SEED_PLUGIN = "voicecb-faker-seed"
+
+
+class FakerSeed:
+    """Registered under the ``voicecb_faker_seed = true`` ini option: Faker's pytest plugin seeds its
+    ``faker`` fixture from a ``faker_seed`` fixture, and this one derives it from (voicecb seed, test id),
+    as ``voicecb_payload`` does, so both replay under one ``--voicecb-seed``. Registered after the
+    entry-point plugins, it overrides pytest-randomly's ``faker_seed`` (which follows --randomly-seed,
+    the voicecb seed's own default). Faker is not imported here."""
+
+    @pytest.fixture(autouse=True)
+    def faker_seed(self, request: pytest.FixtureRequest) -> int:
+        import hashlib
+
+        text = f"voicecb-faker:{request.config.stash[_SEED]}:{request.node.nodeid}"
+        return int.from_bytes(hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()[:8], "big")
 
 
 @pytest.fixture(scope="session")
