@@ -71,6 +71,17 @@ def test_count_none_is_at_least_one_and_where_predicates(server: CallbackServer,
     assert taken.met
 
 
+def test_count_zero_means_none_may_arrive(server: CallbackServer, factory: PayloadFactory) -> None:
+    server.expect("failure", count=0)
+    server.expect("prompt")
+    send(server, factory.prompt())
+    server.check()
+    send(server, factory.failure(callid="f-1"))
+    message = failure_of(server)
+    assert "expect #1: exactly 0 callbacks matching kind='voice_failure_callback'; 1 arrived" in message
+    assert "f-1" in message
+
+
 def test_ordered_expectations(server: CallbackServer, factory: PayloadFactory) -> None:
     server.expect_ordered("prompt", callid="first")
     server.expect_ordered("failure", count=2)
