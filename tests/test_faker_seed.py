@@ -53,3 +53,18 @@ def test_a_failing_test_using_the_seeded_faker_prints_the_rerun_line(pytester: p
     result = pytester.runpytest("-p", "no:randomly", "--voicecb-seed=5")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*rerun with: pytest test_a_failing*::test_fails --voicecb-seed=5*"])
+
+
+def test_with_pytest_randomly_the_voicecb_seed_still_governs_faker(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("pytest_randomly")
+    pytester.makeini("[pytest]\nvoicecb_faker_seed = true\n")
+    pytester.makepyfile(TEST)
+
+    def run(*args: str) -> list[str]:
+        result = pytester.runpytest("-p", "randomly", "-p", "no:cacheprovider", "-s", "-q", *args)
+        result.assert_outcomes(passed=2)
+        return sorted(re.findall(r"^(?:NAME|OTHER) .*$", result.stdout.str(), re.MULTILINE))
+
+    first = run("--randomly-seed=1", "--voicecb-seed=11")
+    assert run("--randomly-seed=2", "--voicecb-seed=11") == first  # pytest-randomly's faker_seed overridden
+    assert run("--randomly-seed=1") == run("--randomly-seed=1")  # no --voicecb-seed: it follows --randomly-seed
