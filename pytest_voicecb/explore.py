@@ -3,13 +3,14 @@
 ``explore(client, n, seed=...)`` lets Hypothesis draw ``n`` cases (valid callbacks of every kind from
 ``strategies.callbacks()``, broken ones from ``strategies.malformed()``), delivers each, judges each reply
 with ``verdict.judge`` (so it agrees with the rest of the suite), and returns one failed ``CheckResult``
-per DISTINCT cause (the rule broken plus ``report.signature`` of the reply), carrying the payload
+per DISTINCT cause (``report.signature`` of the reply, as ``Report.causes`` groups them), carrying the payload
 Hypothesis shrank it to: ids ``explore/1``, ``explore/2`` ... in the order the causes were found.
 
-Each cause raises its own exception class inside the Hypothesis test, so Hypothesis (which tells bugs
-apart by exception type and place) shrinks every cause separately. The run is reproducible from the seed
-(``hypothesis.seed``, no example database) as long as the handler is deterministic. Hypothesis is
-imported only when exploring; without it, a clear ``ImportError`` names the extra to install.
+A first pass delivers the ``n`` cases and notes each cause's first example; then, per cause, Hypothesis
+replays the same draws until that cause shows up and shrinks it, so every cause is shrunk on its own.
+The run is reproducible from the seed (``hypothesis.seed``, no example database) as long as the handler
+is deterministic; the explain phase is off (it is slow). Hypothesis is imported only when exploring;
+without it, a clear ``ImportError`` names the extra to install.
 """
 
 from __future__ import annotations
