@@ -31,16 +31,15 @@ from pytest_voicecb import _checks, _text, contract
 from pytest_voicecb.contract import Callback, CallbackError, Problem
 from pytest_voicecb.server._http11 import Answer as _Answer
 from pytest_voicecb.server._http11 import HTTP11Server, Incoming
+from pytest_voicecb.server.expectations import Expectation, declared_invalid, matcher, problems
 from pytest_voicecb.server.records import RecordedCallback
 from pytest_voicecb.server.scripts import ReplyScript, contract_plan, drop_plan, plan_from_item, raw_plan
 
-__all__ = ["CallbackServer", "RecordedCallback"]
+__all__ = ["CallbackServer", "Expectation", "RecordedCallback"]
 
 _log = logging.getLogger("pytest_voicecb.server")
 
 _OK_BODY: Final = contract.encode(contract.ok_reply())
-_ABSENT: Final = object()
-_RECORD_KEYS: Final = frozenset({"kind", "valid", "method", "path", "query"})
 _LISTED: Final = 20  # requests listed in a wait_for timeout message
 
 
@@ -126,6 +125,8 @@ class CallbackServer:
         self._interrupt = threading.Event()  # set (and replaced) by reset()/stop() to cut scripted delays
         self._script = ReplyScript()
         self._invalid_expected = False
+        self._expectations: list[Expectation] = []
+        self._fail_on_unexpected = False
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
@@ -220,7 +221,7 @@ class CallbackServer:
             self._changed.notify_all()
 
     def reset(self) -> None:
-        """Back to a fresh server between tests: no records, no scripts, strict again.
+        """Back to a fresh server between tests: no records, no scripts, no expectations, strict again.
 
         A request still sleeping in a scripted delay is woken and answered at once, and a request that
         began before the reset is not recorded: nothing leaks into the next test. Never blocks.
@@ -232,6 +233,8 @@ class CallbackServer:
             self._reset_at = time.monotonic()
             self._script.clear()
             self._invalid_expected = False
+            self._expectations = []
+            self._fail_on_unexpected = False
             self._changed.notify_all()
         self._cut_delays()
 
@@ -261,7 +264,7 @@ class CallbackServer:
         timeout = _checks.seconds("timeout", timeout, allow_zero=True)
         if where is not None and not callable(where):
             raise TypeError(f"where must be a callable taking a RecordedCallback, got {where!r}")
-        matches = _matcher(where, match)
+        matches = matcher(where, match)
         deadline = time.monotonic() + timeout
         found: list[RecordedCallback] = []
         seen, epoch = 0, -1
@@ -317,25 +320,132 @@ class CallbackServer:
         self._invalid_expected = True
 
     def unexpected_invalid(self) -> list[RecordedCallback]:
-        """The invalid requests recorded, unless ``expect_invalid()`` was called."""
+        """The invalid requests recorded, unless ``expect_invalid()`` was called or an expectation with
+        ``valid=False`` took them."""
         if self._invalid_expected:
             return []
-        return [record for record in self.callbacks if not record.valid]
+        with self._lock:
+            expectations = list(self._expectations)
+        records = self.callbacks
+        problems(records, expectations, fail_on_unexpected=False)  # fills each expectation's matched
+        declared = declared_invalid(expectations)
+        return [record for record in records if not record.valid and id(record) not in declared]
+
+    def expect(
+        self,
+        kind: str | None = None,
+        count: int | None = 1,
+        *,
+        where: Callable[[RecordedCallback], bool] | None = None,
+        **match: Any,
+    ) -> Expectation:
+        """Declare that exactly ``count`` requests matching this will arrive (``count=None``: at least one).
+
+        Matching is ``wait_for``'s (``kind``, ``valid``, ``method``, ``path``, ``query``, any callback
+        field, a callable for a value, ``where=`` for the whole record). Checked by ``check()`` (and at
+        the ``voicecb_server`` fixture's teardown), which lists what was expected and what arrived; like
+        pytest-httpserver's ``expect_request`` + ``check_assertions``. ``match`` with ``valid=False``
+        also declares the invalid requests it takes. ``reset()`` forgets expectations.
+        """
+        return self._add_expectation(kind, count, where, match, ordered=False)
+
+    def expect_ordered(
+        self,
+        kind: str | None = None,
+        count: int | None = 1,
+        *,
+        where: Callable[[RecordedCallback], bool] | None = None,
+        **match: Any,
+    ) -> Expectation:
+        """Like ``expect``, but the ordered expectations must be met one after the other, in the order
+        declared (pytest-httpserver's ``expect_ordered_request``). Other requests may come in between."""
+        return self._add_expectation(kind, count, where, match, ordered=True)
+
+    def _add_expectation(
+        self,
+        kind: str | None,
+        count: int | None,
+        where: Callable[[RecordedCallback], bool] | None,
+        match: dict[str, Any],
+        *,
+        ordered: bool,
+    ) -> Expectation:
+        if count is not None:
+            count = _checks.whole("count", count)
+        if where is not None and not callable(where):
+            raise TypeError(f"where must be a callable taking a RecordedCallback, got {where!r}")
+        if kind is not None:
+            match = {"kind": kind, **match}
+        matches = matcher(where, match)  # raises ValueError for an unknown kind, now rather than at check()
+        shown = {key: contract.kind_named(v) if key == "kind" and isinstance(v, str) else v for key, v in match.items()}
+        wanted = ", ".join([f"{key}={value!r}" for key, value in shown.items()] + (["where=..."] if where else []))
+        expectation = Expectation(
+            wanted=wanted,
+            count=count,
+            ordered=ordered,
+            matches=matches,
+            declares_invalid=match.get("valid") is False,
+        )
+        with self._lock:
+            self._expectations.append(expectation)
+        return expectation
+
+    def fail_on_unexpected(self, enabled: bool = True) -> None:
+        """Make ``check()`` fail on any request no expectation matched (until the next ``reset()``)."""
+        self._fail_on_unexpected = bool(enabled)
+
+    @property
+    def expectations(self) -> list[Expectation]:
+        """The expectations declared since the last ``reset()``, in order."""
+        with self._lock:
+            return list(self._expectations)
+
+    def check_assertions(self) -> None:
+        """Raise ``AssertionError`` if a declared expectation is unmet, met out of order, or (after
+        ``fail_on_unexpected()``) a request matched none; the message lists what arrived."""
+        __tracebackhide__ = True
+        message = self._expectation_message()
+        if message:
+            raise AssertionError(message)
+
+    def _expectation_message(self) -> str:
+        with self._lock:
+            expectations = list(self._expectations)
+        records = self.callbacks
+        found = problems(records, expectations, fail_on_unexpected=self._fail_on_unexpected)
+        if not found:
+            return ""
+        lines = [f"the callback server at {self._where()} did not get what the test expected:"]
+        lines += [f"  {line}" for line in found]
+        if records:
+            lines.append(f"{_text.plural(len(records), 'request')} arrived:")
+            lines += [f"  #{i} {record.summary()}" for i, record in enumerate(records[:_LISTED], 1)]
+            if len(records) > _LISTED:
+                lines.append(f"  ... and {len(records) - _LISTED} more")
+        else:
+            lines.append("Nothing arrived since the server started or was last reset.")
+        return "\n".join(lines)
 
     def check(self) -> None:
-        """Raise ``AssertionError`` showing each invalid request received without ``expect_invalid()``."""
+        """Raise ``AssertionError`` showing each invalid request received without ``expect_invalid()``,
+        and each unmet expectation (``check_assertions()``)."""
         __tracebackhide__ = True
+        messages = []
+        expectation_message = self._expectation_message()
         unexpected = self.unexpected_invalid()
-        if not unexpected:
-            return
-        n = len(unexpected)
-        lines = [f"the callback server at {self._where()} received {_text.plural(n, 'invalid request')}:"]
-        for i, record in enumerate(unexpected[:10], 1):
-            lines.append(f"#{i} " + record.describe())
-        if n > 10:
-            lines.append(f"... and {n - 10} more")
-        lines.append("If the test sends invalid callbacks on purpose, call expect_invalid() on the server.")
-        raise AssertionError("\n".join(lines))
+        if unexpected:
+            n = len(unexpected)
+            lines = [f"the callback server at {self._where()} received {_text.plural(n, 'invalid request')}:"]
+            for i, record in enumerate(unexpected[:10], 1):
+                lines.append(f"#{i} " + record.describe())
+            if n > 10:
+                lines.append(f"... and {n - 10} more")
+            lines.append("If the test sends invalid callbacks on purpose, call expect_invalid() on the server.")
+            messages.append("\n".join(lines))
+        if expectation_message:
+            messages.append(expectation_message)
+        if messages:
+            raise AssertionError("\n\n".join(messages))
 
     # ---- reply scripting ----------------------------------------------------------------------
 
@@ -461,30 +571,6 @@ class CallbackServer:
                 self._records.append(record)
                 self._changed.notify_all()
         return record
-
-
-def _matcher(where: Callable[[RecordedCallback], bool] | None, match: Mapping[str, Any]) -> Callable[..., bool]:
-    tests: list[tuple[str, bool, Any]] = []
-    for key, expected in match.items():
-        if key == "kind" and not callable(expected):
-            expected = contract.kind_named(expected)
-        tests.append((key, key in _RECORD_KEYS, expected))
-
-    def matches(record: RecordedCallback) -> bool:
-        fields = None
-        for key, on_record, expected in tests:
-            if on_record:
-                value = getattr(record, key)
-            else:
-                fields = record.fields if fields is None else fields
-                value = fields.get(key, _ABSENT)
-                if value is _ABSENT:
-                    return False
-            if not (expected(value) if callable(expected) else value == expected):
-                return False
-        return where is None or bool(where(record))
-
-    return matches
 
 
 def _error_response(status: int, message: str) -> Response:
