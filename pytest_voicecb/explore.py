@@ -66,9 +66,11 @@ def explore(
     if n == 0:
         return []
     hypothesis, st = import_hypothesis()
-    from pytest_voicecb import strategies
+    # Imported by name from the module itself, not as an attribute of the package: a test runner that
+    # unloads our modules between runs (pytester) leaves a stale attribute there, but never in sys.modules.
+    from pytest_voicecb.integrations.strategies import callbacks, malformed
 
-    cases = st.one_of(strategies.callbacks(), strategies.malformed())
+    cases = st.one_of(callbacks(), malformed())
     first: dict[str, CheckResult] = {}  # by cause signature, as Report groups them
     timeouts = [0]
 

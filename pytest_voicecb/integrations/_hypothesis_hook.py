@@ -15,11 +15,11 @@ __all__ = ["_hypothesis_setup_hook"]
 def _resolve(model: type) -> Any:
     """The strategy for ``model``, built when Hypothesis first needs it."""
     from pytest_voicecb.contract import ReplyBody
-    from pytest_voicecb.integrations import strategies
+    from pytest_voicecb.integrations.strategies import models, replies
 
     if model is ReplyBody:
-        return strategies.replies()
-    return strategies.models(getattr(model, "kind", None))
+        return replies()
+    return models(getattr(model, "kind", None))
 
 
 def _hypothesis_setup_hook() -> None:
