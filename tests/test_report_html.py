@@ -168,3 +168,61 @@ def test_the_report_renders_offline_in_chromium(report: Report, browser: Any, tm
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied == page.locator("#curl-0").inner_text()
     context.close()
+
+
+# ---- --voicecb-html in pytest -------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+LEAN = ("-p", "no:randomly", "-p", "no:cacheprovider")
+CONFTEST = """
+import pytest
+from tests.handlers.flask_app import create_app
+
+@pytest.fixture(scope="session")
+def voicecb_target():
+    return create_app("prompt-only")
+"""
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.syspathinsert(ROOT)  # the test handlers live in this repository's tests/handlers
+    pytester.makeconftest(CONFTEST)
+    return pytester
+
+
+def test_voicecb_html_writes_the_items_results(project: pytest.Pytester) -> None:
+    out = project.path / "out" / "conformance.html"
+    out.parent.mkdir()
+    result = project.runpytest(
+        *LEAN, "--voicecb-conformance", "-k", "valid/", "--voicecb-seed=4", f"--voicecb-html={out}"
+    )
+    outcomes = result.parseoutcomes()
+    assert outcomes["failed"] > 0
+    result.stdout.fnmatch_lines([f"voicecb HTML report: {out} (FAILED: *"])
+    page = out.read_text(encoding="utf-8")
+    assert 'class="verdict failed"' in page
+    assert page.count('<details class="check') == outcomes["failed"] + outcomes.get("passed", 0)
+    assert 'data-kind="keypress" data-rule="1"' in page  # a failing check of the matrix
+    assert "--voicecb-seed=4" in page  # how to rerun
+
+
+def test_voicecb_html_writes_a_fixture_calls_report(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_suite="""
+        def test_conformance(voicecb_conformance):
+            voicecb_conformance(skip=["robust/*", "reject/*"])
+        """
+    )
+    out = project.path / "r.html"
+    result = project.runpytest(*LEAN, f"--voicecb-html={out}")
+    result.assert_outcomes(failed=1)
+    page = out.read_text(encoding="utf-8")
+    assert "valid/code/typical" in page
+    assert 'class="verdict failed"' in page
+
+
+def test_voicecb_html_into_a_missing_folder_is_a_usage_error(project: pytest.Pytester) -> None:
+    result = project.runpytest(*LEAN, f"--voicecb-html={project.path / 'nowhere' / 'r.html'}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--voicecb-html*is not a folder*"])
