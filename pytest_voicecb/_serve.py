@@ -38,6 +38,7 @@ examples:
   voicecb serve --port 0 --log callbacks.jsonl    (a free port, every callback logged)
   voicecb serve --reply status:503                (answer 503 to everything: test a sender's retries)
   voicecb serve --host 0.0.0.0 --allow-remote     (reachable from other hosts, e.g. in docker-compose)
+  voicecb serve --console --open                  (watch callbacks arrive in a browser, script replies)
 
 --reply: 'contract' (default) answers {"result": 0, "errmsg": "OK"} to a valid callback and a contract
 error to an invalid one; 'ok' and 'error' answer success or failure to everything; 'status:N' answers
@@ -50,10 +51,10 @@ the sender gets HTTP 500 and the file is left as it was. FILE is created readabl
 holds phone numbers), a symbolic link is refused unless --log-follow-symlinks, and SIGHUP reopens FILE
 (after logrotate's mv).
 
-The live console: http://HOST:PORT/_voicecb/?token=... (printed at start; --open opens it) shows every
+--console: a live web console at http://HOST:PORT/_voicecb/?token=... (printed at start; --open opens it) shows every
 callback as it arrives, newest first, with its verdict, body, headers, reply and a curl command, and
 scripts the next replies (OK, an error, a delay, a dropped connection). Its API needs the printed token and
-refuses other sites' pages (Host and Origin are checked). --no-console turns it off.
+refuses other sites' pages (Host and Origin are checked).
 
 Printed lines never hold up a reply: when stdout is not read fast enough (or is closed, as by
 '| head'), lines are dropped and counted instead.
@@ -95,9 +96,11 @@ def add_serve(commands: argparse._SubParsersAction[_cliutil.VoicecbParser]) -> N
     serve_parser.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address")
     serve_parser.add_argument("--quiet", action="store_true", help="do not print a line per callback")
     serve_parser.add_argument(
-        "--no-console", action="store_true", help="do not serve the live web console at /_voicecb/ on the same port"
+        "--console", action="store_true", help="serve a live web console at /_voicecb/ on the same port"
     )
-    serve_parser.add_argument("--open", action="store_true", help="open the live console in a web browser")
+    serve_parser.add_argument(
+        "--open", action="store_true", help="open the live console in a web browser (implies --console)"
+    )
     serve_parser.set_defaults(run=serve)
 
 
@@ -379,6 +382,7 @@ class _Console:
         self.PREFIX = prefix
 
     def say(self, out: _Printer, open_browser: bool) -> None:
+        """The console's URL (with its token), after the listening line."""
         url = self.app.url()
         out.say(f"live console: {url}")
         if open_browser:
@@ -388,8 +392,8 @@ class _Console:
 
 
 def _console(args: argparse.Namespace) -> tuple[Any, _Console | None]:
-    """The console's feed and app, unless ``--no-console``."""
-    if args.no_console:
+    """The console's feed and app, with ``--console`` (or ``--open``)."""
+    if not (args.console or args.open):
         return None, None
     from pytest_voicecb.console.app import PREFIX, ConsoleApp
     from pytest_voicecb.console.feed import Feed
