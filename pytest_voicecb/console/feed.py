@@ -1,10 +1,10 @@
 """The live console's store: what ``voicecb serve`` received, fed from its ``on_callback`` hook.
 
-``Feed.add`` runs in the request's thread before the reply, so it does only cheap work: it keeps the log
-record ``serve`` already built (``log.record_of``), the headers and the reply, with bodies over
-``BODY_KEPT`` bytes cut, and numbers it. Everything shown is computed when a browser asks
-(``summaries``/``detail``), so a console nobody watches costs an append. The newest ``capacity``
-callbacks are kept (100,000 by default): the page asks for them a page at a time.
+``Feed.add`` runs in the request's thread before the reply, so it only flattens the recorded callback
+and the log record ``serve`` already built (``log.record_of``) into one numbered tuple (a body over
+``BODY_KEPT`` bytes is cut; about 5 us). Verdicts and rows are computed when a browser asks
+(``summaries``/``detail``). The newest ``capacity`` callbacks are kept (100,000 by default): the page
+asks for them a page at a time.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pytest_voicecb import _text
 if TYPE_CHECKING:
     from pytest_voicecb.server import RecordedCallback
 
-__all__ = ["BODY_KEPT", "Entry", "Feed"]
+__all__ = ["BODY_KEPT", "Feed"]
 
 BODY_KEPT = 64 * 1024
 """Bytes of a body (request or reply) the console keeps; the log (``--log``) keeps all of it."""
@@ -28,72 +28,104 @@ PREVIEW = 4000
 """Characters of a body the page shows."""
 
 
-class Entry:
-    """One received callback as the console keeps it."""
+# A kept callback is a plain tuple of strings, bytes, numbers and tuples of those: the garbage collector
+# stops tracking such tuples, so 100,000 kept callbacks add nothing to each collection's work (objects,
+# dicts or werkzeug types would be walked again and again, slowing every reply of the server).
+SEQ, BODY, HEADERS, STATUS, REPLY_HEADERS, REPLY_BODY, AT, METHOD, PATH, KIND, CALLID, VALID = range(12)
+PROBLEMS, TRUNCATED, NUMBER = 12, 13, 14
+Row = tuple[Any, ...]
 
-    __slots__ = ("body", "digest", "headers", "record", "reply_body", "reply_headers", "seq", "url", "verdict", "why")
 
-    def __init__(self, seq: int, recorded: RecordedCallback, record: Mapping[str, Any], url: str) -> None:
-        self.seq = seq
-        self.record = dict(record)
-        self.record.pop("body", None)  # the bytes are kept below, cut
-        self.body = recorded.body[:BODY_KEPT]
-        self.digest = hashlib.blake2b(recorded.body, digest_size=16).digest()
-        self.headers = list(recorded.headers.items())
-        reply = recorded.reply
-        self.reply_body = reply.get_data()[:BODY_KEPT] if reply is not None else None
-        self.reply_headers = list(reply.headers.items()) if reply is not None else []
-        self.url = url
-        self.verdict = "pass"
-        self.why = ""
+def _row(seq: int, recorded: RecordedCallback, record: Mapping[str, Any]) -> Row:
+    reply = recorded.reply
+    mobile = recorded.fields.get("mobile")
+    return (
+        seq,
+        recorded.body[: BODY_KEPT + 1],
+        tuple(recorded.headers.items()),
+        None if reply is None else reply.status_code,
+        () if reply is None else tuple(reply.headers.items()),
+        b"" if reply is None else reply.get_data()[:BODY_KEPT],
+        str(record.get("received_at") or ""),
+        recorded.method,
+        str(record.get("path") or recorded.path),
+        recorded.kind,
+        record.get("callid"),
+        recorded.valid,
+        tuple(str(problem) for problem in record.get("problems") or ()),
+        bool(record.get("truncated")),
+        mobile if isinstance(mobile, str) else None,
+    )
 
 
 class Feed:
-    """The newest ``capacity`` callbacks, numbered from 1; thread-safe."""
+    """The newest ``capacity`` callbacks, numbered from 1; thread-safe.
+
+    ``add`` keeps a flat tuple (it runs before the reply); judging (duplicates, verdicts) happens in
+    order when a browser asks, for what arrived since it last asked.
+    """
 
     def __init__(self, capacity: int = 100_000, *, url: str = "") -> None:
         self.capacity = capacity
         self.url = url
         self._lock = threading.Lock()
-        self._entries: deque[Entry] = deque(maxlen=capacity)
+        self._judging = threading.Lock()
+        self._rows: deque[Row] = deque(maxlen=capacity)
         self._seen: dict[bytes, int] = {}  # body digest -> the first seq that carried it (duplicates warn)
+        self._verdicts: dict[int, tuple[str, str]] = {}  # seq -> (warn or fail, why); absent: pass
+        self._judged = 0
         self._seq = 0
         self.epoch = 0
 
     def add(self, recorded: RecordedCallback, record: Mapping[str, Any]) -> None:
-        """Keep one callback (``record`` is its ``log.record_of``); cheap, called before the reply."""
+        """Keep one callback (``record`` is its ``log.record_of``); called before the reply, so cheap."""
         with self._lock:
             self._seq += 1
-            entry = Entry(self._seq, recorded, record, self.url + recorded.path)
-            first = self._seen.setdefault(entry.digest, entry.seq)
-            if not record.get("valid"):
-                problems = record.get("problems") or ["not a valid callback"]
-                entry.verdict, entry.why = "fail", str(problems[0])
-            elif record.get("reply_status") is None:
-                entry.verdict, entry.why = "warn", "answered by dropping the connection (scripted)"
-            elif first != entry.seq:
-                entry.verdict, entry.why = "warn", f"a duplicate of #{first}: the same body again (a retry?)"
-            self._entries.append(entry)
-            if len(self._seen) > 2 * self.capacity:
-                self._seen = {entry.digest: entry.seq for entry in self._entries}
+            self._rows.append(_row(self._seq, recorded, record))
 
     def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
+        with self._lock, self._judging:
+            self._rows.clear()
             self._seen.clear()
+            self._verdicts.clear()
             self.epoch += 1
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._rows)
 
     @property
     def last(self) -> int:
         return self._seq
 
-    def _newest_first(self) -> Iterator[Entry]:
+    def _newest_first(self) -> Iterator[Row]:
         with self._lock:
-            entries = list(self._entries)  # a snapshot (pointers only)
-        return reversed(entries)
+            rows = list(self._rows)  # a snapshot (pointers only)
+        self._catch_up(rows)
+        return reversed(rows)
+
+    def _catch_up(self, rows: list[Row]) -> None:
+        """Judge, oldest first, the rows not judged yet."""
+        with self._judging:
+            for row in rows:
+                seq = row[SEQ]
+                if seq <= self._judged:
+                    continue
+                first = self._seen.setdefault(hashlib.blake2b(row[BODY], digest_size=16).digest(), seq)
+                if not row[VALID]:
+                    self._verdicts[seq] = ("fail", (row[PROBLEMS] or ("not a valid callback",))[0])
+                elif row[STATUS] is None:
+                    self._verdicts[seq] = ("warn", "answered by dropping the connection (scripted)")
+                elif first != seq:
+                    self._verdicts[seq] = ("warn", f"a duplicate of #{first}: the same body again (a retry?)")
+                self._judged = seq
+            if len(self._seen) > 2 * self.capacity:
+                self._seen = dict(list(self._seen.items())[-self.capacity :])
+            if len(self._verdicts) > 2 * self.capacity:
+                oldest = rows[0][SEQ] if rows else 0
+                self._verdicts = {seq: v for seq, v in self._verdicts.items() if seq >= oldest}
+
+    def verdict(self, row: Row) -> tuple[str, str]:
+        return self._verdicts.get(row[SEQ], ("pass", ""))
 
     def summaries(
         self,
@@ -107,89 +139,73 @@ class Feed:
     ) -> list[dict[str, Any]]:
         """Up to ``limit`` summaries, newest first, with ``after < seq < before``, matching the filters."""
         out = []
-        for entry in self._newest_first():
-            if entry.seq <= after:
+        for row in self._newest_first():
+            if row[SEQ] <= after:
                 break
-            if before is not None and entry.seq >= before:
+            if before is not None and row[SEQ] >= before:
                 continue
-            record = entry.record
-            if kind and record.get("kind") != kind and not (kind == "invalid" and record.get("kind") is None):
+            if kind and row[KIND] != kind and not (kind == "invalid" and row[KIND] is None):
                 continue
-            if callid and callid not in str(record.get("callid") or ""):
+            if callid and callid not in str(row[CALLID] or ""):
                 continue
-            if verdict and entry.verdict != verdict:
+            if verdict and self.verdict(row)[0] != verdict:
                 continue
-            out.append(summary(entry))
+            out.append(self.summary(row))
             if len(out) >= limit:
                 break
         return out
 
+    def summary(self, row: Row) -> dict[str, Any]:
+        """The table row of one callback."""
+        verdict, why = self.verdict(row)
+        return {
+            "seq": row[SEQ],
+            "at": row[AT],
+            "method": row[METHOD],
+            "path": row[PATH],
+            "kind": row[KIND],
+            "callid": row[CALLID],
+            "number": row[NUMBER],
+            "verdict": verdict,
+            "why": why,
+            "status": row[STATUS],
+        }
+
     def detail(self, seq: int) -> dict[str, Any] | None:
         """Everything about one callback: the summary, the body, the headers, the reply, a curl command."""
-        for entry in self._newest_first():
-            if entry.seq == seq:
-                return detail(entry)
-            if entry.seq < seq:
+        for row in self._newest_first():
+            if row[SEQ] == seq:
+                return self._detail(row)
+            if row[SEQ] < seq:
                 break
         return None
 
+    def _detail(self, row: Row) -> dict[str, Any]:
+        """The expanded row: body (and hex for a binary one), headers, the reply, a curl command."""
+        from pytest_voicecb.repro import curl
 
-def summary(entry: Entry) -> dict[str, Any]:
-    record = entry.record
-    return {
-        "seq": entry.seq,
-        "at": record.get("received_at"),
-        "method": record.get("method"),
-        "path": record.get("path"),
-        "kind": record.get("kind"),
-        "callid": record.get("callid"),
-        "number": _number(entry),
-        "verdict": entry.verdict,
-        "why": entry.why,
-        "status": record.get("reply_status"),
-    }
-
-
-def _number(entry: Entry) -> str | None:
-    """The phone number the callback is about (``mobile``), from the body when it is a JSON callback."""
-    import json
-
-    try:
-        data = json.loads(entry.body)
-    except ValueError:
-        return None
-    if isinstance(data, dict) and len(data) == 1:
-        inner = next(iter(data.values()))
-        if isinstance(inner, dict) and isinstance(inner.get("mobile"), str):
-            return str(inner["mobile"])
-    return None
-
-
-def detail(entry: Entry) -> dict[str, Any]:
-    from pytest_voicecb.repro import curl
-
-    record = entry.record
-    command = None
-    if len(entry.body) < BODY_KEPT:
-        skipped = {"host", "content-length", "connection", "transfer-encoding"}
-        headers = {name: value for name, value in entry.headers if name.lower() not in skipped}
-        command = curl(_Sent(str(record.get("method") or "POST"), entry.url, headers, entry.body))
-    return {
-        **summary(entry),
-        "problems": record.get("problems") or [],
-        "truncated": bool(record.get("truncated")),
-        "body": _text.preview(entry.body, PREVIEW) if entry.body else "(empty body)",
-        "body_hex": entry.body[:512].hex(" ") if _binary(entry.body) else None,
-        "headers": [[_text.safe(name), _text.safe(value)] for name, value in entry.headers],
-        "reply": None
-        if entry.reply_body is None
-        else {
-            "status": record.get("reply_status"),
-            "headers": [[_text.safe(name), _text.safe(value)] for name, value in entry.reply_headers],
-            "body": _text.preview(entry.reply_body, PREVIEW),
-        },
-        "curl": command or "(the body is over 64 KiB: voicecb serve --log FILE keeps it whole)",
-    }
+        body: bytes = row[BODY]
+        command = None
+        if len(body) <= BODY_KEPT:
+            skipped = {"host", "content-length", "connection", "transfer-encoding"}
+            headers = {name: value for name, value in row[HEADERS] if name.lower() not in skipped}
+            command = curl(_Sent(row[METHOD] or "POST", self.url + row[PATH], headers, body))
+        return {
+            **self.summary(row),
+            "problems": list(row[PROBLEMS]),
+            "truncated": row[TRUNCATED],
+            "body": _text.preview(body[:BODY_KEPT], PREVIEW) if body else "(empty body)",
+            "body_hex": body[:512].hex(" ") if _binary(body[:BODY_KEPT]) else None,
+            "headers": [[_text.safe(name), _text.safe(value)] for name, value in row[HEADERS]],
+            "reply": None
+            if row[STATUS] is None
+            else {
+                "status": row[STATUS],
+                "headers": [[_text.safe(name), _text.safe(value)] for name, value in row[REPLY_HEADERS]],
+                "body": _text.preview(row[REPLY_BODY], PREVIEW),
+            },
+            "curl": command or "(the body is over 64 KiB: voicecb serve --log FILE keeps it whole)",
+        }
 
 
 def _binary(body: bytes) -> bool:

@@ -36,7 +36,7 @@
   function short(kind) { return kind ? kind.replace(/_callback$/, "") : "(invalid)"; }
 
   function poll() {
-    api("callbacks?after=" + last + "&limit=500" + filters()).then(function (data) {
+    api("callbacks?after=" + last + "&limit=200" + filters()).then(function (data) {
       if (data.epoch !== epoch && epoch !== -1) { rows = []; expanded = {}; }
       epoch = data.epoch; total = data.total;
       var fresh = data.items;
