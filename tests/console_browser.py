@@ -27,7 +27,7 @@ def executable() -> str | None:
     """The chromium to drive: ``VOICECB_CHROMIUM`` if set, else the first on PATH."""
     named = os.environ.get("VOICECB_CHROMIUM")
     if named:
-        return named
+        return named if os.path.isfile(named) else None
     for name in CANDIDATES:
         found = shutil.which(name)
         if found:
@@ -44,7 +44,7 @@ def browser_fixture() -> Iterator[Any]:
         _missing("playwright is not installed (pip install playwright; never 'playwright install')")
     path = executable()
     if path is None:
-        _missing("no chromium on PATH (apt-get install -y chromium)")
+        _missing("no chromium on PATH, or VOICECB_CHROMIUM names no file (apt-get install -y chromium)")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=path, headless=True, args=["--no-sandbox"])
         try:

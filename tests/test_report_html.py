@@ -226,3 +226,23 @@ def test_voicecb_html_into_a_missing_folder_is_a_usage_error(project: pytest.Pyt
     result = project.runpytest(*LEAN, f"--voicecb-html={project.path / 'nowhere' / 'r.html'}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--voicecb-html*is not a folder*"])
+
+
+BROWSER_TEST = """
+from tests.console_browser import browser_fixture
+
+def test_needs_a_browser(browser):
+    pass
+"""
+
+
+@pytest.mark.parametrize(("required", "outcome"), [("", "skipped"), ("1", "errors")])
+def test_a_missing_browser_skips_unless_required(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, required: str, outcome: str
+) -> None:
+    monkeypatch.setenv("VOICECB_CHROMIUM", str(project.path / "no-such-chromium"))
+    monkeypatch.setenv("VOICECB_REQUIRE_BROWSER", required)
+    project.makepyfile(test_browser=BROWSER_TEST)
+    result = project.runpytest(*LEAN, "-rs")
+    result.assert_outcomes(**{outcome: 1})
+    result.stdout.fnmatch_lines(["*no chromium on PATH*"])
