@@ -214,3 +214,19 @@ def test_the_console_shows_callbacks_live_in_chromium(serve: tuple[int, str], br
     assert json.loads(reply)["result"] == 1
     assert errors == []
     context.close()
+
+
+def test_mounts_are_checked_and_a_failing_mounted_app_is_a_500() -> None:
+    def broken(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        raise RuntimeError("boom")
+
+    with pytest.raises(ValueError, match="starting and ending with '/'"):
+        CallbackServer(mounts={"_voicecb": broken})
+    with pytest.raises(TypeError, match="WSGI app"):
+        CallbackServer(mounts={"/_voicecb/": "not an app"})  # type: ignore[dict-item]
+    with CallbackServer(mounts={"/_voicecb/": broken}) as server:
+        status, body = request(server.port, "GET", PREFIX)
+        assert status == 500
+        assert b"the app mounted at /_voicecb/ failed" in body
+        assert request(server.port, "POST", PATH, json.dumps(PayloadFactory(4).answered()).encode())[0] == 200
+        assert len(server.callbacks) == 1
