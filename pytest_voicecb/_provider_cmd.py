@@ -30,7 +30,9 @@ Point the official SDK at the printed endpoint: HttpProfile(protocol="http", end
 legacy API is at the printed legacy URL. Numbers +8613900000001 (no answer), +8613900000002 (call
 error), +8613900000003 (presses 1), +86139000001NN (failure code NN), +8613900000201 (rate limited),
 +8613900000202 (no balance) choose an outcome; see pytest_voicecb.provider for the whole table.
-The control API is at /voicecb-api/ (state, reset, script).
+The control API is at /voicecb-api/ (state, reset, script, redeliver); --console serves a page at
+/voicecb-api/console showing each call and its deliveries, with buttons that script the next calls'
+outcomes and redeliver a callback.
 """
 
 
@@ -73,6 +75,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log", metavar="FILE", help="append every send and delivery attempt to FILE (JSON lines)")
     parser.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address")
     parser.add_argument("--quiet", action="store_true", help="print only the settings")
+    parser.add_argument(
+        "--console", action="store_true", help="serve a web console at /voicecb-api/console: calls, outcomes, redeliver"
+    )
+    parser.add_argument("--open", action="store_true", help="open the console in a web browser (implies --console)")
     parser.set_defaults(run=run)
 
 
@@ -133,6 +139,11 @@ def run(args: argparse.Namespace) -> int:
         on_send=on_send,
         on_attempt=on_attempt,
     )
+    console = None
+    if args.console or args.open:
+        from pytest_voicecb.console.provider_page import ConsoleControlApi
+
+        console = provider.control = ConsoleControlApi(provider)  # the control API plus its page
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -146,6 +157,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"provider listening on {provider.url}, delivering to {args.callback_url}", flush=True)
     for name, value in settings.items():
         print(f"  {name} = {value}", flush=True)
+    if console is not None:
+        print(f"console: {console.url()}", flush=True)
+        if args.open:
+            import webbrowser
+
+            threading.Thread(target=webbrowser.open, args=(console.url(),), daemon=True).start()
     try:
         stop.wait()
     finally:

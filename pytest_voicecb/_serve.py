@@ -38,6 +38,7 @@ examples:
   voicecb serve --port 0 --log callbacks.jsonl    (a free port, every callback logged)
   voicecb serve --reply status:503                (answer 503 to everything: test a sender's retries)
   voicecb serve --host 0.0.0.0 --allow-remote     (reachable from other hosts, e.g. in docker-compose)
+  voicecb serve --console --open                  (watch callbacks arrive in a browser, script replies)
 
 --reply: 'contract' (default) answers {"result": 0, "errmsg": "OK"} to a valid callback and a contract
 error to an invalid one; 'ok' and 'error' answer success or failure to everything; 'status:N' answers
@@ -49,6 +50,11 @@ line holds received_at, method, path, content_type, kind, callid, valid, problem
 the sender gets HTTP 500 and the file is left as it was. FILE is created readable by its owner only (it
 holds phone numbers), a symbolic link is refused unless --log-follow-symlinks, and SIGHUP reopens FILE
 (after logrotate's mv).
+
+--console: a live web console at http://HOST:PORT/_voicecb/?token=... (printed at start; --open opens it) shows every
+callback as it arrives, newest first, with its verdict, body, headers, reply and a curl command, and
+scripts the next replies (OK, an error, a delay, a dropped connection). Its API needs the printed token and
+refuses other sites' pages (Host and Origin are checked).
 
 Printed lines never hold up a reply: when stdout is not read fast enough (or is closed, as by
 '| head'), lines are dropped and counted instead.
@@ -89,6 +95,12 @@ def add_serve(commands: argparse._SubParsersAction[_cliutil.VoicecbParser]) -> N
     )
     serve_parser.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address")
     serve_parser.add_argument("--quiet", action="store_true", help="do not print a line per callback")
+    serve_parser.add_argument(
+        "--console", action="store_true", help="serve a live web console at /_voicecb/ on the same port"
+    )
+    serve_parser.add_argument(
+        "--open", action="store_true", help="open the live console in a web browser (implies --console)"
+    )
     serve_parser.set_defaults(run=serve)
 
 
@@ -229,6 +241,7 @@ def serve(args: argparse.Namespace) -> int:
     )
     count_lock = threading.Lock()
     received = 0
+    feed, console = _console(args)
 
     def on_callback(recorded: RecordedCallback) -> None:
         nonlocal received
@@ -242,12 +255,17 @@ def serve(args: argparse.Namespace) -> int:
                     "(the sender may retry)"
                 )
                 raise  # the server answers 500, so the sender knows the callback was not taken
+        if feed is not None:
+            feed.add(recorded, record)
         with count_lock:
             received += 1
         if not args.quiet:
             out.say(_line_of(recorded, record))
 
-    server = CallbackServer(args.host, args.port, path=args.path, on_callback=on_callback)
+    mounts = {console.PREFIX: console.app} if console is not None else None
+    server = CallbackServer(args.host, args.port, path=args.path, on_callback=on_callback, mounts=mounts)
+    if console is not None:
+        console.app.server = server
     _script_replies(server, args.reply)
     wake = threading.Event()
     signals: list[int] = []
@@ -272,6 +290,9 @@ def serve(args: argparse.Namespace) -> int:
             "whatever anyone sends it"
         )
     out.say(f"listening on {server.url}" + (f", logging to {_text.safe(log.path)}" if log else ""))
+    if console is not None and feed is not None:
+        feed.url = server.url[: -len(server.path)] if server.url.endswith(server.path) else server.url
+        console.say(out, args.open)
     try:
         while True:
             wake.wait(0.5)
@@ -351,3 +372,31 @@ def _script_replies(server: CallbackServer, mode: str) -> None:
         server.reply_with(result=1, errmsg="rejected by voicecb serve --reply error")
     elif mode.startswith("status:"):
         server.reply_with(status=int(mode.partition(":")[2]))
+
+
+class _Console:
+    """The live console's parts for ``serve``: the WSGI app to mount and how to announce it."""
+
+    def __init__(self, app: Any, prefix: str) -> None:
+        self.app = app
+        self.PREFIX = prefix
+
+    def say(self, out: _Printer, open_browser: bool) -> None:
+        """The console's URL (with its token), after the listening line."""
+        url = self.app.url()
+        out.say(f"live console: {url}")
+        if open_browser:
+            import webbrowser
+
+            threading.Thread(target=webbrowser.open, args=(url,), name="voicecb-open", daemon=True).start()
+
+
+def _console(args: argparse.Namespace) -> tuple[Any, _Console | None]:
+    """The console's feed and app, with ``--console`` (or ``--open``)."""
+    if not (args.console or args.open):
+        return None, None
+    from pytest_voicecb.console.app import PREFIX, ConsoleApp
+    from pytest_voicecb.console.feed import Feed
+
+    feed = Feed()
+    return feed, _Console(ConsoleApp(feed, hosts=[f"{args.host}:{args.port}"]), PREFIX)

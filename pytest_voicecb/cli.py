@@ -33,6 +33,7 @@ examples:
   voicecb check http://127.0.0.1:8000/voice/callback --strict --skip 'robust/*' --seed 42
   voicecb check 127.0.0.1:8000 --path-for keypress=/voice/keys   (a handler with a URL per kind)
   voicecb check URL --json - | jq .summary                         (only the JSON on stdout)
+  voicecb check URL --html report.html                             (one self-contained page to open)
 
 Failures and warnings are grouped by cause, with one worked example and a curl command each; -v
 lists every check. A warning (success answered to input the provider never sends, questionable input
@@ -118,6 +119,11 @@ def _add_check(commands: argparse._SubParsersAction[_cliutil.VoicecbParser]) -> 
         "--json",
         metavar="FILE",
         help="also write the report as JSON to FILE, replaced when the run ends ('-': only JSON on stdout)",
+    )
+    check.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write the report as one self-contained HTML page to FILE, replaced when the run ends",
     )
     check.add_argument("--seed", type=int, metavar="N", help="payload seed, to reproduce a run")
     check.add_argument(
@@ -265,6 +271,7 @@ def _check(args: argparse.Namespace) -> int:
     timeout = 2 * deadline if args.timeout is None else args.timeout
     paths = _paths_for(args.path_for)
     report_file = _ReportFile(args.json) if args.json and args.json != "-" else None
+    html_file = _ReportFile(args.html, "HTML") if args.html else None
     try:
         with _client(args.url, path=args.path, paths=paths, timeout=timeout, redact=not args.show_secrets) as client:
             shown = _shown_url(client.url, args.show_secrets)
@@ -288,10 +295,34 @@ def _check(args: argparse.Namespace) -> int:
             print(report.to_json(), flush=True)
         elif report_file is not None:
             report_file.commit(report.to_json() + "\n")
+        if html_file is not None:
+            html_file.commit(report.to_html(rerun=_rerun_command(args, report.seed)))
     finally:
         if report_file is not None:
             report_file.discard()
+        if html_file is not None:
+            html_file.discard()
     return 0 if report.ok else 1
+
+
+def _rerun_command(args: argparse.Namespace, seed: object) -> str:
+    """The ``voicecb check`` command that reruns this run (same target, seed and options), for the HTML report."""
+    import shlex
+
+    words = ["voicecb", "check", _shown_url(args.url, args.show_secrets)]
+    if isinstance(seed, int):
+        words += ["--seed", str(seed)]
+    if args.deadline is not None:
+        words += ["--deadline", f"{args.deadline:g}"]
+    if args.path is not None:
+        words += ["--path", args.path]
+    for item in args.path_for:
+        words += ["--path-for", item]
+    for pattern in args.skip:
+        words += ["--skip", pattern]
+    if args.strict:
+        words.append("--strict")
+    return shlex.join(words)
 
 
 def _client(url: str, **options: Any) -> CallbackClient:
@@ -350,15 +381,16 @@ class _ReportFile:
     early (exit 2, Ctrl-C) leaves an existing report as it was.
     """
 
-    def __init__(self, where: str) -> None:
+    def __init__(self, where: str, what: str = "JSON") -> None:
         self.where = where
+        self.what = what
         folder, name = os.path.split(os.path.abspath(where))
         try:
             if os.path.isdir(where):
                 raise IsADirectoryError(errno.EISDIR, "is a directory")
             fd, self.temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
         except OSError as exc:
-            raise UsageError(f"cannot write the JSON report to {where}: {exc.strerror or exc}") from None
+            raise UsageError(f"cannot write the {what} report to {where}: {exc.strerror or exc}") from None
         os.close(fd)
         self.done = False
 
@@ -374,7 +406,7 @@ class _ReportFile:
             os.chmod(self.temporary, 0o666 & ~umask)
             os.replace(self.temporary, self.where)
         except OSError as exc:
-            raise UsageError(f"cannot write the JSON report to {self.where}: {exc.strerror or exc}") from None
+            raise UsageError(f"cannot write the {self.what} report to {self.where}: {exc.strerror or exc}") from None
         self.done = True
 
     def discard(self) -> None:

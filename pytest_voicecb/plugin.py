@@ -96,9 +96,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="conformance: warnings (success answered to unprocessable input, questionable input accepted) "
         "fail their checks.",
     )
+    group.addoption(
+        "--voicecb-html",
+        metavar="FILE",
+        dest="voicecb_html",
+        help="write the session's conformance results (--voicecb-conformance items and voicecb_conformance() "
+        "calls) to FILE as one self-contained HTML report.",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("voicecb_html", None):
+        from pytest_voicecb.console.pytest_html import HtmlReportPlugin
+
+        config.pluginmanager.register(HtmlReportPlugin(config, lambda: config.stash[_SEED]), "voicecb-html")
     config.addinivalue_line(
         "markers",
         "voicecb(allow_invalid=False, allow_undelivered=False): options for pytest-voicecb's fixtures in this "
@@ -270,6 +281,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
     if checks.is_check(item):
+        if item.config.getoption("voicecb_html", None):  # the check id, for the HTML report (and xdist's controller)
+            report.user_properties.append(("voicecb_check", getattr(item, "check_id", item.name)))
         checks.drop_repeated_logs(item, report)
         return  # a conformance check prints its own rerun line
     names = getattr(item, "fixturenames", ())
@@ -467,6 +480,8 @@ def voicecb_conformance(request: pytest.FixtureRequest, voicecb_seed: int) -> Ca
         if request.config.getoption("voicecb_explore", 0):
             options.setdefault("explore", request.config.getoption("voicecb_explore"))
         report = checks.run_all(target, {**settings(request.config).runner_options(), **options})
+        if request.config.getoption("voicecb_html", None):
+            _html_collected(request.config).reports.append(report)
         if assert_ok:  # with assert_ok=False the test judges the report itself: no summary lines
             checks.record_report(request.node, report)
         if assert_ok and not report.ok:
@@ -495,3 +510,12 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     checks.summarize(terminalreporter, config)
+
+
+# ---- --voicecb-html: the conformance results as one HTML page --------------------------------------
+
+
+def _html_collected(config: pytest.Config) -> Any:
+    from pytest_voicecb.console.pytest_html import collected
+
+    return collected(config)

@@ -9,6 +9,7 @@ logged KeyError: 'accept_time')``), so a handler with one bug gets one paragraph
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from collections import Counter
@@ -303,6 +304,15 @@ class Report:
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    def to_html(self, *, rerun: str | None = None) -> str:
+        """The report as one self-contained HTML page (inline CSS/JS, no network): the verdict, the causes
+        with a worked example each, a kind x rule matrix, every check's details, the seed and how to rerun
+        (``rerun``, default a ``voicecb check`` command)."""
+        # The page is a surface above this module (console/ imports report's layer, not the reverse):
+        # looked up by name at call time, so the import graph keeps its arrows pointing down.
+        render = importlib.import_module("pytest_voicecb.console.report_html").render
+        return str(render(self, rerun=rerun))
 
 
 def _ids(ids: list[str], shown: int) -> str:

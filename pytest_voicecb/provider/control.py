@@ -5,6 +5,7 @@
 ``POST /voicecb-api/advance``           ``{"seconds": 60}``: move the clock, deliver what falls due
 ``POST /voicecb-api/run-until-idle``    deliver everything owed, moving the clock as far as needed
 ``POST /voicecb-api/script``            ``{"number": "+86...", "outcome": "no_answer", "times": 1, ...}``
+``POST /voicecb-api/redeliver``         ``{"seq": 3}``: deliver delivery #3's callback again, now (a duplicate)
 
 ``outcome`` is one of ``answer`` (``ring``, ``talk``), ``no_answer`` (``ring``), ``call_error``/``fail``
 (``code``), ``press`` (``keys``), ``refuse`` (``code``: an API 3.0 code or a legacy result), ``slow``
@@ -123,6 +124,8 @@ class ControlApi:
         if name == "script":
             self._script(args)
             return json_response({"ok": True})
+        if name == "redeliver":
+            return json_response(self._redeliver(args))
         return json_response({"error": f"no POST {PREFIX}{name}: see the module docstring"}, 404)
 
     def _script(self, args: dict[str, Any]) -> None:
@@ -145,6 +148,19 @@ class ControlApi:
             verbs[outcome](*(keys if isinstance(keys, list) else [keys]), **args)
         else:
             verbs[outcome](**args)
+
+    def _redeliver(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Queue a copy of delivery ``seq`` (same payload, marked duplicate), due now."""
+        seq = args.get("seq")
+        if not isinstance(seq, int) or isinstance(seq, bool):
+            raise ValueError(f"seq must be a delivery number, got {seq!r}")
+        p = self.provider
+        found = [delivery for delivery in p.deliveries() if delivery.seq == seq]
+        if not found:
+            raise ValueError(f"no delivery #{seq}")
+        copy = p.backend.duplicate(found[0], p.clock.now())
+        p.dispatcher.schedule([copy])
+        return {"seq": copy.seq, "due": copy.due}
 
 
 def _json_object(body: bytes) -> dict[str, Any]:

@@ -66,6 +66,8 @@ class CallbackServer:
     ``RecordedCallback`` before it is added to ``callbacks`` and before the reply is written; if it
     raises, the sender gets a 500 (so it knows the callback was not taken) and the record carries
     ``server_error``.
+    ``mounts`` maps path prefixes (``{"/_voicecb/": wsgi_app}``) to WSGI apps answered on the same port,
+    never recorded and never scripted (``voicecb serve`` mounts its web console so).
 
     Slow and hostile senders cannot pin it:
 
@@ -96,6 +98,7 @@ class CallbackServer:
         header_timeout: float = 10.0,
         max_connections: int | None = None,
         on_callback: Callable[[RecordedCallback], object] | None = None,
+        mounts: Mapping[str, Callable[..., Iterable[bytes]]] | None = None,
     ) -> None:
         path = contract.DEFAULT_PATH if path is None else path
         if not isinstance(path, str) or not path.startswith("/"):
@@ -114,6 +117,7 @@ class CallbackServer:
         self.host = host
         self.path = path
         self.on_callback = on_callback
+        self.mounts = _mounts(mounts)
         self._bound_port: int | None = None
         self._http: HTTP11Server | None = None
         self._lock = threading.Lock()
@@ -518,6 +522,8 @@ class CallbackServer:
             status = refusal.status if refusal is not None else None
             message = refusal.message if refusal is not None else ""
             return _Answer(reply=None if status is None else _error_response(status, message))
+        if self.mounts and incoming.refusal is None and incoming.path.startswith(tuple(self.mounts)):
+            return _Answer(reply=_mounted(self.mounts, incoming, self.host, self.port))  # not a callback: not recorded
         with self._lock:
             current = incoming.started >= self._reset_at
             interrupt = self._interrupt
@@ -576,3 +582,41 @@ class CallbackServer:
 def _error_response(status: int, message: str) -> Response:
     """An error in the contract's shape, ``{"result": 1, "errmsg": message}``, with HTTP ``status``."""
     return Response(contract.encode(contract.error_reply(message)), status, content_type=contract.JSON_CONTENT_TYPE)
+
+
+# ---- mounts: a WSGI app answering its own paths on the server's port (the web console) ----------------
+
+
+def _mounts(mounts: Mapping[str, Callable[..., Iterable[bytes]]] | None) -> dict[str, Callable[..., Iterable[bytes]]]:
+    """``mounts`` checked: path prefixes (``/_voicecb/``) to WSGI apps, longest prefix first."""
+    found: dict[str, Callable[..., Iterable[bytes]]] = {}
+    for prefix, app in (mounts or {}).items():
+        if not isinstance(prefix, str) or not prefix.startswith("/") or not prefix.endswith("/"):
+            raise ValueError(f"mounts: a prefix is a path starting and ending with '/', got {prefix!r}")
+        if not callable(app):
+            raise TypeError(f"mounts: {prefix!r} must map to a WSGI app, got {app!r}")
+        found[prefix] = app
+    return dict(sorted(found.items(), key=lambda item: -len(item[0])))
+
+
+def _mounted(
+    mounts: Mapping[str, Callable[..., Iterable[bytes]]], incoming: Incoming, host: str, port: int
+) -> Response:
+    """A mounted app's answer to ``incoming`` (the request is not a callback and is not recorded); the app
+    sees ``SCRIPT_NAME`` as its prefix without the last slash. An app that raises gets a 500."""
+    from werkzeug.test import EnvironBuilder
+
+    prefix = next(prefix for prefix in mounts if incoming.path.startswith(prefix))
+    try:
+        environ = EnvironBuilder(
+            path=incoming.path[len(prefix) - 1 :],
+            base_url=f"http://{incoming.headers.get('Host') or f'{host}:{port}'}{prefix[:-1]}",
+            method=incoming.method,
+            headers=incoming.headers,
+            data=incoming.body,
+            query_string=incoming.query,
+        ).get_environ()
+        return Response.from_app(mounts[prefix], environ, buffered=True)
+    except Exception:
+        _log.exception("the app mounted at %s failed on %s %s", prefix, incoming.method, _text.safe(incoming.path))
+        return _error_response(500, f"the app mounted at {prefix} failed")

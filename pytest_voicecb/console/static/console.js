@@ -1,0 +1,193 @@
+// The live console: polls the JSON API (one request at a time, so a slow browser never piles up
+// requests), shows callbacks newest first, expands a row on click. Every value is set with
+// textContent: nothing received is ever parsed as HTML.
+(function () {
+  "use strict";
+  var token = new URLSearchParams(location.search).get("token") || "";
+  var base = location.pathname.replace(/[^/]*$/, "");
+  var rows = [];            // summaries, newest first
+  var last = 0, epoch = -1, total = 0;
+  var expanded = {};        // seq -> detail (or true while loading)
+  var kinds = {};
+  var MAX_ROWS = 2000, SHOWN = 500, POLL_MS = 600;
+  var $ = function (id) { return document.getElementById(id); };
+
+  function api(path, options) {
+    options = options || {};
+    options.headers = { "X-Voicecb-Token": token, "Content-Type": "application/json" };
+    return fetch(base + "api/" + path, options).then(function (response) {
+      return response.json().then(function (data) {
+        if (!response.ok) { throw new Error(data.error || ("HTTP " + response.status)); }
+        return data;
+      });
+    });
+  }
+  function filters() {
+    return "&kind=" + encodeURIComponent($("f-kind").value) +
+      "&callid=" + encodeURIComponent($("f-callid").value.trim()) +
+      "&verdict=" + encodeURIComponent($("f-verdict").value);
+  }
+  function el(tag, text, cls) {
+    var node = document.createElement(tag);
+    if (text !== undefined && text !== null) { node.textContent = String(text); }
+    if (cls) { node.className = cls; }
+    return node;
+  }
+  function short(kind) { return kind ? kind.replace(/_callback$/, "") : "(invalid)"; }
+
+  function poll() {
+    api("callbacks?after=" + last + "&limit=200" + filters()).then(function (data) {
+      if (data.epoch !== epoch && epoch !== -1) { rows = []; expanded = {}; }
+      epoch = data.epoch; total = data.total;
+      var fresh = data.items;
+      if (fresh.length) {
+        last = Math.max(last, fresh[0].seq);
+        fresh.forEach(function (item) { item.fresh = true; });
+        rows = fresh.concat(rows).slice(0, MAX_ROWS);
+        render();
+      }
+      $("status").textContent = total + " callback" + (total === 1 ? "" : "s") + " kept \u00b7 live, updated " +
+        new Date().toLocaleTimeString();
+      $("status").dataset.live = "1";
+    }).catch(function (error) {
+      $("status").textContent = "not connected: " + error.message;
+      $("status").dataset.live = "0";
+    }).then(function () { setTimeout(poll, POLL_MS); });
+  }
+
+  function restart() { rows = []; last = 0; expanded = {}; render(); }
+
+  function ordered() {
+    var shown = rows.slice(0, SHOWN);
+    if (!$("f-group").checked) { return shown.map(function (row) { return { row: row }; }); }
+    var groups = [], byId = {};
+    shown.forEach(function (row) {
+      var key = row.callid || ("#" + row.seq);
+      if (!byId[key]) { byId[key] = { key: key, callid: row.callid, items: [] }; groups.push(byId[key]); }
+      byId[key].items.push(row);
+    });
+    var out = [];
+    groups.forEach(function (group) {
+      var worst = group.items.some(function (r) { return r.verdict === "fail"; }) ? "fail" :
+        group.items.some(function (r) { return r.verdict === "warn"; }) ? "warn" : "pass";
+      out.push({ group: group, worst: worst });
+      group.items.slice().reverse().forEach(function (row) { out.push({ row: row }); });
+    });
+    return out;
+  }
+
+  function render() {
+    var body = $("rows");
+    body.textContent = "";
+    ordered().forEach(function (entry) {
+      if (entry.group) {
+        var tr = el("tr", null, "group");
+        var kindsSeen = {};
+        entry.group.items.forEach(function (r) { kindsSeen[short(r.kind)] = 1; });
+        var td = el("td", (entry.group.callid ? "call " + entry.group.callid : "no callid") + " \u00b7 " +
+          entry.group.items.length + " callback" + (entry.group.items.length === 1 ? "" : "s") + " \u00b7 " +
+          Object.keys(kindsSeen).join(", ") + " \u00b7 " + entry.worst);
+        td.colSpan = 7; tr.appendChild(td); body.appendChild(tr);
+        return;
+      }
+      var row = entry.row;
+      if (row.kind && !kinds[row.kind]) {
+        kinds[row.kind] = 1;
+        var option = el("option", short(row.kind)); option.value = row.kind; $("f-kind").appendChild(option);
+      }
+      var tr = el("tr", null, "row" + (row.fresh ? " new" : ""));
+      row.fresh = false;
+      tr.dataset.seq = row.seq;
+      tr.appendChild(el("td", row.seq, "mono"));
+      tr.appendChild(el("td", (row.at || "").replace("T", " ").replace(/\.\d+/, "").replace("+00:00", " UTC"), "mono"));
+      tr.appendChild(el("td", short(row.kind)));
+      tr.appendChild(el("td", row.callid || "", "mono callid"));
+      tr.appendChild(el("td", row.number || "", "mono"));
+      var verdict = el("td");
+      verdict.appendChild(el("span", row.verdict, "badge " + row.verdict));
+      if (row.why) { verdict.appendChild(el("span", row.why, "why")); }
+      tr.appendChild(verdict);
+      tr.appendChild(el("td", row.status === null ? "dropped" : "HTTP " + row.status, "mono"));
+      tr.addEventListener("click", function () { toggle(row.seq); });
+      body.appendChild(tr);
+      if (expanded[row.seq]) { body.appendChild(detailRow(row.seq)); }
+    });
+    $("empty").hidden = rows.length > 0;
+    $("older").hidden = rows.length === 0 || rows[rows.length - 1].seq <= 1 || rows.length >= MAX_ROWS;
+  }
+
+  function toggle(seq) {
+    if (expanded[seq]) { delete expanded[seq]; render(); return; }
+    expanded[seq] = true;
+    render();
+    api("callbacks/" + seq).then(function (detail) { expanded[seq] = detail; render(); })
+      .catch(function (error) { expanded[seq] = { error: error.message }; render(); });
+  }
+
+  function section(parent, title, text, id) {
+    parent.appendChild(el("h4", title));
+    var pre = el("pre", text);
+    if (id) { pre.id = id; }
+    parent.appendChild(pre);
+    return pre;
+  }
+
+  function detailRow(seq) {
+    var detail = expanded[seq];
+    var tr = el("tr", null, "detail");
+    tr.dataset.detail = seq;
+    var td = el("td", null, "detail"); td.colSpan = 7; tr.appendChild(td);
+    if (detail === true) { td.textContent = "loading\u2026"; return tr; }
+    if (detail.error) { td.textContent = detail.error; return tr; }
+    if (detail.problems.length) { section(td, "problems", detail.problems.join("\n")); }
+    section(td, detail.method + " " + detail.path + (detail.truncated ? " (the body never fully arrived)" : ""), detail.body);
+    if (detail.body_hex) { section(td, "body (hex, first 512 bytes)", detail.body_hex); }
+    section(td, "headers", detail.headers.map(function (h) { return h[0] + ": " + h[1]; }).join("\n"));
+    if (detail.reply) {
+      section(td, "reply: HTTP " + detail.reply.status, detail.reply.headers.map(function (h) {
+        return h[0] + ": " + h[1]; }).join("\n") + "\n\n" + detail.reply.body);
+    } else {
+      section(td, "reply", "(none: the connection was dropped)");
+    }
+    var title = el("h4", "reproduce ");
+    var button = el("button", "copy", "copy"); button.type = "button";
+    title.appendChild(button); td.appendChild(title);
+    var pre = el("pre", detail.curl, "curl"); td.appendChild(pre);
+    button.addEventListener("click", function (event) { event.stopPropagation(); copy(pre.textContent, button); });
+    return tr;
+  }
+
+  function copy(text, button) {
+    function done(ok) { button.textContent = ok ? "copied" : "select and copy"; button.dataset.copied = ok ? "1" : "0"; }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(function () { done(true); }, function () { done(false); });
+    } else {
+      var area = el("textarea"); area.value = text; document.body.appendChild(area); area.select();
+      var ok = false; try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+      document.body.removeChild(area); done(ok);
+    }
+  }
+
+  document.querySelectorAll("#script button[data-reply]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var body = { reply: button.dataset.reply, times: Number($("times").value) || 1, delay: Number($("delay").value) || 0 };
+      api("script", { method: "POST", body: JSON.stringify(body) })
+        .then(function (data) { $("scripted").textContent = "scripted " + data.scripted; })
+        .catch(function (error) { $("scripted").textContent = "not scripted: " + error.message; });
+    });
+  });
+  $("clear").addEventListener("click", function () {
+    api("clear", { method: "POST", body: "{}" }).then(restart);
+  });
+  $("older").addEventListener("click", function () {
+    var oldest = rows[rows.length - 1].seq;
+    api("callbacks?before=" + oldest + "&limit=500" + filters()).then(function (data) {
+      rows = rows.concat(data.items).slice(0, MAX_ROWS); render();
+    });
+  });
+  ["f-kind", "f-verdict", "f-group"].forEach(function (id) { $(id).addEventListener("change", restart); });
+  var typing = null;
+  $("f-callid").addEventListener("input", function () { clearTimeout(typing); typing = setTimeout(restart, 250); });
+  render();
+  poll();
+})();

@@ -1,0 +1,94 @@
+// The provider console: polls /voicecb-api/state, shows each call as a card with its deliveries;
+// buttons script outcomes (/voicecb-api/script) and redeliver (/voicecb-api/redeliver). textContent only.
+(function () {
+  "use strict";
+  var base = location.pathname.replace(/console\/?$/, "");
+  var $ = function (id) { return document.getElementById(id); };
+  var lastJson = "";
+  function el(tag, text, cls) {
+    var node = document.createElement(tag);
+    if (text !== undefined && text !== null) { node.textContent = String(text); }
+    if (cls) { node.className = cls; }
+    return node;
+  }
+  function post(name, body) {
+    return fetch(base + name, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) })
+      .then(function (response) {
+        return response.json().then(function (data) {
+          if (!response.ok) { throw new Error(data.error || ("HTTP " + response.status)); }
+          return data;
+        });
+      });
+  }
+  function script(outcome, number) {
+    var body = { outcome: outcome, times: Number($("times").value) || 1 };
+    if (number) { body.number = number; }
+    if (outcome === "call_error" || outcome === "fail") { body.code = Number($("code").value) || 8; }
+    if (outcome === "press") { body.keys = $("keys").value.split(/[ ,]+/).filter(Boolean); }
+    return post("script", body).then(function () {
+      $("scripted").textContent = "scripted: the next " + body.times + " call" + (body.times === 1 ? "" : "s") +
+        (number ? " to " + number : "") + ": " + outcome.replace("_", " ");
+    }).catch(function (error) { $("scripted").textContent = "not scripted: " + error.message; });
+  }
+  document.querySelectorAll("#panel button[data-outcome]").forEach(function (button) {
+    button.addEventListener("click", function () { script(button.dataset.outcome, $("number").value.trim()); });
+  });
+
+  function render(state) {
+    var byCall = {};
+    state.deliveries.forEach(function (d) { (byCall[d.callid] = byCall[d.callid] || []).push(d); });
+    var cards = $("cards");
+    cards.textContent = "";
+    state.calls.slice().reverse().forEach(function (call) {
+      var card = el("div", null, "card");
+      card.dataset.callid = call.callid;
+      card.appendChild(el("h3", call.number + " \u00b7 " + call.action));
+      card.appendChild(el("div", "callid " + call.callid, "mono"));
+      card.appendChild(el("div", call.outcome, "outcome"));
+      (byCall[call.callid] || []).forEach(function (d) {
+        var row = el("div", null, "delivery");
+        row.dataset.seq = d.seq;
+        row.appendChild(el("span", d.state, "state " + d.state));
+        row.appendChild(document.createTextNode(" #" + d.seq + " " + d.kind.replace(/_callback$/, "") +
+          (d.duplicate ? " (again)" : "") + " \u00b7 " + d.attempts.length + " attempt" + (d.attempts.length === 1 ? "" : "s") + " "));
+        var last = d.attempts[d.attempts.length - 1];
+        if (last) {
+          row.appendChild(el("span", last.status === null ? ("no reply: " + (last.error || "")) :
+            ("HTTP " + last.status + " " + (last.reply || "").slice(0, 80)), "mono"));
+          if (last.problems.length) { row.appendChild(el("div", last.problems.join("; "), "why")); }
+        }
+        var again = el("button", "redeliver"); again.type = "button"; again.className = "redeliver";
+        again.addEventListener("click", function () {
+          post("redeliver", { seq: d.seq }).then(poll).catch(function (error) { again.textContent = error.message; });
+        });
+        row.appendChild(document.createTextNode(" "));
+        row.appendChild(again);
+        card.appendChild(row);
+      });
+      var next = el("div", "next call to this number: ", "next");
+      ["answer", "no_answer", "call_error", "press"].forEach(function (outcome) {
+        var button = el("button", outcome.replace("_", " ")); button.type = "button";
+        button.addEventListener("click", function () { script(outcome, call.number); });
+        next.appendChild(button); next.appendChild(document.createTextNode(" "));
+      });
+      card.appendChild(next);
+      cards.appendChild(card);
+    });
+    $("empty").hidden = state.calls.length > 0;
+  }
+
+  var timer = null;
+  function poll() {
+    clearTimeout(timer);
+    return fetch(base + "state").then(function (response) { return response.json(); }).then(function (state) {
+      var json = JSON.stringify([state.calls, state.deliveries]);
+      if (json !== lastJson) { lastJson = json; render(state); }
+      $("status").textContent = state.calls.length + " call" + (state.calls.length === 1 ? "" : "s") + ", " +
+        state.deliveries.length + " deliver" + (state.deliveries.length === 1 ? "y" : "ies") + " \u00b7 live";
+      $("status").dataset.live = "1";
+    }).catch(function (error) {
+      $("status").textContent = "not connected: " + error.message; $("status").dataset.live = "0";
+    }).then(function () { timer = setTimeout(poll, 700); });
+  }
+  poll();
+})();

@@ -1,0 +1,145 @@
+"""``voicecb provider --console``: the page at ``/voicecb-api/console``, driven in headless Chromium. Its
+outcome buttons script the next call through the control API, the app's callbacks arrive accordingly, and
+"redeliver" sends a delivery's callback again (``POST /voicecb-api/redeliver``)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_voicecb.provider import Provider
+from pytest_voicecb.provider.v3.signing import authorization_header
+from pytest_voicecb.server import CallbackServer
+from tests.console_browser import browser_fixture  # noqa: F401  (the browser fixture)
+
+ROOT = Path(__file__).resolve().parents[1]
+NO_ANSWER = "+8613900000001"  # the simulator's number that never answers, unless scripted otherwise
+
+
+def place_call(settings: dict[str, str], number: str) -> str:
+    """A SendTtsVoice call through the API 3.0 endpoint, signed as the SDK signs it; returns the callid."""
+    body = json.dumps(
+        {"TemplateId": "1", "CalledNumber": number, "VoiceSdkAppid": settings["voice_sdk_appid"]}
+    ).encode()
+    stamp = int(time.time())
+    endpoint = settings["endpoint"]
+    headers = {
+        "Content-Type": "application/json",
+        "Host": endpoint,
+        "X-TC-Action": "SendTtsVoice",
+        "X-TC-Version": "2020-09-02",
+        "X-TC-Timestamp": str(stamp),
+        "Authorization": authorization_header(
+            settings["secret_id"], settings["secret_key"], host=endpoint, payload=body, timestamp=stamp
+        ),
+    }
+    host, port = endpoint.split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        connection.request("POST", "/", body=body, headers=headers)
+        return str(json.loads(connection.getresponse().read())["Response"]["SendStatus"]["CallId"])
+    finally:
+        connection.close()
+
+
+def test_redeliver_queues_a_copy_of_a_delivery() -> None:
+    with CallbackServer() as receiver, Provider(receiver.url) as provider:
+        provider.on().answer()
+        port = int(provider.endpoint.rpartition(":")[2])
+        callid = place_call({**provider.settings(), "endpoint": provider.endpoint}, "+8613900000009")
+        provider.run_until_idle()
+        first = provider.deliveries(callid=callid)[0]
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request(
+            "POST", "/voicecb-api/redeliver", json.dumps({"seq": first.seq}), {"Content-Type": "application/json"}
+        )
+        answer = json.loads(conn.getresponse().read())
+        conn.request("POST", "/voicecb-api/redeliver", json.dumps({"seq": "x"}), {"Content-Type": "application/json"})
+        refused = conn.getresponse()
+        refused_body = refused.read()
+        conn.close()
+        provider.run_until_idle()
+        copies = [d for d in provider.deliveries(callid=callid) if d.kind == first.kind]
+    assert answer["seq"] > first.seq
+    assert len(copies) == 2
+    assert copies[1].duplicate
+    assert copies[1].acknowledged
+    assert refused.status == 400
+    assert b"seq must be a delivery number" in refused_body
+
+
+@pytest.fixture
+def provider_cli() -> Iterator[tuple[CallbackServer, dict[str, str], str]]:
+    """``voicecb provider --console`` delivering to a recording server: (receiver, settings, console URL)."""
+    with CallbackServer() as receiver:
+        command = [sys.executable, "-m", "pytest_voicecb", "provider", "--callback-url", receiver.url]
+        command += ["--scale", "1000", "--seed", "5", "--console", "--quiet"]
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            assert process.stdout is not None
+            lines = [process.stdout.readline() for _ in range(9)]
+            settings = dict(line.strip().split(" = ") for line in lines[1:8])
+            assert lines[8].startswith("console: http://127.0.0.1:"), lines
+            yield receiver, settings, lines[8].split()[1]
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.communicate(timeout=10)
+
+
+def test_the_provider_console_drives_the_app_from_the_browser(
+    provider_cli: tuple[CallbackServer, dict[str, str], str], browser: Any, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    receiver, settings, url = provider_cli
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(url)
+    expect(page.locator("#status")).to_have_attribute("data-live", "1")
+    # "answer" for the next call to a number that never answers on its own.
+    page.fill("#number", NO_ANSWER)
+    page.click("#panel button[data-outcome=answer]")
+    expect(page.locator("#scripted")).to_contain_text(f"to {NO_ANSWER}: answer")
+    callid = place_call(settings, NO_ANSWER)
+    card = page.locator(f'.card[data-callid="{callid}"]')
+    expect(card).to_be_visible()
+    expect(card.locator(".outcome")).to_contain_text("answered")
+    expect(card.locator(".state.acknowledged")).to_have_count(1)
+    (record,) = receiver.wait_for(1, callid=callid, timeout=10)
+    assert record.json["voiceprompt_callback"]["result"] == "0"  # answered, as the button said
+    page.screenshot(path=str(tmp_path / "provider-card.png"))
+    # Redeliver: the app gets the same callback again.
+    card.locator("button.redeliver").first.click()
+    receiver.wait_for(2, callid=callid, timeout=10)
+    expect(card.locator(".delivery")).to_have_count(2)
+    expect(card.locator(".state.acknowledged")).to_have_count(2)
+    page.screenshot(path=str(tmp_path / "provider-redelivered.png"))
+    assert errors == []
+    page.close()
+
+
+def test_the_console_page_refuses_a_foreign_host(provider_cli: tuple[CallbackServer, dict[str, str], str]) -> None:
+    _, settings, _ = provider_cli
+    host, port = settings["endpoint"].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.request("GET", "/voicecb-api/console", headers={"Host": "rebound.example"})
+    response = conn.getresponse()
+    assert response.status == 403
+    assert b"not this simulator's address" in response.read()
+    conn.request("GET", "/voicecb-api/console")
+    page = conn.getresponse()
+    assert page.status == 200
+    assert b"voicecb provider" in page.read()
+    conn.close()

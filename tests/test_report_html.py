@@ -1,0 +1,248 @@
+"""``Report.to_html()``, ``voicecb check --html`` and ``--voicecb-html``: one self-contained page, safe with a
+hostile handler, opened in a real (headless) Chromium with every network request blocked."""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_voicecb.conformance import run_conformance
+from pytest_voicecb.report import Report
+from tests.console_browser import browser_fixture  # noqa: F401  (the browser fixture)
+
+HOSTILE = b'<script>window.pwned=1</script><img src=x onerror="window.pwned=2">'
+
+
+def hostile_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    """Answers OK, except a 500 with a hostile HTML body for keypress and prompt callbacks."""
+    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    if b"keypress" in body or b"prompt" in body:
+        start_response("500 Oops", [("Content-Type", "text/html")])
+        return [HOSTILE]
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [b'{"result":0,"errmsg":"OK"}']
+
+
+@pytest.fixture(scope="module")
+def report() -> Report:
+    return run_conformance(hostile_app, seed=7)
+
+
+def test_the_page_is_self_contained_and_escapes_what_came_back(report: Report) -> None:
+    page = report.to_html()
+    assert not report.ok
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<script>window.pwned" not in page
+    assert "<img src=x" not in page
+    assert html.escape("<script>window.pwned=1</script>", quote=False) in page
+    # Nothing to fetch: no external script, style, image or link.
+    assert not re.search(r"""(src|href)=["']?(https?:|//)""", page)
+    assert "default-src 'none'" in page
+    assert f'seed <code id="seed">{report.seed!r}</code>' in page
+    assert "run_conformance(app, seed=7" in page
+    for cause in report.causes:
+        assert html.escape(cause.example.id) in page
+
+
+def test_a_thousand_checks_stay_under_a_mebibyte(report: Report) -> None:
+    results = [dataclasses.replace(r, id=f"{r.id}-{n}") for n in range(4) for r in report.results][:1000]
+    big = dataclasses.replace(report, results=tuple(results))
+    page = big.to_html()
+    assert len(results) == 1000
+    assert len(page.encode()) < 1024 * 1024, len(page.encode())
+
+
+def test_a_passing_report_says_so() -> None:
+    from tests.handlers import flask_app
+
+    page = run_conformance(flask_app.create_app(), seed=3).to_html()
+    assert 'class="verdict passed"' in page or 'class="verdict warned"' in page
+    assert "No check failed" in page or "Causes (" in page
+
+
+def test_check_html_writes_the_file(tmp_path: Path) -> None:
+    from tests.handlers import flask_app
+    from tests.handlers.serve import serving  # a real server on loopback
+
+    out = tmp_path / "report.html"
+    with serving(flask_app.create_app("prompt-only")) as base:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest_voicecb",
+                "check",
+                base + "/voice/callback",
+                "--seed",
+                "5",
+                "--html",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 1, done.stderr
+    page = out.read_text(encoding="utf-8")
+    assert 'class="verdict failed"' in page
+    assert "--seed 5" in page
+    assert not list(tmp_path.glob(".report.html.*"))  # the temporary file was renamed, not left behind
+
+
+def test_check_html_to_an_unwritable_place_is_a_usage_error(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest_voicecb",
+            "check",
+            "http://127.0.0.1:9/x",
+            "--html",
+            str(tmp_path / "no" / "r.html"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "cannot write the HTML report" in done.stderr
+
+
+def test_the_report_renders_offline_in_chromium(report: Report, browser: Any, tmp_path: Path) -> None:
+    file = tmp_path / "report.html"
+    file.write_text(report.to_html(), encoding="utf-8")
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    requests: list[str] = []
+
+    def block(route: Any) -> None:
+        if route.request.url.startswith("file://"):
+            route.continue_()
+        else:
+            requests.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", block)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    begin = time.perf_counter()
+    page.goto(file.as_uri())
+    page.wait_for_selector("#matrix td.failed")
+    rendered = time.perf_counter() - begin
+    page.screenshot(path=str(tmp_path / "report-top.png"))
+    assert requests == []
+    assert errors == []
+    assert rendered < 1.0, rendered
+    assert page.evaluate("window.pwned") is None
+    assert page.locator("#verdict").get_attribute("class") == "verdict failed"
+    # The hostile body is shown as text.
+    assert "<script>window.pwned=1</script>" in page.locator("#causes").inner_text()
+    # The matrix: a failing cell lists only its checks.
+    total = page.locator("details.check").count()
+    cell = page.locator('#matrix td.failed[data-kind="keypress"] button').first
+    cell.click()
+    visible = page.locator("details.check:not([hidden])")
+    assert 0 < visible.count() < total
+    assert all(kind == "keypress" for kind in visible.evaluate_all("els => els.map(e => e.dataset.kind)"))
+    # A check's details open on demand.
+    first = visible.first
+    first.locator("summary").click()
+    assert first.locator("pre").is_visible()
+    page.screenshot(path=str(tmp_path / "report-filtered.png"), full_page=False)
+    # The copy button copies the worked example's curl command.
+    button = page.locator("#causes button.copy").first
+    button.click()
+    expect(button).to_have_attribute("data-copied", "1")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied == page.locator("#curl-0").inner_text()
+    context.close()
+
+
+# ---- --voicecb-html in pytest -------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+LEAN = ("-p", "no:randomly", "-p", "no:cacheprovider")
+CONFTEST = """
+import pytest
+from tests.handlers.flask_app import create_app
+
+@pytest.fixture(scope="session")
+def voicecb_target():
+    return create_app("prompt-only")
+"""
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.syspathinsert(ROOT)  # the test handlers live in this repository's tests/handlers
+    pytester.makeconftest(CONFTEST)
+    return pytester
+
+
+def test_voicecb_html_writes_the_items_results(project: pytest.Pytester) -> None:
+    out = project.path / "out" / "conformance.html"
+    out.parent.mkdir()
+    result = project.runpytest(
+        *LEAN, "--voicecb-conformance", "-k", "valid/", "--voicecb-seed=4", f"--voicecb-html={out}"
+    )
+    outcomes = result.parseoutcomes()
+    assert outcomes["failed"] > 0
+    result.stdout.fnmatch_lines([f"voicecb HTML report: {out} (FAILED: *"])
+    page = out.read_text(encoding="utf-8")
+    assert 'class="verdict failed"' in page
+    assert page.count('<details class="check') == outcomes["failed"] + outcomes.get("passed", 0)
+    assert 'data-kind="keypress" data-rule="1"' in page  # a failing check of the matrix
+    assert "--voicecb-seed=4" in page  # how to rerun
+
+
+def test_voicecb_html_writes_a_fixture_calls_report(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_suite="""
+        def test_conformance(voicecb_conformance):
+            voicecb_conformance(skip=["robust/*", "reject/*"])
+        """
+    )
+    out = project.path / "r.html"
+    result = project.runpytest(*LEAN, f"--voicecb-html={out}")
+    result.assert_outcomes(failed=1)
+    page = out.read_text(encoding="utf-8")
+    assert "valid/code/typical" in page
+    assert 'class="verdict failed"' in page
+
+
+def test_voicecb_html_into_a_missing_folder_is_a_usage_error(project: pytest.Pytester) -> None:
+    result = project.runpytest(*LEAN, f"--voicecb-html={project.path / 'nowhere' / 'r.html'}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--voicecb-html*is not a folder*"])
+
+
+BROWSER_TEST = """
+from tests.console_browser import browser_fixture
+
+def test_needs_a_browser(browser):
+    pass
+"""
+
+
+@pytest.mark.parametrize(("required", "outcome"), [("", "skipped"), ("1", "errors")])
+def test_a_missing_browser_skips_unless_required(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, required: str, outcome: str
+) -> None:
+    monkeypatch.setenv("VOICECB_CHROMIUM", str(project.path / "no-such-chromium"))
+    monkeypatch.setenv("VOICECB_REQUIRE_BROWSER", required)
+    project.makepyfile(test_browser=BROWSER_TEST)
+    result = project.runpytest(*LEAN, "-rs")
+    result.assert_outcomes(**{outcome: 1})
+    result.stdout.fnmatch_lines(["*no chromium on PATH*"])
