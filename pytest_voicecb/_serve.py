@@ -23,6 +23,7 @@ from pytest_voicecb import _cliutil, _text
 from pytest_voicecb._cliutil import UsageError
 
 if TYPE_CHECKING:
+    from pytest_voicecb._forward import Forwarder
     from pytest_voicecb.log import LogWriter
     from pytest_voicecb.server import CallbackServer, RecordedCallback
 
@@ -39,6 +40,11 @@ examples:
   voicecb serve --reply status:503                (answer 503 to everything: test a sender's retries)
   voicecb serve --host 0.0.0.0 --allow-remote     (reachable from other hosts, e.g. in docker-compose)
   voicecb serve --console --open                  (watch callbacks arrive in a browser, script replies)
+  voicecb serve --forward-to 127.0.0.1:8000/voice/callback   (relay to your handler, judge its replies)
+
+--forward-to URL: each callback is relayed byte for byte to the handler at URL and the handler's reply
+goes back to the sender; the line printed per callback ends with the handler's status and verdict, and
+the log record holds it as "forwarded". No reply from the handler: the sender gets a 502.
 
 --reply: 'contract' (default) answers {"result": 0, "errmsg": "OK"} to a valid callback and a contract
 error to an invalid one; 'ok' and 'error' answer success or failure to everything; 'status:N' answers
@@ -92,6 +98,15 @@ def add_serve(commands: argparse._SubParsersAction[_cliutil.VoicecbParser]) -> N
         metavar="MODE",
         type=_cliutil.reply_mode,
         help="contract (default), ok, error, or status:N",
+    )
+    serve_parser.add_argument(
+        "--forward-to",
+        type=_cliutil.http_url,
+        metavar="URL",
+        help="relay each callback to the handler at URL and answer with its reply, judged and logged",
+    )
+    serve_parser.add_argument(
+        "--forward-timeout", type=_cliutil.positive, default=5.0, metavar="S", help="seconds per relay (5)"
     )
     serve_parser.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address")
     serve_parser.add_argument("--quiet", action="store_true", help="do not print a line per callback")
@@ -239,6 +254,7 @@ def serve(args: argparse.Namespace) -> int:
             + ", but no longer printed"
         ),
     )
+    forward = _forwarder(args)
     count_lock = threading.Lock()
     received = 0
     feed, console = _console(args)
@@ -246,6 +262,9 @@ def serve(args: argparse.Namespace) -> int:
     def on_callback(recorded: RecordedCallback) -> None:
         nonlocal received
         record = logfile.record_of(recorded)
+        relayed = forward.last() if forward is not None else None
+        if relayed is not None:
+            record["forwarded"] = relayed.to_record(forward.url if forward is not None else "")
         if log is not None:
             try:
                 log.write(record)
@@ -260,10 +279,13 @@ def serve(args: argparse.Namespace) -> int:
         with count_lock:
             received += 1
         if not args.quiet:
-            out.say(_line_of(recorded, record))
+            line = _line_of(recorded, record)
+            out.say(line if relayed is None else f"{line} ({_text.one_line(relayed.describe(), 300)})")
 
     mounts = {console.PREFIX: console.app} if console is not None else None
-    server = CallbackServer(args.host, args.port, path=args.path, on_callback=on_callback, mounts=mounts)
+    server = CallbackServer(
+        args.host, args.port, path=args.path, on_callback=on_callback, mounts=mounts, answer=forward
+    )
     if console is not None:
         console.app.server = server
     _script_replies(server, args.reply)
@@ -289,7 +311,11 @@ def serve(args: argparse.Namespace) -> int:
             f"voicecb serve: warning: {args.host} is reachable from other hosts, and the server records "
             "whatever anyone sends it"
         )
-    out.say(f"listening on {server.url}" + (f", logging to {_text.safe(log.path)}" if log else ""))
+    out.say(
+        f"listening on {server.url}"
+        + (f", logging to {_text.safe(log.path)}" if log else "")
+        + (f", forwarding to {_text.safe(forward.url)}" if forward else "")
+    )
     if console is not None and feed is not None:
         feed.url = server.url[: -len(server.path)] if server.url.endswith(server.path) else server.url
         console.say(out, args.open)
@@ -309,10 +335,27 @@ def serve(args: argparse.Namespace) -> int:
                 break
     finally:
         server.stop()
+        if forward is not None:
+            forward.close()
         if log is not None:
             log.close()
     _say_goodbye(out, errors, received)
     return 0
+
+
+def _forwarder(args: argparse.Namespace) -> Forwarder | None:
+    """The relay of ``--forward-to``, or None; it answers every callback, so no ``--reply`` script."""
+    from pytest_voicecb._forward import Forwarder
+    from pytest_voicecb.client import TargetError
+
+    if args.forward_to is None:
+        return None
+    if args.reply != "contract":
+        raise UsageError("--forward-to answers with the handler's reply; it does not combine with --reply")
+    try:
+        return Forwarder(args.forward_to, timeout=args.forward_timeout)
+    except (TargetError, ValueError) as exc:
+        raise UsageError(f"--forward-to {_text.safe(args.forward_to)}: {exc}") from None
 
 
 def _open_log(where: str, follow_symlinks: bool) -> LogWriter:

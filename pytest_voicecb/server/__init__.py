@@ -32,6 +32,7 @@ from pytest_voicecb.contract import Callback, CallbackError, Problem
 from pytest_voicecb.server._http11 import Answer as _Answer
 from pytest_voicecb.server._http11 import HTTP11Server, Incoming
 from pytest_voicecb.server.expectations import Expectation, declared_invalid, matcher, problems
+from pytest_voicecb.server.mounts import WsgiApp, answer_mounted, check_mounts, mounted_prefix
 from pytest_voicecb.server.records import RecordedCallback
 from pytest_voicecb.server.scripts import ReplyScript, contract_plan, drop_plan, plan_from_item, raw_plan
 
@@ -66,6 +67,10 @@ class CallbackServer:
     ``RecordedCallback`` before it is added to ``callbacks`` and before the reply is written; if it
     raises, the sender gets a 500 (so it knows the callback was not taken) and the record carries
     ``server_error``.
+    ``answer`` decides the reply to a request no script answers: it gets the ``RecordedCallback`` (with
+    the contract's default reply) and returns a werkzeug ``Response``, or None to keep the default;
+    ``voicecb serve --forward-to`` relays each callback to a handler and answers with its reply so. If it
+    raises, the sender gets a 502.
     ``mounts`` maps path prefixes (``{"/_voicecb/": wsgi_app}``) to WSGI apps answered on the same port,
     never recorded and never scripted (``voicecb serve`` mounts its web console so).
 
@@ -98,7 +103,8 @@ class CallbackServer:
         header_timeout: float = 10.0,
         max_connections: int | None = None,
         on_callback: Callable[[RecordedCallback], object] | None = None,
-        mounts: Mapping[str, Callable[..., Iterable[bytes]]] | None = None,
+        mounts: Mapping[str, WsgiApp] | None = None,
+        answer: Callable[[RecordedCallback], Response | None] | None = None,
     ) -> None:
         path = contract.DEFAULT_PATH if path is None else path
         if not isinstance(path, str) or not path.startswith("/"):
@@ -114,10 +120,13 @@ class CallbackServer:
         )
         if on_callback is not None and not callable(on_callback):
             raise TypeError(f"on_callback must be callable, got {on_callback!r}")
+        if answer is not None and not callable(answer):
+            raise TypeError(f"answer must be callable, got {answer!r}")
         self.host = host
         self.path = path
         self.on_callback = on_callback
-        self.mounts = _mounts(mounts)
+        self.answer = answer
+        self.mounts = check_mounts(mounts)
         self._bound_port: int | None = None
         self._http: HTTP11Server | None = None
         self._lock = threading.Lock()
@@ -523,7 +532,11 @@ class CallbackServer:
             message = refusal.message if refusal is not None else ""
             return _Answer(reply=None if status is None else _error_response(status, message))
         if self.mounts and incoming.refusal is None and incoming.path.startswith(tuple(self.mounts)):
-            return _Answer(reply=_mounted(self.mounts, incoming, self.host, self.port))  # not a callback: not recorded
+            mounted = answer_mounted(self.mounts, incoming, self.host, self.port)  # not a callback: not recorded
+            return _Answer(
+                reply=mounted
+                or _error_response(500, f"the app mounted at {mounted_prefix(self.mounts, incoming.path)} failed")
+            )
         with self._lock:
             current = incoming.started >= self._reset_at
             interrupt = self._interrupt
@@ -540,11 +553,11 @@ class CallbackServer:
             except CallbackError as exc:
                 error = exc.with_traceback(None)
             plan = self._script.take() if current else None
-            if plan is None:
+            if plan is not None:
+                reply = None if plan.drop else plan.response()
+            else:
                 body = _OK_BODY if error is None else contract.encode(contract.error_reply(str(error.problems[0])))
                 reply = Response(body, 200, content_type=contract.JSON_CONTENT_TYPE)
-            else:
-                reply = None if plan.drop else plan.response()
         record = RecordedCallback(
             method=incoming.method,
             path=incoming.path,
@@ -557,9 +570,23 @@ class CallbackServer:
             received_at=incoming.received_at,
             truncated=incoming.truncated,
         )
+        if self.answer is not None and plan is None and incoming.refusal is None:
+            record = dataclasses.replace(record, reply=self._answer_by_hook(record))
         record = self._record(record, incoming.started)
         delay = plan.delay if plan is not None and record.server_error is None else 0.0
         return _Answer(reply=record.reply, delay=delay, interrupt=interrupt)
+
+    def _answer_by_hook(self, record: RecordedCallback) -> Response:
+        """``answer``'s reply to ``record``; the contract's default when it returns None, a 502 when it raises."""
+        assert self.answer is not None
+        try:
+            reply = self.answer(record)
+        except Exception as exc:
+            _log.exception("answer failed for %s", record.summary())
+            return _error_response(502, f"the callback could not be answered: {type(exc).__name__}: {exc}")
+        if reply is not None and not isinstance(reply, Response):
+            return _error_response(502, f"answer returned {type(reply).__name__}, not a werkzeug Response")
+        return reply if reply is not None else record.reply or _error_response(500, "no reply")
 
     def _record(self, record: RecordedCallback, started: float) -> RecordedCallback:
         """Run ``on_callback``, then keep the record unless a ``reset()`` came after the request began."""
@@ -582,41 +609,3 @@ class CallbackServer:
 def _error_response(status: int, message: str) -> Response:
     """An error in the contract's shape, ``{"result": 1, "errmsg": message}``, with HTTP ``status``."""
     return Response(contract.encode(contract.error_reply(message)), status, content_type=contract.JSON_CONTENT_TYPE)
-
-
-# ---- mounts: a WSGI app answering its own paths on the server's port (the web console) ----------------
-
-
-def _mounts(mounts: Mapping[str, Callable[..., Iterable[bytes]]] | None) -> dict[str, Callable[..., Iterable[bytes]]]:
-    """``mounts`` checked: path prefixes (``/_voicecb/``) to WSGI apps, longest prefix first."""
-    found: dict[str, Callable[..., Iterable[bytes]]] = {}
-    for prefix, app in (mounts or {}).items():
-        if not isinstance(prefix, str) or not prefix.startswith("/") or not prefix.endswith("/"):
-            raise ValueError(f"mounts: a prefix is a path starting and ending with '/', got {prefix!r}")
-        if not callable(app):
-            raise TypeError(f"mounts: {prefix!r} must map to a WSGI app, got {app!r}")
-        found[prefix] = app
-    return dict(sorted(found.items(), key=lambda item: -len(item[0])))
-
-
-def _mounted(
-    mounts: Mapping[str, Callable[..., Iterable[bytes]]], incoming: Incoming, host: str, port: int
-) -> Response:
-    """A mounted app's answer to ``incoming`` (the request is not a callback and is not recorded); the app
-    sees ``SCRIPT_NAME`` as its prefix without the last slash. An app that raises gets a 500."""
-    from werkzeug.test import EnvironBuilder
-
-    prefix = next(prefix for prefix in mounts if incoming.path.startswith(prefix))
-    try:
-        environ = EnvironBuilder(
-            path=incoming.path[len(prefix) - 1 :],
-            base_url=f"http://{incoming.headers.get('Host') or f'{host}:{port}'}{prefix[:-1]}",
-            method=incoming.method,
-            headers=incoming.headers,
-            data=incoming.body,
-            query_string=incoming.query,
-        ).get_environ()
-        return Response.from_app(mounts[prefix], environ, buffered=True)
-    except Exception:
-        _log.exception("the app mounted at %s failed on %s %s", prefix, incoming.method, _text.safe(incoming.path))
-        return _error_response(500, f"the app mounted at {prefix} failed")
