@@ -30,9 +30,10 @@ Point the official SDK at the printed endpoint: HttpProfile(protocol="http", end
 legacy API is at the printed legacy URL. Numbers +8613900000001 (no answer), +8613900000002 (call
 error), +8613900000003 (presses 1), +86139000001NN (failure code NN), +8613900000201 (rate limited),
 +8613900000202 (no balance) choose an outcome; see pytest_voicecb.provider for the whole table.
-The control API is at /voicecb-api/ (state, reset, script, redeliver); --console serves a page at
-/voicecb-api/console showing each call and its deliveries, with buttons that script the next calls'
-outcomes and redeliver a callback.
+The control API is at /voicecb-api/ (state, reset, script, redeliver, decide); --console serves a page
+at /voicecb-api/console showing each call and its deliveries, with buttons that script the next calls'
+outcomes and redeliver a callback. With --hold (or the number +8613900000007) a call rings until a
+button on its card (answer, no answer, call error, fail with a code, press keys, hang up) decides it.
 """
 
 
@@ -79,6 +80,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--console", action="store_true", help="serve a web console at /voicecb-api/console: calls, outcomes, redeliver"
     )
     parser.add_argument("--open", action="store_true", help="open the console in a web browser (implies --console)")
+    parser.add_argument(
+        "--hold",
+        action="store_true",
+        help="hold every call until decided by hand (the console's buttons, POST /voicecb-api/decide)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -144,6 +150,8 @@ def run(args: argparse.Namespace) -> int:
         from pytest_voicecb.console.provider_page import ConsoleControlApi
 
         console = provider.control = ConsoleControlApi(provider)  # the control API plus its page
+    if args.hold:
+        provider.on().hold()  # any-number rules come after the console's per-number scripts
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -143,3 +143,31 @@ def test_the_console_page_refuses_a_foreign_host(provider_cli: tuple[CallbackSer
     assert page.status == 200
     assert b"voicecb provider" in page.read()
     conn.close()
+
+
+def test_answer_on_a_held_calls_card_sends_the_apps_callbacks(
+    provider_cli: tuple[CallbackServer, dict[str, str], str], browser: Any, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    receiver, settings, url = provider_cli
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(url)
+    expect(page.locator("#status")).to_have_attribute("data-live", "1")
+    callid = place_call(settings, "+8613900000007")  # the held number: it rings until decided
+    card = page.locator(f'.card[data-callid="{callid}"]')
+    expect(card.locator(".outcome")).to_contain_text("held")
+    expect(card.locator(".delivery")).to_have_count(0)
+    assert [r for r in receiver.callbacks if callid in r.body.decode("utf-8", "replace")] == []
+    page.screenshot(path=str(tmp_path / "provider-held.png"))
+    card.locator("button[data-decide=answer]").click()
+    (record,) = receiver.wait_for(1, callid=callid, timeout=10)
+    assert record.json["voiceprompt_callback"]["result"] == "0"
+    expect(card.locator(".outcome")).to_contain_text("answered")
+    expect(card.locator(".state.acknowledged")).to_have_count(1)
+    expect(card.locator("button[data-decide]")).to_have_count(0)
+    page.screenshot(path=str(tmp_path / "provider-decided.png"))
+    assert errors == []
+    page.close()

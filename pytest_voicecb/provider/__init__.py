@@ -25,6 +25,7 @@ CalledNumber           outcome
 ``+8613900000004``     answered, the callee presses ``2``
 ``+8613900000005``     answered, the status callback is delivered twice (a duplicate)
 ``+8613900000006``     answered after 40 s, 425 s talk (fee 8)
+``+8613900000007``     held: no callback until ``provider.decide(callid, ...)`` (or the console's buttons)
 ``+86139000001NN``     call error with ``failure_code`` NN (01-31, e.g. ``+8613900000108``: not in service)
 ``+8613900000201``     send refused: ``LimitExceeded.DeliveryFrequencyLimit`` (legacy result 1023)
 ``+8613900000202``     send refused: ``FailedOperation.InsufficientBalanceInVoicePackage`` (legacy 1031)
@@ -55,7 +56,9 @@ from pytest_voicecb.provider.legacy.responses import LegacyApi
 from pytest_voicecb.provider.models import (
     DEFAULT_RING,
     DEFAULT_TALK,
+    DIAL_DELAY,
     ERROR_RING,
+    HELD,
     MAGIC_NUMBERS,
     NO_ANSWER_RING,
     Attempt,
@@ -142,6 +145,15 @@ class Script:
     def drop(self, *, times: int | None = None) -> Script:
         """The connection is closed without a reply; no call is placed."""
         return self._add(Outcome(drop=True), times)
+
+    def hold(self, *, times: int | None = None) -> Script:
+        """The call is placed and rings until decided by hand: no callback is scheduled until
+        ``provider.decide(callid, ...)`` (or a button on the console's card) says what happened."""
+        return self._add(HELD, times)
+
+
+DECISIONS = ("answer", "no_answer", "call_error", "fail", "press", "hang_up")
+"""What ``Provider.decide`` (and ``POST /voicecb-api/decide``) accept as a held call's outcome."""
 
 
 def _whole(name: str, value: object) -> int:
@@ -312,6 +324,53 @@ class Provider:
         """Script the outcome of sends to ``number`` (E.164 or national digits; any number when None)."""
         return Script(self.backend, number)
 
+    def decide(
+        self,
+        callid: str,
+        outcome: str = "answer",
+        *,
+        ring: int | None = None,
+        talk: int = DEFAULT_TALK,
+        code: int = 11,
+        keys: tuple[str, ...] | list[str] | str = (),
+    ) -> list[Delivery]:
+        """Decide the held call ``callid`` by hand, the way the callee's phone would, and schedule its callbacks.
+
+        ``outcome``: ``answer`` (picked up, ``talk`` seconds long), ``no_answer``, ``call_error``/``fail``
+        (failure ``code``), ``press`` (answered, ``keys`` pressed, then ``talk`` seconds), ``hang_up``
+        (answered and hung up at once: 1 s talk, fee 1). ``ring``: seconds from dialling to the decision;
+        by default the time the call was actually held, so the callbacks' times match the moment the
+        button was pressed. Returns the deliveries now owed (due as the clock reaches them).
+        """
+        if outcome not in DECISIONS:
+            raise ValueError(f"outcome must be one of {', '.join(DECISIONS)}, got {outcome!r}")
+        call = self.call(callid)
+        if ring is None:
+            ring = max(0, int(self.clock.now()) - (int(call.sent_at) + DIAL_DELAY))
+        ring = _whole("ring", ring)
+        talk = _whole("talk", talk)
+        chosen: Outcome
+        if outcome == "answer":
+            chosen = Outcome(ring=ring, talk=talk)
+        elif outcome == "hang_up":
+            chosen = Outcome(ring=ring, talk=1)
+        elif outcome == "no_answer":
+            chosen = Outcome("no_answer", ring=ring)
+        elif outcome in ("call_error", "fail"):
+            chosen = Outcome("call_error", ring=ring, failure_code=_whole("code", code))
+        else:
+            pressed = tuple(keys) if not isinstance(keys, str) else tuple(keys.replace(",", " ").split() or keys)
+            if len(pressed) == 1 and len(pressed[0]) > 1:
+                pressed = tuple(pressed[0])
+            if not pressed or not all(isinstance(k, str) and len(k) == 1 and k in "0123456789*#" for k in pressed):
+                raise ValueError(f"press takes one or more keys among 0-9, * and #, got {keys!r}")
+            chosen = Outcome(ring=ring, talk=talk, keys=pressed)
+        return self.backend.decide(call.callid, chosen)
+
+    def held(self) -> list[Call]:
+        """Calls still waiting for ``decide``."""
+        return [call for call in list(self.backend.calls.values()) if call.held]
+
     # -- time and delivery -------------------------------------------------------------------------
 
     def run_due(self) -> list[Attempt]:
@@ -453,16 +512,29 @@ class Provider:
         return [d for d in self.backend.deliveries if d.state == "failed"]
 
     def check(self) -> None:
-        """``AssertionError`` listing every callback never acknowledged after its retries (unless expected)."""
+        """``AssertionError`` listing every callback never acknowledged after its retries, and every held
+        call never decided (its callbacks were never sent), unless the test expects it."""
+        if self._expect_undelivered:
+            return
         failed = self.undelivered()
-        if failed and not self._expect_undelivered:
+        held = self.held()
+        lines: list[str] = []
+        if failed:
             retries = self.dispatcher.policy.retries
-            head = (
+            lines.append(
                 f"{len(failed)} callback{'s were' if len(failed) != 1 else ' was'} never acknowledged "
                 f"after {retries} retr{'ies' if retries != 1 else 'y'}:"
             )
-            hint = "(call provider.expect_undelivered() if the test means it)"
-            raise AssertionError("\n".join([head, *(d.summary() for d in failed[:10]), hint]))
+            lines += [d.summary() for d in failed[:10]]
+        if held:
+            lines.append(
+                f"{len(held)} held call{'s were' if len(held) != 1 else ' was'} never decided, so "
+                f"{'their' if len(held) != 1 else 'its'} callbacks were never sent (provider.decide(callid, ...)):"
+            )
+            lines += [call.summary() for call in held[:10]]
+        if lines:
+            lines.append("(call provider.expect_undelivered() if the test means it)")
+            raise AssertionError("\n".join(lines))
 
     # -- HTTP --------------------------------------------------------------------------------------
 

@@ -6,10 +6,14 @@
 ``POST /voicecb-api/run-until-idle``    deliver everything owed, moving the clock as far as needed
 ``POST /voicecb-api/script``            ``{"number": "+86...", "outcome": "no_answer", "times": 1, ...}``
 ``POST /voicecb-api/redeliver``         ``{"seq": 3}``: deliver delivery #3's callback again, now (a duplicate)
+``POST /voicecb-api/decide``            ``{"callid": "...", "outcome": "answer", "talk": 30}``: decide a held call
 
 ``outcome`` is one of ``answer`` (``ring``, ``talk``), ``no_answer`` (``ring``), ``call_error``/``fail``
 (``code``), ``press`` (``keys``), ``refuse`` (``code``: an API 3.0 code or a legacy result), ``slow``
-(``seconds``), ``drop``. Bad requests get HTTP 400 with ``{"error": ...}``; the server keeps serving.
+(``seconds``), ``drop``, ``hold`` (no callback until ``decide``). ``decide`` takes ``answer`` (``ring``,
+``talk``), ``no_answer``, ``call_error``/``fail`` (``code``), ``press`` (``keys``, ``talk``), ``hang_up``;
+``ring`` defaults to the time the call was held. Bad requests get HTTP 400 with ``{"error": ...}``; the
+server keeps serving.
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ def call_data(call: Call) -> dict[str, Any]:
         "number": call.number,
         "sent_at": call.sent_at,
         "outcome": call.outcome.describe(),
+        "held": call.held,
+        "decided_at": call.decided_at,
         "session_context": call.session_context,
         "deliveries": [delivery.seq for delivery in call.deliveries],
     }
@@ -126,6 +132,14 @@ class ControlApi:
             return json_response({"ok": True})
         if name == "redeliver":
             return json_response(self._redeliver(args))
+        if name == "decide":
+            callid = args.pop("callid", None)
+            if not isinstance(callid, str):
+                raise ValueError(f"callid must be the held call's callid (a string), got {callid!r}")
+            if isinstance(args.get("keys"), list):
+                args["keys"] = tuple(args["keys"])
+            deliveries = p.decide(callid, args.pop("outcome", "answer"), **args)
+            return json_response({"callid": callid, "deliveries": [d.seq for d in deliveries]})
         return json_response({"error": f"no POST {PREFIX}{name}: see the module docstring"}, 404)
 
     def _script(self, args: dict[str, Any]) -> None:
@@ -140,6 +154,7 @@ class ControlApi:
             "refuse": script.refuse,
             "slow": script.slow,
             "drop": script.drop,
+            "hold": script.hold,
         }
         if outcome not in verbs:
             raise ValueError(f"outcome must be one of {', '.join(verbs)}, got {outcome!r}")

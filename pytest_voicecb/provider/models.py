@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from pytest_voicecb.provider.clock import Clock
 
 __all__ = [
+    "HELD",
     "MAGIC_NUMBERS",
     "Attempt",
     "Call",
@@ -46,7 +47,7 @@ __all__ = [
     "split_e164",
 ]
 
-Status = Literal["answered", "no_answer", "call_error"]
+Status = Literal["answered", "no_answer", "call_error", "held"]
 
 DIAL_DELAY = 1
 """Seconds from an accepted send to the provider starting to dial (``start_calltime``)."""
@@ -59,8 +60,9 @@ DEFAULT_RING, DEFAULT_TALK, NO_ANSWER_RING, ERROR_RING = 8, 24, 60, 2
 class Outcome:
     """What happens to a call (and to the send that places it).
 
-    ``status``: answered, no_answer (``result "1"``) or call_error (``result "2"``, with a
-    ``voice_failure_callback`` carrying ``failure_code``). ``keys``: key presses during an answered call.
+    ``status``: answered, no_answer (``result "1"``), call_error (``result "2"``, with a
+    ``voice_failure_callback`` carrying ``failure_code``) or held (no callback until ``decide``).
+    ``keys``: key presses during an answered call.
     ``duplicates``: extra deliveries of the status callback after it was acknowledged. ``refuse``: the
     send itself fails with this error. ``delay`` (real seconds) and ``drop`` act on the send's HTTP reply.
     """
@@ -84,6 +86,7 @@ class Outcome:
             "answered": f"answered after {self.ring} s, {self.talk} s talk",
             "no_answer": f"not answered ({self.ring} s ringing)",
             "call_error": f"call error, failure_code {self.failure_code}",
+            "held": "held: waiting for a decision (provider.decide or the console's buttons)",
         }[self.status]
         if self.keys:
             text += f", key{'s' if len(self.keys) > 1 else ''} {' '.join(self.keys)} pressed"
@@ -93,6 +96,7 @@ class Outcome:
 
 
 ANSWERED = Outcome()
+HELD = Outcome("held")
 
 
 def _magic() -> dict[str, Outcome]:
@@ -104,6 +108,7 @@ def _magic() -> dict[str, Outcome]:
         "+8613900000004": Outcome(keys=("2",)),
         "+8613900000005": Outcome(duplicates=1),
         "+8613900000006": Outcome(ring=40, talk=425),
+        "+8613900000007": HELD,
         "+8613900000201": Outcome(refuse=DeliveryFrequencyLimit()),
         "+8613900000202": Outcome(refuse=InsufficientBalance()),
         "+8613900000203": Outcome(refuse=ServiceSuspended()),
@@ -228,10 +233,17 @@ class Call:
     kind: str = PROMPT
     """The status callback's kind: ``voicecode_callback`` for a voice code, else ``voiceprompt_callback``."""
     deliveries: list[Delivery] = field(default_factory=list)
+    decided_at: float | None = None
+    """When a held call was decided (``SimulatorBackend.decide``); None for a call never held."""
 
     @property
     def number(self) -> str:
         return f"+{self.nationcode}{self.mobile}"
+
+    @property
+    def held(self) -> bool:
+        """True while the call waits for ``decide``: it owes no callback yet."""
+        return self.outcome.status == "held"
 
     def summary(self) -> str:
         return f"{self.action} to {self.number}, callid {self.callid}: {self.outcome.describe()}"
@@ -415,6 +427,30 @@ class SimulatorBackend:
             self.schedule(fresh)
         return send
 
+    def decide(self, callid: str, outcome: Outcome) -> list[Delivery]:
+        """Give the held call ``callid`` its ``outcome`` now: build its callbacks and schedule them.
+
+        ``KeyError`` for an unknown callid, ``ValueError`` if the call is not held (decided already, or
+        placed with an outcome) or ``outcome`` is itself held or acts on the send (refuse, drop, delay).
+        """
+        if outcome.status == "held" or outcome.refuse is not None or outcome.drop:
+            raise ValueError(f"a held call is decided with answer, no_answer, call_error or press, not {outcome!r}")
+        with self._lock:
+            call = self.calls.get(callid)
+            if call is None:
+                known = ", ".join(c.callid for c in self.calls.values() if c.held) or "none"
+                raise KeyError(f"no call with callid {preview(str(callid), 80)} (held calls: {known})")
+            if not call.held:
+                raise ValueError(f"call {callid} is not held: {call.outcome.describe()}")
+            call.outcome = outcome
+            call.decided_at = self.clock.now()
+            self._build(call)
+            fresh = list(call.deliveries)
+            self.deliveries.extend(fresh)
+        if self.schedule is not None:
+            self.schedule(fresh)
+        return fresh
+
     def duplicate(self, delivery: Delivery, due: float) -> Delivery:
         """A repeat of an acknowledged ``delivery``, due at ``due`` (the provider's retry-after-success)."""
         with self._lock:
@@ -432,6 +468,8 @@ class SimulatorBackend:
     def _build(self, call: Call) -> None:
         """The callbacks of ``call``, with times on the clock and fields from the factory."""
         o = call.outcome
+        if o.status == "held":
+            return
         start = int(call.sent_at) + DIAL_DELAY
         common = {
             "callid": call.callid,

@@ -1,5 +1,6 @@
 // The provider console: polls /voicecb-api/state, shows each call as a card with its deliveries;
-// buttons script outcomes (/voicecb-api/script) and redeliver (/voicecb-api/redeliver). textContent only.
+// buttons script outcomes (/voicecb-api/script), decide held calls (/voicecb-api/decide) and redeliver
+// (/voicecb-api/redeliver). textContent only.
 (function () {
   "use strict";
   var base = location.pathname.replace(/console\/?$/, "");
@@ -45,6 +46,25 @@
       card.appendChild(el("h3", call.number + " \u00b7 " + call.action));
       card.appendChild(el("div", "callid " + call.callid, "mono"));
       card.appendChild(el("div", call.outcome, "outcome"));
+      if (call.held) {
+        card.classList.add("held");
+        var decide = el("div", "decide now: ", "decide");
+        ["answer", "no_answer", "call_error", "fail", "press", "hang_up"].forEach(function (outcome) {
+          var button = el("button", outcome.replace("_", " ")); button.type = "button";
+          button.dataset.decide = outcome;
+          button.addEventListener("click", function () {
+            var body = { callid: call.callid, outcome: outcome };
+            if (outcome === "call_error" || outcome === "fail") { body.code = Number($("code").value) || 8; }
+            if (outcome === "press") { body.keys = $("keys").value.split(/[ ,]+/).filter(Boolean); }
+            button.disabled = true;
+            post("decide", body).then(poll).catch(function (error) {
+              button.disabled = false; decide.appendChild(el("div", "not decided: " + error.message, "why"));
+            });
+          });
+          decide.appendChild(button); decide.appendChild(document.createTextNode(" "));
+        });
+        card.appendChild(decide);
+      }
       (byCall[call.callid] || []).forEach(function (d) {
         var row = el("div", null, "delivery");
         row.dataset.seq = d.seq;
