@@ -100,6 +100,31 @@ def test_garbage_to_the_api_is_a_clear_400(console: tuple[CallbackServer, Consol
     assert request(server.port, "GET", PREFIX + "api/callbacks/999", headers=sent)[0] == 404
 
 
+def test_each_row_has_the_servers_latency_a_scripted_delay_included(
+    console: tuple[CallbackServer, ConsoleApp],
+) -> None:
+    server, _ = console
+    sent = {"X-Voicecb-Token": "secret-token"}
+    server.reply_with(delay=0.3, times=1)
+    body = json.dumps(PayloadFactory(4).answered()).encode()
+    begin = time.monotonic()
+    for _ in range(2):
+        request(server.port, "POST", PATH, body, {"Content-Type": "application/json"})
+    deadline = time.monotonic() + 5  # the latency is set just after the reply is written: poll for it
+    while True:
+        items = json.loads(request(server.port, "GET", PREFIX + "api/callbacks", headers=sent)[1])["items"]
+        if all(item["latency"] is not None for item in items) or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    plain, delayed = items  # newest first
+    assert 0.3 <= delayed["latency"] < time.monotonic() - begin
+    assert 0 < plain["latency"] < 0.3
+    assert [r.latency for r in server.callbacks] == [delayed["latency"], plain["latency"]]
+    status, detail = request(server.port, "GET", PREFIX + f"api/callbacks/{delayed['seq']}", headers=sent)
+    assert status == 200
+    assert json.loads(detail)["latency"] == delayed["latency"]
+
+
 def test_binary_and_huge_bodies_are_shown_safely(console: tuple[CallbackServer, ConsoleApp]) -> None:
     server, app = console
     request(server.port, "POST", PATH, b"\xff\x00\x1b[31m binary", {"Content-Type": "application/json"})
@@ -188,6 +213,7 @@ def test_the_console_shows_callbacks_live_in_chromium(serve: tuple[int, str], br
     expect(rows.first.locator("td.callid")).to_have_text(HOSTILE_CALLID)  # text, not markup
     assert page.evaluate("window.pwned") is None
     expect(page.locator("tr.row .badge.fail")).to_have_count(2)
+    expect(page.locator("tr.row td.latency", has_text=" ms")).to_have_count(4)  # the reply's latency, once written
     page.screenshot(path=str(tmp_path / "console-rows.png"))
     # Filter: failures only, then one call's story.
     page.select_option("#f-verdict", "fail")
@@ -203,6 +229,7 @@ def test_the_console_shows_callbacks_live_in_chromium(serve: tuple[int, str], br
     detail = page.locator("tr.detail")
     expect(detail.locator("pre.curl")).to_contain_text("curl -sS -i -X POST")
     expect(detail).to_contain_text('"result":0')
+    expect(detail.locator("h4", has_text="reply: HTTP 200 after")).to_contain_text(" ms")
     detail.locator("button.copy").click()
     expect(detail.locator("button.copy")).to_have_attribute("data-copied", "1")
     assert page.evaluate("navigator.clipboard.readText()") == detail.locator("pre.curl").inner_text()

@@ -2,9 +2,9 @@
 
 ``Feed.add`` runs in the request's thread before the reply, so it only flattens the recorded callback
 and the log record ``serve`` already built (``log.record_of``) into one numbered tuple (a body over
-``BODY_KEPT`` bytes is cut; about 5 us). Verdicts and rows are computed when a browser asks
-(``summaries``/``detail``). The newest ``capacity`` callbacks are kept (100,000 by default): the page
-asks for them a page at a time.
+``BODY_KEPT`` bytes is cut; about 5 us). Verdicts, latencies (``RecordedCallback.latency``, set once the
+reply is written) and rows are computed when a browser asks (``summaries``/``detail``). The newest
+``capacity`` callbacks are kept (100,000 by default): the page asks for them a page at a time.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ PREVIEW = 4000
 SEQ, BODY, HEADERS, STATUS, REPLY_HEADERS, REPLY_BODY, AT, METHOD, PATH, KIND, CALLID, VALID = range(12)
 PROBLEMS, TRUNCATED, NUMBER = 12, 13, 14
 Row = tuple[Any, ...]
+_SETTLE_EVERY = 1024
+"""Records waiting for their reply that make ``add`` settle them (when no browser asks)."""
 
 
 def _row(seq: int, recorded: RecordedCallback, record: Mapping[str, Any]) -> Row:
@@ -76,18 +78,46 @@ class Feed:
         self._judged = 0
         self._seq = 0
         self.epoch = 0
+        # Latency is known only once the reply is written, after ``add``: the record waits in ``_unreplied``
+        # (a few hundred at most) until ``_settle`` moves its ``latency`` into ``_latency`` (seq -> seconds).
+        self._unreplied: dict[int, RecordedCallback] = {}
+        self._latency: dict[int, float] = {}
 
     def add(self, recorded: RecordedCallback, record: Mapping[str, Any]) -> None:
         """Keep one callback (``record`` is its ``log.record_of``); called before the reply, so cheap."""
         with self._lock:
             self._seq += 1
             self._rows.append(_row(self._seq, recorded, record))
+            self._unreplied[self._seq] = recorded
+            if len(self._unreplied) >= _SETTLE_EVERY:
+                self._settle()
+
+    def _settle(self) -> None:
+        """Move the latency of every replied record into ``_latency`` (holding ``_lock``); forget records
+        whose reply could not be written once too many wait."""
+        unreplied = self._unreplied
+        for seq, recorded in list(unreplied.items()):
+            latency = recorded.latency
+            if latency is not None:
+                self._latency[seq] = latency
+                del unreplied[seq]
+        if len(unreplied) > _SETTLE_EVERY // 2:
+            self._unreplied = dict(list(unreplied.items())[-(_SETTLE_EVERY // 2) :])
+        if len(self._latency) > 2 * self.capacity:
+            oldest = self._rows[0][SEQ] if self._rows else 0
+            self._latency = {seq: value for seq, value in self._latency.items() if seq >= oldest}
+
+    def latency(self, row: Row) -> float | None:
+        """Seconds the server took to answer this callback; None while its reply is not written yet."""
+        return self._latency.get(row[SEQ])
 
     def clear(self) -> None:
         with self._lock, self._judging:
             self._rows.clear()
             self._seen.clear()
             self._verdicts.clear()
+            self._unreplied.clear()
+            self._latency.clear()
             self.epoch += 1
 
     def __len__(self) -> int:
@@ -100,6 +130,7 @@ class Feed:
     def _newest_first(self) -> Iterator[Row]:
         with self._lock:
             rows = list(self._rows)  # a snapshot (pointers only)
+            self._settle()
         self._catch_up(rows)
         return reversed(rows)
 
@@ -169,6 +200,7 @@ class Feed:
             "verdict": verdict,
             "why": why,
             "status": row[STATUS],
+            "latency": self.latency(row),
         }
 
     def detail(self, seq: int) -> dict[str, Any] | None:

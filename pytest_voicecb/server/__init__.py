@@ -22,6 +22,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from types import TracebackType
 from typing import Any, Final
 
@@ -33,7 +34,7 @@ from pytest_voicecb.server._http11 import Answer as _Answer
 from pytest_voicecb.server._http11 import HTTP11Server, Incoming
 from pytest_voicecb.server.expectations import Expectation, declared_invalid, matcher, problems
 from pytest_voicecb.server.mounts import WsgiApp, answer_mounted, check_mounts, mounted_prefix
-from pytest_voicecb.server.records import RecordedCallback
+from pytest_voicecb.server.records import RecordedCallback, replied
 from pytest_voicecb.server.scripts import ReplyScript, contract_plan, drop_plan, plan_from_item, raw_plan
 
 __all__ = ["CallbackServer", "Expectation", "RecordedCallback"]
@@ -574,7 +575,9 @@ class CallbackServer:
             record = dataclasses.replace(record, reply=self._answer_by_hook(record))
         record = self._record(record, incoming.started)
         delay = plan.delay if plan is not None and record.server_error is None else 0.0
-        return _Answer(reply=record.reply, delay=delay, interrupt=interrupt)
+        return _Answer(
+            reply=record.reply, delay=delay, interrupt=interrupt, sent=partial(replied, record, incoming.started)
+        )
 
     def _answer_by_hook(self, record: RecordedCallback) -> Response:
         """``answer``'s reply to ``record``; the contract's default when it returns None, a 502 when it raises."""

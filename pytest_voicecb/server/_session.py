@@ -191,6 +191,8 @@ class Session:
         if answer.reply is None:
             with contextlib.suppress(OSError):
                 self.sock.shutdown(socket.SHUT_RDWR)
+            if answer.sent is not None:
+                answer.sent()
             return False
         close = refused is not None or not head.keep_alive or server.stopping
         data, close = render(answer.reply, head_only=head.method == "HEAD", close=close, version=head.version)
@@ -198,6 +200,8 @@ class Session:
             self.sock.sendall(data)
         except OSError:
             return False
+        if answer.sent is not None:
+            answer.sent()
         if refused is not None and refused.drain:
             self._discard(refused.drain)
         return not close

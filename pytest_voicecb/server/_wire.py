@@ -10,6 +10,7 @@ import dataclasses
 import re
 import socket
 import threading
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Final, Protocol
 from urllib.parse import unquote
@@ -80,6 +81,8 @@ class Answer:
     reply: Response | None
     delay: float = 0.0
     interrupt: threading.Event | None = None
+    sent: Callable[[], object] | None = None
+    """Called once the reply was written (or the connection dropped as the answer says)."""
 
 
 class Receiver(Protocol):

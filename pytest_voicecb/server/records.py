@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json as _json
+import time
 from functools import cached_property
 from typing import Any
 
@@ -14,7 +15,7 @@ from werkzeug.wrappers import Response
 from pytest_voicecb import _text
 from pytest_voicecb.contract import Callback, CallbackError, Problem
 
-__all__ = ["RecordedCallback", "describe_reply"]
+__all__ = ["RecordedCallback", "describe_reply", "replied"]
 
 _PREVIEW = 200
 
@@ -44,6 +45,10 @@ class RecordedCallback:
     """Wall-clock time (``time.time()``) when the request's headers had arrived."""
     server_error: str | None = None
     truncated: bool = False
+    latency: float | None = None
+    """Seconds from the request's head complete to its reply written (or the connection dropped), a
+    scripted ``delay`` and the ``on_callback``/``answer`` hooks included; None until then (so None in
+    ``on_callback``, which runs before the reply), and for a reply that could not be written."""
 
     @property
     def valid(self) -> bool:
@@ -105,6 +110,11 @@ class RecordedCallback:
 
     def __repr__(self) -> str:
         return f"<RecordedCallback {self.summary()}>"
+
+
+def replied(record: RecordedCallback, started: float) -> None:
+    """Set ``record.latency`` now that its reply went out (``started``: ``time.monotonic()`` at its head)."""
+    object.__setattr__(record, "latency", time.monotonic() - started)  # once, by the request's own thread
 
 
 def _quoted(body: bytes) -> str:

@@ -33,19 +33,33 @@
     if (cls) { node.className = cls; }
     return node;
   }
+  function latency(seconds) {
+    if (seconds === null || seconds === undefined) { return "\u2026"; }
+    return seconds < 1 ? (seconds * 1000).toFixed(1) + " ms" : seconds.toFixed(2) + " s";
+  }
   function short(kind) { return kind ? kind.replace(/_callback$/, "") : "(invalid)"; }
 
   function poll() {
-    api("callbacks?after=" + last + "&limit=200" + filters()).then(function (data) {
-      if (data.epoch !== epoch && epoch !== -1) { rows = []; expanded = {}; }
+    // Rows whose reply was not written yet (latency null) are asked for again, for up to 30 s.
+    var after = last, now = Date.now(), waiting = {};
+    rows.slice(0, 200).forEach(function (row) {
+      if (row.latency === null && now - row.seen < 30000) { after = Math.min(after, row.seq - 1); waiting[row.seq] = row; }
+    });
+    api("callbacks?after=" + after + "&limit=200" + filters()).then(function (data) {
+      if (data.epoch !== epoch && epoch !== -1) { rows = []; expanded = {}; waiting = {}; }
       epoch = data.epoch; total = data.total;
-      var fresh = data.items;
+      var fresh = [], changed = false;
+      data.items.forEach(function (item) {
+        var old = waiting[item.seq];
+        if (old) {
+          if (item.latency !== null) { old.latency = item.latency; changed = true; }
+        } else if (item.seq > last) { item.fresh = true; item.seen = now; fresh.push(item); }
+      });
       if (fresh.length) {
         last = Math.max(last, fresh[0].seq);
-        fresh.forEach(function (item) { item.fresh = true; });
         rows = fresh.concat(rows).slice(0, MAX_ROWS);
-        render();
       }
+      if (fresh.length || changed) { render(); }
       $("status").textContent = total + " callback" + (total === 1 ? "" : "s") + " kept \u00b7 live, updated " +
         new Date().toLocaleTimeString();
       $("status").dataset.live = "1";
@@ -87,7 +101,7 @@
         var td = el("td", (entry.group.callid ? "call " + entry.group.callid : "no callid") + " \u00b7 " +
           entry.group.items.length + " callback" + (entry.group.items.length === 1 ? "" : "s") + " \u00b7 " +
           Object.keys(kindsSeen).join(", ") + " \u00b7 " + entry.worst);
-        td.colSpan = 7; tr.appendChild(td); body.appendChild(tr);
+        td.colSpan = 8; tr.appendChild(td); body.appendChild(tr);
         return;
       }
       var row = entry.row;
@@ -108,6 +122,7 @@
       if (row.why) { verdict.appendChild(el("span", row.why, "why")); }
       tr.appendChild(verdict);
       tr.appendChild(el("td", row.status === null ? "dropped" : "HTTP " + row.status, "mono"));
+      tr.appendChild(el("td", latency(row.latency), "mono latency"));
       tr.addEventListener("click", function () { toggle(row.seq); });
       body.appendChild(tr);
       if (expanded[row.seq]) { body.appendChild(detailRow(row.seq)); }
@@ -136,18 +151,19 @@
     var detail = expanded[seq];
     var tr = el("tr", null, "detail");
     tr.dataset.detail = seq;
-    var td = el("td", null, "detail"); td.colSpan = 7; tr.appendChild(td);
+    var td = el("td", null, "detail"); td.colSpan = 8; tr.appendChild(td);
     if (detail === true) { td.textContent = "loading\u2026"; return tr; }
     if (detail.error) { td.textContent = detail.error; return tr; }
     if (detail.problems.length) { section(td, "problems", detail.problems.join("\n")); }
     section(td, detail.method + " " + detail.path + (detail.truncated ? " (the body never fully arrived)" : ""), detail.body);
     if (detail.body_hex) { section(td, "body (hex, first 512 bytes)", detail.body_hex); }
     section(td, "headers", detail.headers.map(function (h) { return h[0] + ": " + h[1]; }).join("\n"));
+    var took = detail.latency === null ? " (not written yet)" : " after " + latency(detail.latency);
     if (detail.reply) {
-      section(td, "reply: HTTP " + detail.reply.status, detail.reply.headers.map(function (h) {
+      section(td, "reply: HTTP " + detail.reply.status + took, detail.reply.headers.map(function (h) {
         return h[0] + ": " + h[1]; }).join("\n") + "\n\n" + detail.reply.body);
     } else {
-      section(td, "reply", "(none: the connection was dropped)");
+      section(td, "reply", "(none: the connection was dropped" + took + ")");
     }
     var title = el("h4", "reproduce ");
     var button = el("button", "copy", "copy"); button.type = "button";
