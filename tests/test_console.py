@@ -162,6 +162,33 @@ def test_a_hundred_thousand_callbacks_page_quickly() -> None:
     assert took < 0.5, took
 
 
+def test_a_poll_copies_only_what_is_new_and_rows_share_repeated_headers() -> None:
+    from pytest_voicecb.console.feed import HEADERS, REPLY_HEADERS
+    from pytest_voicecb.log import record_of
+
+    server = CallbackServer()
+    feed = Feed(capacity=50_000)
+    factory = PayloadFactory(5)
+    with server:
+        for payload in factory.batch(3):
+            request(server.port, "POST", PATH, json.dumps(payload).encode(), {"Content-Type": "application/json"})
+    for recorded in server.callbacks * 20_000:
+        feed.add(recorded, record_of(recorded))
+    assert len(feed) == 50_000
+    assert feed.summaries(limit=1)[0]["seq"] == 60_000
+    begin = time.perf_counter()
+    for _ in range(100):  # a watcher's polls: only the rows after its last are copied
+        assert [item["seq"] for item in feed.summaries(after=59_998, limit=200)] == [60_000, 59_999]
+        assert [item["seq"] for item in feed.summaries(after=30_000, before=30_003)] == [30_002, 30_001]
+    took = time.perf_counter() - begin
+    assert feed.summaries(after=0, before=10_001, limit=5) == []  # gone: only the newest 50,000 are kept
+    assert [item["seq"] for item in feed.summaries(before=10_005, limit=5)] == [10_004, 10_003, 10_002, 10_001]
+    rows = feed._window(59_990, None)
+    assert rows[0][REPLY_HEADERS] is rows[1][REPLY_HEADERS]  # one copy of the repeated reply headers
+    assert rows[0][HEADERS] is rows[3][HEADERS]
+    assert took < 0.2, took
+
+
 # ---- in the browser, against voicecb serve ------------------------------------------------------
 
 

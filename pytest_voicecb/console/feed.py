@@ -10,9 +10,10 @@ reply is written) and rows are computed when a browser asks (``summaries``/``det
 from __future__ import annotations
 
 import hashlib
+import itertools
 import threading
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pytest_voicecb import _text
@@ -34,23 +35,32 @@ PREVIEW = 4000
 SEQ, BODY, HEADERS, STATUS, REPLY_HEADERS, REPLY_BODY, AT, METHOD, PATH, KIND, CALLID, VALID = range(12)
 PROBLEMS, TRUNCATED, NUMBER = 12, 13, 14
 Row = tuple[Any, ...]
-_SETTLE_EVERY = 1024
-"""Records waiting for their reply that make ``add`` settle them (when no browser asks)."""
+_SETTLE_EVERY = 64
+"""New records waiting for their reply that make ``add`` settle them: few, so they die young (a record
+holds the request's objects, and many kept alive would make every garbage collection slower)."""
+_WAITING_MAX = 256
+"""Records kept waiting for their reply at most (e.g. in a long scripted delay); the oldest lose latency."""
 
 
-def _row(seq: int, recorded: RecordedCallback, record: Mapping[str, Any]) -> Row:
+_SHARED_MAX = 4096
+"""Distinct header sets, replies and paths ``add`` shares between rows before it starts afresh."""
+
+
+def _row(seq: int, recorded: RecordedCallback, record: Mapping[str, Any], share: Callable[[Any], Any]) -> Row:
+    """The kept tuple; ``share`` returns an equal value kept already (headers, replies and paths repeat), so
+    a row holds little of its own and the temporary copies are freed at once."""
     reply = recorded.reply
     mobile = recorded.fields.get("mobile")
     return (
         seq,
         recorded.body[: BODY_KEPT + 1],
-        tuple(recorded.headers.items()),
+        share(tuple(recorded.headers.items())),
         None if reply is None else reply.status_code,
-        () if reply is None else tuple(reply.headers.items()),
-        b"" if reply is None else reply.get_data()[:BODY_KEPT],
+        () if reply is None else share(tuple(reply.headers.items())),
+        b"" if reply is None else share(reply.get_data()[:BODY_KEPT]),
         str(record.get("received_at") or ""),
         recorded.method,
-        str(record.get("path") or recorded.path),
+        share(str(record.get("path") or recorded.path)),
         recorded.kind,
         record.get("callid"),
         recorded.valid,
@@ -82,14 +92,27 @@ class Feed:
         # (a few hundred at most) until ``_settle`` moves its ``latency`` into ``_latency`` (seq -> seconds).
         self._unreplied: dict[int, RecordedCallback] = {}
         self._latency: dict[int, float] = {}
+        self._shared: dict[Any, Any] = {}
+        self._settle_at = _SETTLE_EVERY
+
+    def _share(self, value: Any) -> Any:
+        """An equal value kept already, or ``value`` (now kept); holding ``_lock``."""
+        shared = self._shared
+        found = shared.get(value)
+        if found is not None:
+            return found
+        if len(shared) >= _SHARED_MAX:
+            shared.clear()
+        shared[value] = value
+        return value
 
     def add(self, recorded: RecordedCallback, record: Mapping[str, Any]) -> None:
         """Keep one callback (``record`` is its ``log.record_of``); called before the reply, so cheap."""
         with self._lock:
             self._seq += 1
-            self._rows.append(_row(self._seq, recorded, record))
+            self._rows.append(_row(self._seq, recorded, record, self._share))
             self._unreplied[self._seq] = recorded
-            if len(self._unreplied) >= _SETTLE_EVERY:
+            if len(self._unreplied) >= self._settle_at:
                 self._settle()
 
     def _settle(self) -> None:
@@ -101,8 +124,9 @@ class Feed:
             if latency is not None:
                 self._latency[seq] = latency
                 del unreplied[seq]
-        if len(unreplied) > _SETTLE_EVERY // 2:
-            self._unreplied = dict(list(unreplied.items())[-(_SETTLE_EVERY // 2) :])
+        if len(unreplied) > _WAITING_MAX:
+            self._unreplied = dict(list(unreplied.items())[-_WAITING_MAX:])
+        self._settle_at = len(self._unreplied) + _SETTLE_EVERY
         if len(self._latency) > 2 * self.capacity:
             oldest = self._rows[0][SEQ] if self._rows else 0
             self._latency = {seq: value for seq, value in self._latency.items() if seq >= oldest}
@@ -112,7 +136,7 @@ class Feed:
         return self._latency.get(row[SEQ])
 
     def clear(self) -> None:
-        with self._lock, self._judging:
+        with self._judging, self._lock:  # the order _catch_up takes them in
             self._rows.clear()
             self._seen.clear()
             self._verdicts.clear()
@@ -127,20 +151,34 @@ class Feed:
     def last(self) -> int:
         return self._seq
 
-    def _newest_first(self) -> Iterator[Row]:
-        with self._lock:
-            rows = list(self._rows)  # a snapshot (pointers only)
-            self._settle()
-        self._catch_up(rows)
-        return reversed(rows)
+    def _window(self, after: int, before: int | None, newest: int | None = None) -> list[Row]:
+        """Kept rows with ``after < seq < before``, oldest first; only the ``newest`` of them when given.
 
-    def _catch_up(self, rows: list[Row]) -> None:
+        Seqs are consecutive, so the range is found by index and only its pointers are copied, walking
+        from the newer end (the usual ask, what arrived since the last poll, copies a few rows of 100,000).
+        """
+        with self._lock:
+            self._settle()
+            rows = self._rows
+            if not rows:
+                return []
+            first = rows[0][SEQ]
+            lo = max(after + 1 - first, 0)
+            hi = len(rows) if before is None else min(max(before - first, 0), len(rows))
+            if newest is not None:
+                lo = max(lo, hi - newest)
+            if lo >= hi:
+                return []
+            window = list(itertools.islice(reversed(rows), len(rows) - hi, len(rows) - lo))
+        window.reverse()
+        return window
+
+    def _catch_up(self) -> None:
         """Judge, oldest first, the rows not judged yet."""
         with self._judging:
+            rows = self._window(self._judged, None)
             for row in rows:
                 seq = row[SEQ]
-                if seq <= self._judged:
-                    continue
                 first = self._seen.setdefault(hashlib.blake2b(row[BODY], digest_size=16).digest(), seq)
                 if not row[VALID]:
                     self._verdicts[seq] = ("fail", (row[PROBLEMS] or ("not a valid callback",))[0])
@@ -152,7 +190,8 @@ class Feed:
             if len(self._seen) > 2 * self.capacity:
                 self._seen = dict(list(self._seen.items())[-self.capacity :])
             if len(self._verdicts) > 2 * self.capacity:
-                oldest = rows[0][SEQ] if rows else 0
+                with self._lock:
+                    oldest = self._rows[0][SEQ] if self._rows else 0
                 self._verdicts = {seq: v for seq, v in self._verdicts.items() if seq >= oldest}
 
     def verdict(self, row: Row) -> tuple[str, str]:
@@ -169,12 +208,10 @@ class Feed:
         verdict: str = "",
     ) -> list[dict[str, Any]]:
         """Up to ``limit`` summaries, newest first, with ``after < seq < before``, matching the filters."""
+        self._catch_up()
+        filtered = bool(kind or callid or verdict)
         out = []
-        for row in self._newest_first():
-            if row[SEQ] <= after:
-                break
-            if before is not None and row[SEQ] >= before:
-                continue
+        for row in reversed(self._window(after, before, None if filtered else limit)):
             if kind and row[KIND] != kind and not (kind == "invalid" and row[KIND] is None):
                 continue
             if callid and callid not in str(row[CALLID] or ""):
@@ -205,12 +242,9 @@ class Feed:
 
     def detail(self, seq: int) -> dict[str, Any] | None:
         """Everything about one callback: the summary, the body, the headers, the reply, a curl command."""
-        for row in self._newest_first():
-            if row[SEQ] == seq:
-                return self._detail(row)
-            if row[SEQ] < seq:
-                break
-        return None
+        self._catch_up()
+        found = self._window(seq - 1, seq + 1)
+        return self._detail(found[0]) if found else None
 
     def _detail(self, row: Row) -> dict[str, Any]:
         """The expanded row: body (and hex for a binary one), headers, the reply, a curl command."""
