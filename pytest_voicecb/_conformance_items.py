@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_voicecb._settings import HOW_TO_CONFIGURE, path_for, settings
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -34,27 +36,6 @@ NAME = "voicecb-conformance"
 
 PLUGIN_MODULE = "pytest_voicecb.plugin"
 """Where the default ``voicecb_target`` fixture lives: a target defined there is the configured one."""
-
-HOW_TO_CONFIGURE = """\
-pytest-voicecb has no target: tell it which callback handler to test, in one of three ways.
-
-1. A fixture in conftest.py returning an in-process app or a URL:
-
-       import pytest
-
-       @pytest.fixture
-       def voicecb_target():
-           from myproject.app import app  # Flask / Django WSGI app, or FastAPI / Starlette ASGI app
-           return app                     # or "http://127.0.0.1:8000/voice/callback"
-
-2. On the command line:
-
-       pytest --voicecb-target=http://127.0.0.1:8000/voice/callback
-       pytest --voicecb-target=myproject.wsgi:application
-
-3. In the pytest configuration (pytest.ini [pytest], or pyproject.toml [tool.pytest.ini_options]):
-
-       voicecb_target = myproject.wsgi:application"""
 
 # Per-run state, kept in the config's stash (never in module globals: pytester runs many sessions here).
 _ARGS = pytest.StashKey["list[tuple[Path, bool]]"]()
@@ -536,62 +517,7 @@ def summarize(terminal: Any, config: pytest.Config) -> None:
             )
 
 
-# ---- settings shared with plugin.py ---------------------------------------------------------------
-
-
-class Settings:
-    """What the command line and the ini file say about targets and conformance runs."""
-
-    def __init__(self, *, target: str | None, path: str | None, deadline: float | None, strict: bool) -> None:
-        self.target = target
-        self.path = path
-        self.deadline = deadline
-        self.strict = strict
-
-    def runner_options(self) -> dict[str, Any]:
-        options: dict[str, Any] = {"strict": self.strict}
-        if self.deadline is not None:
-            options["deadline"] = self.deadline
-        return options
-
-
-_SETTINGS = pytest.StashKey[Settings]()
-
-
-def settings(config: pytest.Config) -> Settings:
-    found = config.stash.get(_SETTINGS, None)
-    if found is None:
-        found = config.stash[_SETTINGS] = _read_settings(config)
-    return found
-
-
-def _read_settings(config: pytest.Config) -> Settings:
-    target = config.getoption("voicecb_target", None) or str(config.getini("voicecb_target") or "").strip()
-    path = config.getoption("voicecb_path", None) or str(config.getini("voicecb_path") or "").strip()
-    return Settings(
-        target=str(target) if target else None,
-        path=str(path) if path else None,
-        deadline=config.getoption("voicecb_deadline", None),
-        strict=bool(config.getoption("voicecb_strict", False)),
-    )
-
-
-def path_for(config: pytest.Config, target: object) -> str | None:
-    """The configured path where it applies: in-process apps, and URLs that name no path of their own."""
-    path = settings(config).path
-    if path is None:
-        return None
-    if not isinstance(target, str):
-        from pytest_voicecb.client import CallbackClient
-
-        return None if isinstance(target, CallbackClient) else path  # a client has its own path
-    from urllib.parse import urlsplit
-
-    try:
-        has_path = bool(urlsplit(target).path)
-    except ValueError:
-        return None  # the client explains a malformed URL
-    return None if has_path else path
+# ---- voicecb_conformance(): the whole suite in one test ----------------------------------------
 
 
 def run_all(target: object, options: dict[str, Any]) -> Report:

@@ -29,16 +29,17 @@ _HOP_BY_HOP = frozenset(
 
 @dataclass(frozen=True)
 class Forwarded:
-    """What the handler made of one relayed callback: its HTTP ``status`` (None: no reply), the verdict's
+    """What the handler at ``url`` made of one relayed callback: its HTTP ``status`` (None: no reply), the verdict's
     ``outcome`` (passed, warned, failed) and ``problems``."""
 
+    url: str
     status: int | None
     outcome: str
     problems: tuple[str, ...]
 
-    def to_record(self, url: str) -> dict[str, Any]:
+    def to_record(self) -> dict[str, Any]:
         """The ``forwarded`` entry of a log record."""
-        return {"url": url, "status": self.status, "outcome": self.outcome, "problems": list(self.problems)}
+        return {"url": self.url, "status": self.status, "outcome": self.outcome, "problems": list(self.problems)}
 
     def describe(self) -> str:
         """``handler 200 ok`` / ``handler 500 FAILED: ...`` for the printed line."""
@@ -55,10 +56,12 @@ class Forwarder:
     the handler made of the callback just relayed (for ``on_callback``, which runs right after)."""
 
     def __init__(self, url: str, *, timeout: float = 5.0, strict: bool = False, redact: bool = True) -> None:
-        from pytest_voicecb.client import CallbackClient
+        from pytest_voicecb.client import resolve_target
 
-        CallbackClient(url, timeout=timeout).close()  # a bad URL fails here, before the server starts
-        self.url = url
+        resolved = resolve_target(url)  # a bad URL fails here, before the server starts
+        if not isinstance(resolved, str):
+            raise ValueError(f"--forward-to takes the handler's URL, got {url!r}")
+        self.url = resolved
         self.timeout = timeout
         self.strict = strict
         self.redact = redact
@@ -77,12 +80,12 @@ class Forwarder:
         try:
             reply = self._client().post(recorded.body, content_type=content_type)
         except DeliveryError as exc:
-            self._local.last = Forwarded(None, "failed", (f"no reply: {exc.reason}",))
+            self._local.last = Forwarded(self.url, None, "failed", (f"no reply: {exc.reason}",))
             message = f"the handler at {self.url} did not answer: {exc.reason}"
             body = contract.encode(contract.error_reply(message))
             return Response(body, 502, content_type=contract.JSON_CONTENT_TYPE)
         verdict = judge(reply, recorded.body, strict=self.strict)
-        self._local.last = Forwarded(reply.status, verdict.outcome, tuple(verdict.problems))
+        self._local.last = Forwarded(self.url, reply.status, verdict.outcome, tuple(verdict.problems))
         headers = [(name, value) for name, value in reply.headers.items() if name.lower() not in _HOP_BY_HOP]
         response = Response(reply.body, reply.status, headers=headers)
         if reply.content_type is None:

@@ -109,8 +109,8 @@ def _wanted(record: dict[str, Any], kinds: set[str], callids: set[str], only_val
 def _post(client: CallbackClient, body: bytes, content_type: object, path: str | None) -> Reply:
     if path is not None and not path.startswith("/"):
         path = "/" + path
-    kind = content_type if isinstance(content_type, str) else ""
-    return client.post(body, content_type=kind, path=path.partition("?")[0] if path else None)
+    sent_type = content_type if isinstance(content_type, str) else ""
+    return client.post(body, content_type=sent_type, path=path.partition("?")[0] if path else None)
 
 
 def _label(record: dict[str, Any]) -> str:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_voicecb import _cliutil, _text
 from pytest_voicecb._cliutil import UsageError
+from pytest_voicecb.values import DEFAULT_PATH
 
 if TYPE_CHECKING:
     from pytest_voicecb._forward import Forwarder
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 
 __all__ = ["SERVE_EPILOG", "add_serve", "serve"]
 
-_DEFAULT_PATH = "/voice/callback"  # contract.DEFAULT_PATH; not imported here so --help stays cheap
 _QUEUE_LINES = 10_000  # lines waiting to be printed before new ones are dropped
 _FINISH_SECONDS = 1.0  # at exit, how long the last lines may take to be printed
 
@@ -84,9 +84,9 @@ def add_serve(commands: argparse._SubParsersAction[_cliutil.VoicecbParser]) -> N
     serve_parser.add_argument(
         "--path",
         type=_cliutil.path,
-        default=_DEFAULT_PATH,
+        default=DEFAULT_PATH,
         metavar="P",
-        help=f"the callback path printed in the URL (default {_DEFAULT_PATH}; any path is recorded)",
+        help=f"the callback path printed in the URL (default {DEFAULT_PATH}; any path is recorded)",
     )
     serve_parser.add_argument("--log", metavar="FILE", help="append every callback to FILE as a JSON line")
     serve_parser.add_argument(
@@ -264,7 +264,7 @@ def serve(args: argparse.Namespace) -> int:
         record = logfile.record_of(recorded)
         relayed = forward.last() if forward is not None else None
         if relayed is not None:
-            record["forwarded"] = relayed.to_record(forward.url if forward is not None else "")
+            record["forwarded"] = relayed.to_record()
         if log is not None:
             try:
                 log.write(record)

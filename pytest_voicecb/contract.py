@@ -16,6 +16,8 @@ from typing import Annotated, Any, ClassVar, Literal, NamedTuple
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, model_validator
 from pydantic_core import from_json
 
+from pytest_voicecb.values import DEFAULT_PATH, JSON_CONTENT_TYPE
+
 __all__ = [
     "CALLBACK_MODELS",
     "DEFAULT_PATH",
@@ -56,12 +58,8 @@ RESULTS: dict[str, str] = {"0": "answered", "1": "not answered", "2": "call erro
 MAX_BODY_SIZE = 1024 * 1024
 """Bodies larger than this (1 MiB) are refused before parsing; real callbacks are under 1 KiB."""
 
-DEFAULT_PATH = "/voice/callback"
-"""Where callbacks are delivered (and served) unless a path says otherwise; the provider lets each
-application choose its URL, so this is only our default."""
-
-JSON_CONTENT_TYPE = "application/json"
-"""The content type the provider is assumed to send (CONTRACT.md: *unconfirmed*)."""
+# DEFAULT_PATH and JSON_CONTENT_TYPE are facts of the contract, defined in the leaf module ``values`` so
+# that the command line can name them without importing pydantic; re-exported here.
 
 
 class FailureCode(NamedTuple):

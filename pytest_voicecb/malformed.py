@@ -39,15 +39,15 @@ from pytest_voicecb.contract import (
     encode,
     kind_named,
 )
-from pytest_voicecb.values import MISSING, Case
+from pytest_voicecb.values import JSON_CONTENT_TYPE, MISSING, Case
 
 if TYPE_CHECKING:  # the factory imports this module: only for typing here, so imports run one way
     from pytest_voicecb.factory import PayloadFactory
 
 __all__ = ["DEEP_NESTING", "FORM", "JSON", "Case", "cases"]
 
-JSON = "application/json"
-"""The content type the provider is assumed to send (CONTRACT.md: *unconfirmed*)."""
+JSON = JSON_CONTENT_TYPE
+"""The content type the provider is assumed to send (``contract.JSON_CONTENT_TYPE``)."""
 FORM = "application/x-www-form-urlencoded"
 """The wrong content type of the ``transport/form-content-type`` case."""
 DEEP_NESTING = 100_000

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_voicecb import _conformance_items as checks
-from pytest_voicecb._conformance_items import HOW_TO_CONFIGURE, path_for, settings
 from pytest_voicecb._provider_fixtures import _voicecb_session_provider, voicecb_provider  # noqa: F401 (fixtures)
+from pytest_voicecb._settings import HOW_TO_CONFIGURE, path_for, settings
 
 if TYPE_CHECKING:
     from pytest_voicecb.client import CallbackClient

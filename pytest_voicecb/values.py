@@ -9,7 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final, Literal, NamedTuple
 
-__all__ = ["MISSING", "Case", "Variant"]
+__all__ = ["DEFAULT_PATH", "JSON_CONTENT_TYPE", "MISSING", "Case", "Variant"]
+
+DEFAULT_PATH: Final = "/voice/callback"
+"""Where callbacks are delivered (and served) unless a path says otherwise; the provider lets each
+application choose its URL, so this is only our default. (``contract`` re-exports it.)"""
+
+JSON_CONTENT_TYPE: Final = "application/json"
+"""The content type the provider is assumed to send (CONTRACT.md: *unconfirmed*)."""
 
 
 class _Missing:

@@ -362,6 +362,15 @@ def test_host_port_is_a_url_target_and_the_path_setting_applies_to_it(project: p
         project.runpytest(*own, "-k", "client or sibling").assert_outcomes(passed=5)
 
 
+def test_the_path_setting_applies_to_a_host_port_returned_by_the_target_fixture(project: pytest.Pytester) -> None:
+    with serving(flask_app.create_app(path="/hooks/voice")) as base:
+        project.makeconftest(
+            f"import pytest\n\n@pytest.fixture\ndef voicecb_target():\n    return {base.removeprefix('http://')!r}\n"
+        )
+        project.makepyfile(ELSEWHERE.split("def test_conforms")[0])
+        project.runpytest(*LEAN, "--voicecb-path=/hooks/voice").assert_outcomes(passed=1)
+
+
 def test_naming_tests_needs_no_target_but_naming_checks_of_a_directory_without_one_is_an_error(
     project: pytest.Pytester,
 ) -> None:

@@ -141,7 +141,8 @@ class HtmlReportPlugin:
         """Write the page (on the xdist controller, or the only process)."""
         if hasattr(self.config, "workerinput"):
             return
-        from pytest_voicecb._conformance_items import rerun_command, settings
+        from pytest_voicecb._conformance_items import rerun_command
+        from pytest_voicecb._settings import settings
 
         found = settings(self.config)
         seed = self.seed()
