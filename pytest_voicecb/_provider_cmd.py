@@ -31,8 +31,8 @@ legacy API is at the printed legacy URL. Numbers +8613900000001 (no answer), +86
 error), +8613900000003 (presses 1), +86139000001NN (failure code NN), +8613900000201 (rate limited),
 +8613900000202 (no balance) choose an outcome; see pytest_voicecb.provider for the whole table.
 The control API is at /voicecb-api/ (state, reset, script, redeliver, decide); --console serves a page
-at /voicecb-api/console showing each call and its deliveries, with buttons that script the next calls'
-outcomes and redeliver a callback. With --hold (or the number +8613900000007) a call rings until a
+at /voicecb-api/console?token=... (printed) showing each call and its deliveries, with buttons that script
+the next calls' outcomes and redeliver a callback. With --hold (or the number +8613900000007) a call rings until a
 button on its card (answer, no answer, call error, fail with a code, press keys, hang up) decides it.
 """
 

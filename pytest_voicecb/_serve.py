@@ -324,6 +324,8 @@ def serve(args: argparse.Namespace) -> int:
             wake.wait(0.5)
             wake.clear()
             server.clear()  # the printed lines and the log are the record; keep memory flat
+            if feed is not None:
+                feed.flush()  # off the callback path: the console's rows are built here, in one batch
             stop = False
             while signals:
                 number = signals.pop(0)

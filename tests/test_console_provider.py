@@ -145,6 +145,60 @@ def test_the_console_page_refuses_a_foreign_host(provider_cli: tuple[CallbackSer
     conn.close()
 
 
+def _control(endpoint: str, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, bytes]:
+    host, port = endpoint.split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request(method, path, body=body or None, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def test_the_console_refuses_other_sites_and_browsers_without_the_token(
+    provider_cli: tuple[CallbackServer, dict[str, str], str],
+) -> None:
+    _, settings, url = provider_cli
+    endpoint = settings["endpoint"]
+    token = url.partition("token=")[2]
+    assert len(token) >= 20
+    assert "/voicecb-api/console?token=" in url
+    script = json.dumps({"outcome": "no_answer", "number": "+8613900000042"}).encode()
+    json_type = {"Content-Type": "application/json"}
+    cases = [
+        # (headers, status, what the answer says)
+        ({"Host": "rebound.example", **json_type}, 403, b"not this simulator's address"),  # DNS rebinding
+        ({"Origin": "http://evil.example", **json_type}, 403, b"is another site"),  # a form on another site
+        ({"Origin": f"http://{endpoint}", **json_type}, 403, b"missing or wrong token"),  # our page, no token
+        ({"Origin": f"http://{endpoint}", "X-Voicecb-Token": token[:-1] + "x", **json_type}, 403, b"wrong token"),
+        ({"Origin": f"http://{endpoint}", "X-Voicecb-Token": token, **json_type}, 200, b'"ok":true'),  # the page
+        (json_type, 200, b'"ok":true'),  # a test or a script: no browser, no token needed
+    ]
+    for headers, status, says in cases:
+        got, body = _control(endpoint, "POST", "/voicecb-api/script", headers, script)
+        assert (got, says in body) == (status, True), (headers, got, body)
+    status, body = _control(endpoint, "GET", "/voicecb-api/state", {"Host": "rebound.example"})
+    assert status == 403, body  # a rebound page cannot read the calls either
+    status, body = _control(endpoint, "GET", "/voicecb-api/state", {})
+    assert status == 200
+    assert b'"calls"' in body
+
+
+def test_the_control_api_refuses_a_post_from_another_site_without_the_console() -> None:
+    with CallbackServer() as receiver, Provider(receiver.url) as provider:
+        callid = place_call({**provider.settings(), "endpoint": provider.endpoint}, "+8613900000009")
+        foreign = {"Content-Type": "text/plain", "Origin": "http://evil.example"}  # a form on another site
+        status, body = _control(provider.endpoint, "POST", "/voicecb-api/reset", foreign)
+        assert status == 403
+        assert b"another site" in body
+        assert [call.callid for call in provider.calls] == [callid]  # not reset
+        own = {"Origin": f"http://{provider.endpoint}"}
+        status, body = _control(provider.endpoint, "POST", "/voicecb-api/reset", own)
+        assert status == 200, body
+        assert provider.calls == []
+
+
 def test_answer_on_a_held_calls_card_sends_the_apps_callbacks(
     provider_cli: tuple[CallbackServer, dict[str, str], str], browser: Any, tmp_path: Path
 ) -> None:

@@ -1,16 +1,19 @@
 """The live console's store: what ``voicecb serve`` received, fed from its ``on_callback`` hook.
 
-``Feed.add`` runs in the request's thread before the reply, so it only flattens the recorded callback
-and the log record ``serve`` already built (``log.record_of``) into one numbered tuple (a body over
-``BODY_KEPT`` bytes is cut; about 5 us). Verdicts, latencies (``RecordedCallback.latency``, set once the
-reply is written) and rows are computed when a browser asks (``summaries``/``detail``). The newest
-``capacity`` callbacks are kept (100,000 by default): the page asks for them a page at a time.
+``Feed.add`` runs in the request's thread before the reply, so it only queues the recorded callback and
+the log record ``serve`` already built (``log.record_of``): one append, no lock. ``flush`` flattens what
+is queued into numbered tuples (a body over ``BODY_KEPT`` bytes is cut) in one batch, off the callback
+path: ``voicecb serve``'s main loop calls it twice a second, and a browser's ask calls it first.
+Verdicts, latencies (``RecordedCallback.latency``, set once the reply is written) and rows are computed
+when a browser asks (``summaries``/``detail``). The newest ``capacity`` callbacks are kept (100,000 by
+default): the page asks for them a page at a time.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -33,48 +36,60 @@ PREVIEW = 4000
 # stops tracking such tuples, so 100,000 kept callbacks add nothing to each collection's work (objects,
 # dicts or werkzeug types would be walked again and again, slowing every reply of the server).
 SEQ, BODY, HEADERS, STATUS, REPLY_HEADERS, REPLY_BODY, AT, METHOD, PATH, KIND, CALLID, VALID = range(12)
-PROBLEMS, TRUNCATED, NUMBER = 12, 13, 14
+PROBLEMS, TRUNCATED = 12, 13
 Row = tuple[Any, ...]
-_SETTLE_EVERY = 64
-"""New records waiting for their reply that make ``add`` settle them: few, so they die young (a record
-holds the request's objects, and many kept alive would make every garbage collection slower)."""
+_QUEUED_MAX = 8192
+"""Callbacks ``add`` queues before it flushes them itself (nobody flushed: a library user without a loop)."""
 _WAITING_MAX = 256
 """Records kept waiting for their reply at most (e.g. in a long scripted delay); the oldest lose latency."""
 
 
 _SHARED_MAX = 4096
-"""Distinct header sets, replies and paths ``add`` shares between rows before it starts afresh."""
+"""Distinct header sets, replies and paths ``flush`` shares between rows before it starts afresh."""
 
 
 def _row(seq: int, recorded: RecordedCallback, record: Mapping[str, Any], share: Callable[[Any], Any]) -> Row:
     """The kept tuple; ``share`` returns an equal value kept already (headers, replies and paths repeat), so
-    a row holds little of its own and the temporary copies are freed at once."""
+    a row holds little of its own and the temporary copies are freed at once. Iterating werkzeug's
+    ``Headers`` yields its own ``(name, value)`` tuples, so taking them copies no strings."""
     reply = recorded.reply
-    mobile = recorded.fields.get("mobile")
     return (
         seq,
         recorded.body[: BODY_KEPT + 1],
-        share(tuple(recorded.headers.items())),
+        share(tuple(recorded.headers)),
         None if reply is None else reply.status_code,
-        () if reply is None else share(tuple(reply.headers.items())),
+        () if reply is None else share(tuple(reply.headers)),
         b"" if reply is None else share(reply.get_data()[:BODY_KEPT]),
-        str(record.get("received_at") or ""),
+        record.get("received_at") or "",
         recorded.method,
-        share(str(record.get("path") or recorded.path)),
-        recorded.kind,
+        share(record.get("path") or recorded.path),
+        record.get("kind"),
         record.get("callid"),
-        recorded.valid,
-        tuple(str(problem) for problem in record.get("problems") or ()),
+        bool(record.get("valid")),
+        tuple(record.get("problems") or ()),
         bool(record.get("truncated")),
-        mobile if isinstance(mobile, str) else None,
     )
+
+
+def _number(body: bytes) -> str | None:
+    """The callee's number (``mobile``) in a callback's body, read when a row is shown (not kept)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or len(data) != 1:
+        return None
+    fields = next(iter(data.values()))
+    mobile = fields.get("mobile") if isinstance(fields, dict) else None
+    return mobile if isinstance(mobile, str) else None
 
 
 class Feed:
     """The newest ``capacity`` callbacks, numbered from 1; thread-safe.
 
-    ``add`` keeps a flat tuple (it runs before the reply); judging (duplicates, verdicts) happens in
-    order when a browser asks, for what arrived since it last asked.
+    ``add`` queues (it runs before the reply); ``flush`` (call it now and then, off the callback path)
+    turns the queue into flat rows; judging (duplicates, verdicts) happens in order when a browser asks,
+    for what arrived since it last asked.
     """
 
     def __init__(self, capacity: int = 100_000, *, url: str = "") -> None:
@@ -83,17 +98,17 @@ class Feed:
         self._lock = threading.Lock()
         self._judging = threading.Lock()
         self._rows: deque[Row] = deque(maxlen=capacity)
+        self._queued: deque[tuple[RecordedCallback, Mapping[str, Any]]] = deque()
         self._seen: dict[bytes, int] = {}  # body digest -> the first seq that carried it (duplicates warn)
         self._verdicts: dict[int, tuple[str, str]] = {}  # seq -> (warn or fail, why); absent: pass
         self._judged = 0
         self._seq = 0
         self.epoch = 0
-        # Latency is known only once the reply is written, after ``add``: the record waits in ``_unreplied``
-        # (a few hundred at most) until ``_settle`` moves its ``latency`` into ``_latency`` (seq -> seconds).
+        # Latency is known only once the reply is written, after ``add``: a record flushed before that waits
+        # in ``_unreplied`` (a few hundred at most) until ``_settle`` moves its ``latency`` into ``_latency``.
         self._unreplied: dict[int, RecordedCallback] = {}
         self._latency: dict[int, float] = {}
         self._shared: dict[Any, Any] = {}
-        self._settle_at = _SETTLE_EVERY
 
     def _share(self, value: Any) -> Any:
         """An equal value kept already, or ``value`` (now kept); holding ``_lock``."""
@@ -107,13 +122,27 @@ class Feed:
         return value
 
     def add(self, recorded: RecordedCallback, record: Mapping[str, Any]) -> None:
-        """Keep one callback (``record`` is its ``log.record_of``); called before the reply, so cheap."""
+        """Keep one callback (``record`` is its ``log.record_of``); called before the reply, so it only queues."""
+        self._queued.append((recorded, record))  # atomic: no lock on the callback path
+        if len(self._queued) >= _QUEUED_MAX:
+            self.flush()
+
+    def flush(self) -> None:
+        """Number and flatten the queued callbacks, oldest first (rows are what the page reads)."""
+        if not self._queued:
+            return
         with self._lock:
-            self._seq += 1
-            self._rows.append(_row(self._seq, recorded, record, self._share))
-            self._unreplied[self._seq] = recorded
-            if len(self._unreplied) >= self._settle_at:
-                self._settle()
+            queued, rows, share = self._queued, self._rows, self._share
+            while queued:
+                recorded, record = queued.popleft()
+                self._seq += 1
+                rows.append(_row(self._seq, recorded, record, share))
+                latency = recorded.latency
+                if latency is None:
+                    self._unreplied[self._seq] = recorded
+                else:
+                    self._latency[self._seq] = latency
+            self._settle()
 
     def _settle(self) -> None:
         """Move the latency of every replied record into ``_latency`` (holding ``_lock``); forget records
@@ -126,7 +155,6 @@ class Feed:
                 del unreplied[seq]
         if len(unreplied) > _WAITING_MAX:
             self._unreplied = dict(list(unreplied.items())[-_WAITING_MAX:])
-        self._settle_at = len(self._unreplied) + _SETTLE_EVERY
         if len(self._latency) > 2 * self.capacity:
             oldest = self._rows[0][SEQ] if self._rows else 0
             self._latency = {seq: value for seq, value in self._latency.items() if seq >= oldest}
@@ -137,6 +165,7 @@ class Feed:
 
     def clear(self) -> None:
         with self._judging, self._lock:  # the order _catch_up takes them in
+            self._queued.clear()
             self._rows.clear()
             self._seen.clear()
             self._verdicts.clear()
@@ -145,10 +174,13 @@ class Feed:
             self.epoch += 1
 
     def __len__(self) -> int:
+        self.flush()
         return len(self._rows)
 
     @property
     def last(self) -> int:
+        """The number of the newest callback."""
+        self.flush()
         return self._seq
 
     def _window(self, after: int, before: int | None, newest: int | None = None) -> list[Row]:
@@ -157,6 +189,7 @@ class Feed:
         Seqs are consecutive, so the range is found by index and only its pointers are copied, walking
         from the newer end (the usual ask, what arrived since the last poll, copies a few rows of 100,000).
         """
+        self.flush()
         with self._lock:
             self._settle()
             rows = self._rows
@@ -233,7 +266,7 @@ class Feed:
             "path": row[PATH],
             "kind": row[KIND],
             "callid": row[CALLID],
-            "number": row[NUMBER],
+            "number": _number(row[BODY]) if row[VALID] else None,
             "verdict": verdict,
             "why": why,
             "status": row[STATUS],

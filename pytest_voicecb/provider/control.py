@@ -13,7 +13,8 @@
 (``seconds``), ``drop``, ``hold`` (no callback until ``decide``). ``decide`` takes ``answer`` (``ring``,
 ``talk``), ``no_answer``, ``call_error``/``fail`` (``code``), ``press`` (``keys``, ``talk``), ``hang_up``;
 ``ring`` defaults to the time the call was held. Bad requests get HTTP 400 with ``{"error": ...}``; the
-server keeps serving.
+server keeps serving. A POST a browser sends from another site (its ``Origin`` is not this address) is
+refused with 403: no web page can drive the simulator behind its user's back.
 """
 
 from __future__ import annotations
@@ -97,10 +98,24 @@ class ControlApi:
 
     def __call__(self, request: ApiRequest) -> ApiResponse:
         name = request.path[len(PREFIX) :].strip("/")
+        origin = request.header("Origin")
+        if request.method != "GET" and origin is not None and not self._own_origin(origin):
+            # A browser on another site (a form or a fetch) must not drive the simulator: CSRF.
+            return json_response({"error": f"Origin {origin!r} is another site"}, 403)
         try:
             return self._route(name, request)
         except (ValueError, TypeError, KeyError) as exc:
             return json_response({"error": f"{type(exc).__name__}: {exc}"}, 400)
+
+    def own_hosts(self) -> set[str]:
+        """``Host`` values naming this simulator: its endpoint and the loopback names with its port."""
+        own = self.provider.endpoint
+        port = own.rpartition(":")[2]
+        return {own, f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}
+
+    def _own_origin(self, origin: str) -> bool:
+        """Whether a browser's ``Origin`` is this simulator's own address (a page it served)."""
+        return origin.removeprefix("http://") in self.own_hosts()
 
     def _route(self, name: str, request: ApiRequest) -> ApiResponse:
         p = self.provider

@@ -4,6 +4,7 @@
 (function () {
   "use strict";
   var base = location.pathname.replace(/console\/?$/, "");
+  var token = new URLSearchParams(location.search).get("token") || "";
   var $ = function (id) { return document.getElementById(id); };
   var lastJson = "";
   function el(tag, text, cls) {
@@ -13,7 +14,8 @@
     return node;
   }
   function post(name, body) {
-    return fetch(base + name, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) })
+    var headers = { "Content-Type": "application/json", "X-Voicecb-Token": token };
+    return fetch(base + name, { method: "POST", headers: headers, body: JSON.stringify(body) })
       .then(function (response) {
         return response.json().then(function (data) {
           if (!response.ok) { throw new Error(data.error || ("HTTP " + response.status)); }
@@ -100,7 +102,7 @@
   var timer = null;
   function poll() {
     clearTimeout(timer);
-    return fetch(base + "state").then(function (response) { return response.json(); }).then(function (state) {
+    return fetch(base + "state", { headers: { "X-Voicecb-Token": token } }).then(function (response) { return response.json(); }).then(function (state) {
       var json = JSON.stringify([state.calls, state.deliveries]);
       if (json !== lastJson) { lastJson = json; render(state); }
       $("status").textContent = state.calls.length + " call" + (state.calls.length === 1 ? "" : "s") + ", " +
