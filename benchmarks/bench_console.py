@@ -104,6 +104,17 @@ def hostile_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]
     return [b'{"result":0,"errmsg":"OK"}']
 
 
+ERROR_PAGE = b"<html><body>" + b"<p>Internal Server Error: something broke deep inside</p>" * 300 + b"</body></html>"
+
+
+def failing_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    """The worst case for the report's size: every check fails with a 20 KB page and a long traceback."""
+    frames = "".join(f'  File "/srv/app/callbacks.py", line {n}, in handle\n    step_{n}()\n' for n in range(30))
+    environ["wsgi.errors"].write(f"Traceback (most recent call last):\n{frames}KeyError: {'x' * 300}\n")
+    start_response("500 INTERNAL SERVER ERROR", [("Content-Type", "text/html")])
+    return [ERROR_PAGE]
+
+
 def render_time(html: str) -> float | None:
     """Seconds from navigation to the load event in headless Chromium, or None without one."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -191,6 +202,15 @@ def main() -> None:
     print(
         f"report of 1,000 checks: HTML {html_size:,} bytes, JSON {json_size:,} bytes (ratio HTML/JSON "
         f"{html_size / json_size:.2f}); target < 1 MiB: {'met' if html_size < 1024 * 1024 else 'NOT met'}"
+    )
+    failing = run_conformance(failing_app, seed=7)
+    results = [dataclasses.replace(r, id=f"{r.id}-{n}") for n in range(4) for r in failing.results]
+    worst = dataclasses.replace(failing, results=tuple(results[:1000]))
+    html_size = len(worst.to_html().encode())
+    json_size = len(worst.to_json().encode())
+    print(
+        f"  the same, every check failing with a 20 KB error page and a traceback: HTML {html_size:,} bytes, "
+        f"JSON {json_size:,} bytes; target < 1 MiB: {'met' if html_size < 1024 * 1024 else 'NOT met'}"
     )
 
 

@@ -61,6 +61,47 @@ def test_a_thousand_checks_stay_under_a_mebibyte(report: Report) -> None:
     assert len(page.encode()) < 1024 * 1024, len(page.encode())
 
 
+ERROR_PAGE = b"<html><body>" + b"<p>Internal Server Error: something broke deep inside</p>" * 300 + b"</body></html>"
+
+
+def failing_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    """The worst case for the report's size: every check fails with a 20 KB page and a long traceback."""
+    frames = "".join(f'  File "/srv/app/callbacks.py", line {n}, in handle\n    step_{n}()\n' for n in range(30))
+    environ["wsgi.errors"].write(f"Traceback (most recent call last):\n{frames}KeyError: {'x' * 300}\n")
+    start_response("500 INTERNAL SERVER ERROR", [("Content-Type", "text/html")])
+    return [ERROR_PAGE]
+
+
+def test_a_thousand_failing_checks_with_long_replies_share_the_mebibyte() -> None:
+    failing = run_conformance(failing_app, seed=7)
+    results = [dataclasses.replace(r, id=f"{r.id}-{n}") for n in range(4) for r in failing.results][:1000]
+    page = dataclasses.replace(failing, results=tuple(results)).to_html()
+    assert len(page.encode()) < 1024 * 1024, len(page.encode())
+    details = re.findall(r'<details class="check failed" id="check-([^"]+)".*?<pre>(.*?)</pre>', page, re.S)
+    assert len(details) == sum(result.failed for result in results) > 990
+    for check_id, text in details:
+        assert text.startswith("CONTRACT.md rule "), check_id  # each keeps its beginning
+        assert text.endswith("voicecb check --json FILE has every check whole)"), check_id  # and says it was cut
+    # Every cause keeps its worked example whole, with a curl command that runs as printed.
+    assert page.count('<div class="curl">') == len(failing.causes)
+
+
+def test_cutting_details_to_fit_keeps_short_ones_whole_and_curl_commands_whole_or_out() -> None:
+    from pytest_voicecb.console.report_html import fit
+
+    short = ("CONTRACT.md rule 1: ok", "")
+    long = ("CONTRACT.md rule 2: " + "<b>" * 400, "curl -sS -X POST http://localhost:8000/cb --data-binary '{}'")
+    assert fit([short, long], 100_000) == [short[0], html.escape(long[0], quote=False) + "\nreproduce:\n" + long[1]]
+    kept = fit([short] * 10 + [long] * 10, 4_000)
+    assert kept[:10] == [short[0]] * 10  # under the fair share: whole
+    for text in kept[10:]:
+        assert len(text.encode()) <= (4_000 - 10 * len(short[0])) // 10
+        assert "curl " not in text  # a command is never cut in the middle
+        assert text.endswith("(cut to fit the report: voicecb check --json FILE has every check whole)")
+        assert "&lt;b&gt;" in text
+        assert "&lt;b&" not in text.rpartition("&lt;b&gt;")[2]  # no entity cut in half
+
+
 def test_a_passing_report_says_so() -> None:
     from tests.handlers import flask_app
 

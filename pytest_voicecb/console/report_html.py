@@ -6,8 +6,10 @@ every check's details on demand (``<details>``), the seed and how to rerun. Ever
 network goes through ``html.escape`` (after ``_text.safe``/``preview`` for control characters), and only
 here: the page's script reads text the server already escaped and sets ``textContent``, never HTML.
 
-Sizes are bounded so the file stays small for big runs (under 1 MiB for 1,000 checks): a check's details
-are cut at ``DETAIL_CHARS``, a curl command at ``CURL_CHARS``, and only warned or failed checks carry one.
+Sizes are bounded so the file stays small for big runs (under 1 MiB for 1,000 checks, whatever the app
+answered): a check's details are cut at ``DETAIL_CHARS``, a curl command at ``CURL_CHARS``, only warned or
+failed checks carry one, and when the details together would pass ``MAX_BYTES`` they share what is left
+fairly: short ones stay whole, the longest are cut to one level (``fit``), and say where to find all.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pytest_voicecb.console import asset
 if TYPE_CHECKING:
     from pytest_voicecb.report import CheckResult, Report
 
-__all__ = ["KINDS", "kind_of", "render"]
+__all__ = ["KINDS", "fit", "kind_of", "render"]
 
 KINDS = ("prompt", "code", "keypress", "failure")
 """The callback kinds, as check ids name them, in the matrix's order (other groups come after)."""
@@ -38,6 +40,11 @@ SUMMARY_CHARS = 160
 """How much of a check's message its one-line summary shows."""
 EXAMPLE_BODY = 400
 """How much of a worked example's sent and received bodies the report shows."""
+MAX_BYTES = 960_000
+"""The size the file keeps under while its checks' details can be cut to fit (1,000 checks: under 1 MiB)."""
+MIN_DETAIL = 160
+"""Bytes of details every check keeps however many checks there are (the file may then pass ``MAX_BYTES``)."""
+_WHOLE = "voicecb check --json FILE has every check whole"
 
 
 def kind_of(check_id: str) -> str:
@@ -91,12 +98,17 @@ def render(report: Report, *, rerun: str | None = None, title: str = "pytest-voi
         parts.append(f'<p class="note">{note}</p>')
     parts += _causes(report)
     parts += _matrix(report.results)
-    parts += _checks(report.results)
+    end = []
     if report.skipped:
-        parts.append(f"<h2>Skipped ({len(report.skipped)})</h2><p>{_e(', '.join(report.skipped))}</p>")
-    parts.append(f"</main><footer>pytest-voicecb {_e(__version__)}</footer><script>{asset('report.js')}</script>")
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+        end.append(f"<h2>Skipped ({len(report.skipped)})</h2><p>{_e(', '.join(report.skipped))}</p>")
+    end.append(f"</main><footer>pytest-voicecb {_e(__version__)}</footer><script>{asset('report.js')}</script>")
+    end.append("</body></html>")
+    rows = [_check_row(result) for result in report.results]
+    details = [_details(result) for result in report.results]
+    used = sum(len(part.encode()) + 1 for part in (*parts, *end, *rows)) + len(rows) * len("</pre></details>")
+    budget = MAX_BYTES - used - 2_000  # the checks section's own markup
+    parts += _checks(report.results, rows, fit(details, budget))
+    return "\n".join(parts + end) + "\n"
 
 
 def _copy(target: str) -> str:
@@ -191,7 +203,18 @@ def _matrix(results: Sequence[CheckResult]) -> list[str]:
     return out
 
 
-def _checks(results: Sequence[CheckResult]) -> list[str]:
+def _check_row(result: CheckResult) -> str:
+    """A check's ``<details>`` element up to its details (its ``<pre>`` is left open for them)."""
+    message = f" &mdash; {_e(safe(shorten(result.message, SUMMARY_CHARS)))}" if result.message else ""
+    return (
+        f'<details class="check {result.outcome}" id="check-{_e(result.id)}" data-kind="{_e(kind_of(result.id))}"'
+        f' data-rule="{result.rule}" data-outcome="{result.outcome}">'
+        f'<summary><span class="badge">{result.outcome}</span> <code>{_e(result.id)}</code>{message}</summary>'
+        "<pre>"
+    )
+
+
+def _checks(results: Sequence[CheckResult], rows: Sequence[str], details: Sequence[str]) -> list[str]:
     """Every check, its details on demand; filters by text and outcome."""
     out = [
         f'<section id="checks-section"><h2>Checks ({plural(len(results), "check")})</h2>',
@@ -201,21 +224,54 @@ def _checks(results: Sequence[CheckResult]) -> list[str]:
         '<button type="button" id="clear">show all</button> <span id="shown"></span></div>',
         '<div id="checks">',
     ]
-    for result in results:
-        message = f" &mdash; {_e(safe(shorten(result.message, SUMMARY_CHARS)))}" if result.message else ""
-        out.append(
-            f'<details class="check {result.outcome}" id="check-{_e(result.id)}" data-kind="{_e(kind_of(result.id))}"'
-            f' data-rule="{result.rule}" data-outcome="{result.outcome}">'
-            f'<summary><span class="badge">{result.outcome}</span> <code>{_e(result.id)}</code>{message}</summary>'
-            f"<pre>{_t(_details(result))}</pre></details>"
-        )
+    out += [f"{row}{text}</pre></details>" for row, text in zip(rows, details, strict=True)]
     out.append("</div></section>")
     return out
 
 
-def _details(result: CheckResult) -> str:
-    """A check's details, bounded: rule, message, problems, what came back, the app's log, then the curl
-    command (which holds what was sent) for a warned or failed check, else a preview of what was sent."""
+def fit(details: Sequence[tuple[str, str]], budget: int) -> list[str]:
+    """Each check's escaped details (text, then its curl command when it has one), all within ``budget``
+    bytes: while they fit, whole; else each gets a fair share (the shorter ones whole, the rest cut to one
+    level, never under ``MIN_DETAIL``), a curl command is kept whole or left out, and a cut says so."""
+    whole = [_t(text) + (f"\nreproduce:\n{_t(curl)}" if curl else "") for text, curl in details]
+    sizes = [len(text.encode()) for text in whole]
+    if sum(sizes) <= budget:
+        return whole
+    level, left, count = MIN_DETAIL, budget, len(sizes)
+    for size in sorted(sizes):
+        if size * count > left:
+            level = max(left // max(count, 1), MIN_DETAIL)
+            break
+        left -= size
+        count -= 1
+    out = []
+    for (text, curl), kept, size in zip(details, whole, sizes, strict=True):
+        if size <= level:
+            out.append(kept)
+            continue
+        escaped = _t(text)
+        if curl and len(escaped.encode()) + 120 <= level:
+            out.append(f"{escaped}\n(the curl command is left out to fit the report: {_WHOLE})")
+        else:
+            out.append(_escaped_within(text, max(level - 120, 40)) + f"\n(cut to fit the report: {_WHOLE})")
+    return out
+
+
+def _escaped_within(text: str, limit: int) -> str:
+    """``text`` shortened until, escaped, it takes at most ``limit`` bytes (escaping and UTF-8 grow it)."""
+    keep = limit
+    while True:
+        escaped = _t(shorten(text, keep))
+        size = len(escaped.encode())
+        if size <= limit or keep <= 1:
+            return escaped
+        keep = max(min(keep * limit // size, keep - 1), 1)  # in proportion: "<" takes 4 bytes escaped
+
+
+def _details(result: CheckResult) -> tuple[str, str]:
+    """A check's details, bounded, and its curl command ('' for none): rule, message, problems, what came
+    back, the app's log; the command (which holds what was sent) for a warned or failed check, else a
+    preview of what was sent."""
     lines = [f"CONTRACT.md rule {result.rule}: {RULES.get(result.rule, '?')}"]
     if len(result.message) > SUMMARY_CHARS:  # else the summary line shows it whole
         lines.append(safe(result.message))
@@ -238,7 +294,7 @@ def _details(result: CheckResult) -> str:
         lines += ["the app logged: " + shorten(safe(line), 200) for line in logged[-3:]]
     text = shorten("\n".join(lines), DETAIL_CHARS)
     if curl and len(curl) <= CHECK_CURL_CHARS:
-        text += "\nreproduce:\n" + curl
-    elif curl:
+        return text, curl
+    if curl:
         text += f"\nreproduce: a {len(curl):,}-character curl command (voicecb check --json has it)"
-    return text
+    return text, ""
