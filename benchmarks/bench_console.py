@@ -115,6 +115,40 @@ def failing_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]
     return [ERROR_PAGE]
 
 
+def poll_times() -> str:
+    """What a browser's asks cost with 100,000 callbacks kept (the page polls every 0.6 s)."""
+    from pytest_voicecb.console.feed import Feed
+    from pytest_voicecb.log import record_of
+    from pytest_voicecb.server import CallbackServer
+
+    with CallbackServer() as server:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port)
+        for payload in PayloadFactory(3).batch(50):
+            conn.request("POST", server.path, json.dumps(payload).encode(), {"Content-Type": "application/json"})
+            conn.getresponse().read()
+        conn.close()
+    recorded = [(callback, record_of(callback)) for callback in server.callbacks]
+    feed = Feed()
+    began = time.perf_counter()
+    for n in range(100_000):
+        feed.add(*recorded[n % len(recorded)])
+    feed.summaries(limit=1)
+    kept = time.perf_counter() - began
+    asks = {
+        "live poll (200 new)": {"after": 99_800},
+        "a page back (500)": {"before": 50_000, "limit": 500},
+        "a page towards now (500)": {"after": 20_000, "limit": 500, "oldest": True},
+        "filtered by callid": {"callid": "no-such-callid", "limit": 200},
+    }
+    timings = []
+    for name, ask in asks.items():
+        began = time.perf_counter()
+        for _ in range(5):
+            feed.summaries(**ask)  # type: ignore[arg-type]
+        timings.append(f"{name} {(time.perf_counter() - began) / 5 * 1000:.1f} ms")
+    return f"\nconsole feed, 100,000 callbacks kept (added and judged in {kept:.2f} s): " + ", ".join(timings)
+
+
 def render_time(html: str) -> float | None:
     """Seconds from navigation to the load event in headless Chromium, or None without one."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -185,6 +219,8 @@ def main() -> None:
         f"  (ratio of the medians: {median['serve --console, watched'] / median['serve']:.2f}; by the server's CPU "
         f"per callback: {cpu_ratio:.2f})"
     )
+
+    print(poll_times())
 
     report = run_conformance(hostile_app, seed=7)
     results = [dataclasses.replace(r, id=f"{r.id}-{n}") for n in range(4) for r in report.results]

@@ -8,7 +8,6 @@ import html
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -178,14 +177,11 @@ def test_the_report_renders_offline_in_chromium(report: Report, browser: Any, tm
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    begin = time.perf_counter()
-    page.goto(file.as_uri())
+    page.goto(file.as_uri())  # how fast it renders: benchmarks/bench_console.py
     page.wait_for_selector("#matrix td.failed")
-    rendered = time.perf_counter() - begin
     page.screenshot(path=str(tmp_path / "report-top.png"))
     assert requests == []
     assert errors == []
-    assert rendered < 1.0, rendered
     assert page.evaluate("window.pwned") is None
     assert page.locator("#verdict").get_attribute("class") == "verdict failed"
     # The hostile body is shown as text.

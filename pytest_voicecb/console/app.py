@@ -2,7 +2,8 @@
 
 ``GET /`` is the page (inline CSS and JS: no network). The page talks to a small JSON API:
 
-- ``GET api/callbacks?after=N&before=N&limit=N&kind=&callid=&verdict=``: summaries, newest first;
+- ``GET api/callbacks?after=N&before=N&limit=N&kind=&callid=&verdict=&oldest=1``: summaries, newest first
+  (the newest ``limit`` in the range, or with ``oldest=1`` the oldest: paging towards now);
 - ``GET api/callbacks/SEQ``: one callback's body, headers, reply and curl command;
 - ``POST api/script`` ``{"reply": "ok"|"error"|"delay"|"drop", "times": n, "delay": s}``: the next replies;
 - ``POST api/clear``: forget what the console shows.
@@ -117,6 +118,7 @@ class ConsoleApp:
                 kind=args.get("kind", ""),
                 callid=args.get("callid", ""),
                 verdict=args.get("verdict", ""),
+                oldest=args.get("oldest", "") == "1",
             )
             return _json({"items": items, "total": len(self.feed), "last": self.feed.last, "epoch": self.feed.epoch})
         if what.startswith("callbacks/") and request.method == "GET":

@@ -183,8 +183,11 @@ class Feed:
         self.flush()
         return self._seq
 
-    def _window(self, after: int, before: int | None, newest: int | None = None) -> list[Row]:
-        """Kept rows with ``after < seq < before``, oldest first; only the ``newest`` of them when given.
+    def _window(
+        self, after: int, before: int | None, newest: int | None = None, oldest: int | None = None
+    ) -> list[Row]:
+        """Kept rows with ``after < seq < before``, oldest first; only the ``newest`` (or ``oldest``) of them
+        when given.
 
         Seqs are consecutive, so the range is found by index and only its pointers are copied, walking
         from the newer end (the usual ask, what arrived since the last poll, copies a few rows of 100,000).
@@ -200,6 +203,8 @@ class Feed:
             hi = len(rows) if before is None else min(max(before - first, 0), len(rows))
             if newest is not None:
                 lo = max(lo, hi - newest)
+            if oldest is not None:
+                hi = min(hi, lo + oldest)
             if lo >= hi:
                 return []
             window = list(itertools.islice(reversed(rows), len(rows) - hi, len(rows) - lo))
@@ -239,12 +244,16 @@ class Feed:
         kind: str = "",
         callid: str = "",
         verdict: str = "",
+        oldest: bool = False,
     ) -> list[dict[str, Any]]:
-        """Up to ``limit`` summaries, newest first, with ``after < seq < before``, matching the filters."""
+        """Up to ``limit`` summaries with ``after < seq < before`` matching the filters, newest first: the
+        newest such, or with ``oldest`` the oldest (the page after ``after``, when paging towards now)."""
         self._catch_up()
         filtered = bool(kind or callid or verdict)
+        cap = None if filtered else limit
+        rows = self._window(after, before, None if oldest else cap, cap if oldest else None)
         out = []
-        for row in reversed(self._window(after, before, None if filtered else limit)):
+        for row in rows if oldest else reversed(rows):
             if kind and row[KIND] != kind and not (kind == "invalid" and row[KIND] is None):
                 continue
             if callid and callid not in str(row[CALLID] or ""):
@@ -254,7 +263,7 @@ class Feed:
             out.append(self.summary(row))
             if len(out) >= limit:
                 break
-        return out
+        return out[::-1] if oldest else out
 
     def summary(self, row: Row) -> dict[str, Any]:
         """The table row of one callback."""

@@ -6,10 +6,11 @@
   var token = new URLSearchParams(location.search).get("token") || "";
   var base = location.pathname.replace(/[^/]*$/, "");
   var rows = [];            // summaries, newest first
-  var last = 0, epoch = -1, total = 0;
+  var last = 0, epoch = -1, total = 0, newestKept = 0;
   var expanded = {};        // seq -> detail (or true while loading)
   var kinds = {};
-  var MAX_ROWS = 2000, SHOWN = 500, POLL_MS = 600;
+  var SHOWN = 500, POLL_LIMIT = 200, POLL_MS = 600;
+  var live = true;          // false while paging back through older callbacks
   var $ = function (id) { return document.getElementById(id); };
 
   function api(path, options) {
@@ -39,15 +40,25 @@
   }
   function short(kind) { return kind ? kind.replace(/_callback$/, "") : "(invalid)"; }
 
+  // Live, the page shows the newest SHOWN callbacks (matching the filters) and prepends what arrives. It
+  // always shows one unbroken run of callbacks: when more arrive between two polls than one poll brings,
+  // the older rows are let go (never a silent hole), and "older" pages back to them. Paging ("older",
+  // "newer") stops the live view until "newer" reaches now or "live" is pressed.
   function poll() {
     // Rows whose reply was not written yet (latency null) are asked for again, for up to 30 s.
     var after = last, now = Date.now(), waiting = {};
-    rows.slice(0, 200).forEach(function (row) {
-      if (row.latency === null && now - row.seen < 30000) { after = Math.min(after, row.seq - 1); waiting[row.seq] = row; }
-    });
-    api("callbacks?after=" + after + "&limit=200" + filters()).then(function (data) {
-      if (data.epoch !== epoch && epoch !== -1) { rows = []; expanded = {}; waiting = {}; }
-      epoch = data.epoch; total = data.total;
+    if (live) {
+      rows.slice(0, 200).forEach(function (row) {
+        if (row.latency === null && now - row.seen < 30000) { after = Math.min(after, row.seq - 1); waiting[row.seq] = row; }
+      });
+    }
+    api("callbacks?after=" + after + "&limit=" + POLL_LIMIT + filters()).then(function (data) {
+      if (data.epoch !== epoch && epoch !== -1) { rows = []; expanded = {}; waiting = {}; live = true; }
+      epoch = data.epoch; total = data.total; newestKept = data.last;
+      if (!live) {
+        if (data.items.length) { last = Math.max(last, data.items[0].seq); }
+        pager(); return;
+      }
       var fresh = [], changed = false;
       data.items.forEach(function (item) {
         var old = waiting[item.seq];
@@ -56,23 +67,46 @@
         } else if (item.seq > last) { item.fresh = true; item.seen = now; fresh.push(item); }
       });
       if (fresh.length) {
+        var cut = data.items.length >= POLL_LIMIT && data.items[data.items.length - 1].seq > after + 1;
         last = Math.max(last, fresh[0].seq);
-        rows = fresh.concat(rows).slice(0, MAX_ROWS);
+        rows = (cut ? fresh : fresh.concat(rows)).slice(0, SHOWN);
       }
-      if (fresh.length || changed) { render(); }
-      $("status").textContent = total + " callback" + (total === 1 ? "" : "s") + " kept \u00b7 live, updated " +
-        new Date().toLocaleTimeString();
-      $("status").dataset.live = "1";
+      if (fresh.length || changed) { render(); } else { pager(); }
     }).catch(function (error) {
       $("status").textContent = "not connected: " + error.message;
       $("status").dataset.live = "0";
     }).then(function () { setTimeout(poll, POLL_MS); });
   }
 
+  function pager() {
+    var newest = rows.length ? rows[0].seq : 0;
+    $("older").hidden = rows.length === 0 || rows[rows.length - 1].seq <= 1;
+    $("newer").hidden = live;
+    $("live").hidden = live;
+    if (epoch === -1) { return; }  // not connected yet
+    $("status").textContent = total + " callback" + (total === 1 ? "" : "s") + " kept \u00b7 " +
+      (live ? "live, updated " + new Date().toLocaleTimeString() :
+        "paused on #" + (rows.length ? rows[rows.length - 1].seq + "\u2013#" + newest : "\u2013") +
+        (newestKept > newest ? " \u00b7 " + (newestKept - newest) + " newer since" : ""));
+    $("status").dataset.live = "1";
+    $("status").dataset.mode = live ? "live" : "paged";
+  }
+
+  function page(query, going) {
+    api("callbacks?" + query + "&limit=" + SHOWN + filters()).then(function (data) {
+      if (!data.items.length && going === "older") { $("older").hidden = true; return; }
+      if (going === "newer" && data.items.length < SHOWN) { goLive(); return; }
+      rows = data.items; expanded = {}; live = false; render();
+      window.scrollTo(0, 0);
+    });
+  }
+
+  function goLive() { live = true; restart(); }
+
   function restart() { rows = []; last = 0; expanded = {}; render(); }
 
   function ordered() {
-    var shown = rows.slice(0, SHOWN);
+    var shown = rows;
     if (!$("f-group").checked) { return shown.map(function (row) { return { row: row }; }); }
     var groups = [], byId = {};
     shown.forEach(function (row) {
@@ -128,7 +162,7 @@
       if (expanded[row.seq]) { body.appendChild(detailRow(row.seq)); }
     });
     $("empty").hidden = rows.length > 0;
-    $("older").hidden = rows.length === 0 || rows[rows.length - 1].seq <= 1 || rows.length >= MAX_ROWS;
+    pager();
   }
 
   function toggle(seq) {
@@ -193,17 +227,15 @@
     });
   });
   $("clear").addEventListener("click", function () {
-    api("clear", { method: "POST", body: "{}" }).then(restart);
+    api("clear", { method: "POST", body: "{}" }).then(goLive);
   });
-  $("older").addEventListener("click", function () {
-    var oldest = rows[rows.length - 1].seq;
-    api("callbacks?before=" + oldest + "&limit=500" + filters()).then(function (data) {
-      rows = rows.concat(data.items).slice(0, MAX_ROWS); render();
-    });
-  });
-  ["f-kind", "f-verdict", "f-group"].forEach(function (id) { $(id).addEventListener("change", restart); });
+  $("older").addEventListener("click", function () { page("before=" + rows[rows.length - 1].seq, "older"); });
+  $("newer").addEventListener("click", function () { page("oldest=1&after=" + rows[0].seq, "newer"); });
+  $("live").addEventListener("click", goLive);
+  ["f-kind", "f-verdict"].forEach(function (id) { $(id).addEventListener("change", goLive); });
+  $("f-group").addEventListener("change", render);
   var typing = null;
-  $("f-callid").addEventListener("input", function () { clearTimeout(typing); typing = setTimeout(restart, 250); });
+  $("f-callid").addEventListener("input", function () { clearTimeout(typing); typing = setTimeout(goLive, 250); });
   render();
   poll();
 })();
