@@ -25,16 +25,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_serve_log import THREADS, load
 
 from pytest_voicecb import PayloadFactory
 from pytest_voicecb.conformance import run_conformance
+from tests.handlers.report_apps import failing_app, hostile_app
 
 
 def start(*args: str) -> tuple[subprocess.Popen[str], int, str | None]:
@@ -90,29 +90,6 @@ def rate(args: list[str], bodies: list[list[bytes]], seconds: float) -> tuple[fl
             watcher.wait(10)
         proc.terminate()
         proc.wait(10)
-
-
-HOSTILE = b'<script>window.pwned=1</script><img src=x onerror="window.pwned=2">'
-
-
-def hostile_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-    if b"keypress" in body or b"prompt" in body:
-        start_response("500 Oops", [("Content-Type", "text/html")])
-        return [HOSTILE]
-    start_response("200 OK", [("Content-Type", "application/json")])
-    return [b'{"result":0,"errmsg":"OK"}']
-
-
-ERROR_PAGE = b"<html><body>" + b"<p>Internal Server Error: something broke deep inside</p>" * 300 + b"</body></html>"
-
-
-def failing_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-    """The worst case for the report's size: every check fails with a 20 KB page and a long traceback."""
-    frames = "".join(f'  File "/srv/app/callbacks.py", line {n}, in handle\n    step_{n}()\n' for n in range(30))
-    environ["wsgi.errors"].write(f"Traceback (most recent call last):\n{frames}KeyError: {'x' * 300}\n")
-    start_response("500 INTERNAL SERVER ERROR", [("Content-Type", "text/html")])
-    return [ERROR_PAGE]
 
 
 def poll_times() -> str:

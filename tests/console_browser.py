@@ -35,6 +35,18 @@ def executable() -> str | None:
     return None
 
 
+def open_live(browser: Any, url: str) -> tuple[Any, list[str]]:
+    """A new page on a console's ``url``, once it says it is live; and the list its script errors go to."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(url)
+    expect(page.locator("#status")).to_have_attribute("data-live", "1")
+    return page, errors
+
+
 @pytest.fixture(scope="module", name="browser")
 def browser_fixture() -> Iterator[Any]:
     """A headless Chromium (one per test module: launching takes about half a second)."""

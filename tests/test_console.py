@@ -20,7 +20,7 @@ from pytest_voicecb import PayloadFactory
 from pytest_voicecb.console.app import PREFIX, ConsoleApp
 from pytest_voicecb.console.feed import Feed
 from pytest_voicecb.server import CallbackServer
-from tests.console_browser import browser_fixture  # noqa: F401  (the browser fixture)
+from tests.console_browser import browser_fixture, open_live  # noqa: F401  (the browser fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 PATH = "/voice/callback"
@@ -282,11 +282,7 @@ def test_a_burst_between_polls_leaves_no_hole_and_paging_reaches_every_callback(
     from playwright.sync_api import expect
 
     port, url = serve
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(url)
-    expect(page.locator("#status")).to_have_attribute("data-live", "1")
+    page, errors = open_live(browser, url)
     send_many(port, 5)
     rows = page.locator("tr.row")
     expect(rows).to_have_count(5)

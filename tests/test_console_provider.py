@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,38 +17,12 @@ from typing import Any
 import pytest
 
 from pytest_voicecb.provider import Provider
-from pytest_voicecb.provider.v3.signing import authorization_header
 from pytest_voicecb.server import CallbackServer
-from tests.console_browser import browser_fixture  # noqa: F401  (the browser fixture)
+from tests.console_browser import browser_fixture, open_live  # noqa: F401  (the browser fixture)
+from tests.provider_calls import place_call
 
 ROOT = Path(__file__).resolve().parents[1]
 NO_ANSWER = "+8613900000001"  # the simulator's number that never answers, unless scripted otherwise
-
-
-def place_call(settings: dict[str, str], number: str) -> str:
-    """A SendTtsVoice call through the API 3.0 endpoint, signed as the SDK signs it; returns the callid."""
-    body = json.dumps(
-        {"TemplateId": "1", "CalledNumber": number, "VoiceSdkAppid": settings["voice_sdk_appid"]}
-    ).encode()
-    stamp = int(time.time())
-    endpoint = settings["endpoint"]
-    headers = {
-        "Content-Type": "application/json",
-        "Host": endpoint,
-        "X-TC-Action": "SendTtsVoice",
-        "X-TC-Version": "2020-09-02",
-        "X-TC-Timestamp": str(stamp),
-        "Authorization": authorization_header(
-            settings["secret_id"], settings["secret_key"], host=endpoint, payload=body, timestamp=stamp
-        ),
-    }
-    host, port = endpoint.split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=10)
-    try:
-        connection.request("POST", "/", body=body, headers=headers)
-        return str(json.loads(connection.getresponse().read())["Response"]["SendStatus"]["CallId"])
-    finally:
-        connection.close()
 
 
 def test_redeliver_queues_a_copy_of_a_delivery() -> None:
@@ -103,11 +76,7 @@ def test_the_provider_console_drives_the_app_from_the_browser(
     from playwright.sync_api import expect
 
     receiver, settings, url = provider_cli
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(url)
-    expect(page.locator("#status")).to_have_attribute("data-live", "1")
+    page, errors = open_live(browser, url)
     # "answer" for the next call to a number that never answers on its own.
     page.fill("#number", NO_ANSWER)
     page.click("#panel button[data-outcome=answer]")
@@ -205,11 +174,7 @@ def test_answer_on_a_held_calls_card_sends_the_apps_callbacks(
     from playwright.sync_api import expect
 
     receiver, settings, url = provider_cli
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(url)
-    expect(page.locator("#status")).to_have_attribute("data-live", "1")
+    page, errors = open_live(browser, url)
     callid = place_call(settings, "+8613900000007")  # the held number: it rings until decided
     card = page.locator(f'.card[data-callid="{callid}"]')
     expect(card.locator(".outcome")).to_contain_text("held")

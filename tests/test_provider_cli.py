@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from pytest_voicecb.provider.v3.signing import authorization_header
 from pytest_voicecb.server import CallbackServer
+from tests.provider_calls import place_call
 
 
 def start(*args: str) -> subprocess.Popen[str]:
@@ -30,26 +28,7 @@ def test_it_serves_prints_and_logs_each_send_and_delivery(tmp_path: Path) -> Non
             settings = dict(line.strip().split(" = ") for line in banner[1:])
             assert settings["voice_sdk_appid"]
             assert settings["legacy_url"].endswith("/v5/tlsvoicesvr/sendvoiceprompt")
-            body = json.dumps(
-                {"TemplateId": "1", "CalledNumber": "+8613900000001", "VoiceSdkAppid": settings["voice_sdk_appid"]}
-            ).encode()
-            stamp = int(time.time())
-            endpoint = settings["endpoint"]
-            headers = {
-                "Content-Type": "application/json",
-                "Host": endpoint,
-                "X-TC-Action": "SendTtsVoice",
-                "X-TC-Version": "2020-09-02",
-                "X-TC-Timestamp": str(stamp),
-                "Authorization": authorization_header(
-                    settings["secret_id"], settings["secret_key"], host=endpoint, payload=body, timestamp=stamp
-                ),
-            }
-            host, port = endpoint.split(":")
-            connection = http.client.HTTPConnection(host, int(port), timeout=10)
-            connection.request("POST", "/", body=body, headers=headers)
-            callid = json.loads(connection.getresponse().read())["Response"]["SendStatus"]["CallId"]
-            connection.close()
+            callid = place_call(settings, "+8613900000001")
             (record,) = receiver.wait_for(1, callid=callid, timeout=10)  # 60 s of ringing, scaled
             assert record.json["voiceprompt_callback"]["result"] == "1"
             send_line = process.stdout.readline()

@@ -8,7 +8,6 @@ import html
 import re
 import subprocess
 import sys
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +16,7 @@ import pytest
 from pytest_voicecb.conformance import run_conformance
 from pytest_voicecb.report import Report
 from tests.console_browser import browser_fixture  # noqa: F401  (the browser fixture)
-
-HOSTILE = b'<script>window.pwned=1</script><img src=x onerror="window.pwned=2">'
-
-
-def hostile_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-    """Answers OK, except a 500 with a hostile HTML body for keypress and prompt callbacks."""
-    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-    if b"keypress" in body or b"prompt" in body:
-        start_response("500 Oops", [("Content-Type", "text/html")])
-        return [HOSTILE]
-    start_response("200 OK", [("Content-Type", "application/json")])
-    return [b'{"result":0,"errmsg":"OK"}']
+from tests.handlers.report_apps import failing_app, hostile_app
 
 
 @pytest.fixture(scope="module")
@@ -58,17 +46,6 @@ def test_a_thousand_checks_stay_under_a_mebibyte(report: Report) -> None:
     page = big.to_html()
     assert len(results) == 1000
     assert len(page.encode()) < 1024 * 1024, len(page.encode())
-
-
-ERROR_PAGE = b"<html><body>" + b"<p>Internal Server Error: something broke deep inside</p>" * 300 + b"</body></html>"
-
-
-def failing_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-    """The worst case for the report's size: every check fails with a 20 KB page and a long traceback."""
-    frames = "".join(f'  File "/srv/app/callbacks.py", line {n}, in handle\n    step_{n}()\n' for n in range(30))
-    environ["wsgi.errors"].write(f"Traceback (most recent call last):\n{frames}KeyError: {'x' * 300}\n")
-    start_response("500 INTERNAL SERVER ERROR", [("Content-Type", "text/html")])
-    return [ERROR_PAGE]
 
 
 def test_a_thousand_failing_checks_with_long_replies_share_the_mebibyte() -> None:

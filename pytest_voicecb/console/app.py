@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
+from pytest_voicecb._sites import foreign_origin, own_hosts
 from pytest_voicecb.console import asset
 
 if TYPE_CHECKING:
@@ -94,14 +95,12 @@ class ConsoleApp:
 
     def _refused(self, request: Request) -> str:
         """Why a request is refused ('' when it is not): a foreign ``Host`` or ``Origin``."""
-        port = self.server.port
-        allowed = {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", _hostport(self.server.host, port)}
-        allowed |= self.hosts
+        allowed = own_hosts(self.server.host, self.server.port) | self.hosts
         host = request.headers.get("Host", "")
         if host not in allowed:
             return f"Host {host!r} is not this server's address"
         origin = request.headers.get("Origin")
-        if origin is not None and origin.removeprefix("http://") not in allowed:
+        if foreign_origin(origin, allowed):
             return f"Origin {origin!r} is another site"
         if request.method == "POST" and request.mimetype != "application/json":
             return "POST requests must be application/json"

@@ -104,8 +104,8 @@ class Feed:
         self._judged = 0
         self._seq = 0
         self.epoch = 0
-        # Latency is known only once the reply is written, after ``add``: a record flushed before that waits
-        # in ``_unreplied`` (a few hundred at most) until ``_settle`` moves its ``latency`` into ``_latency``.
+        # Latency is known only once the reply is written, after ``add``: a flushed record waits in
+        # ``_unreplied`` (a few hundred at most) until ``_settle`` moves its ``latency`` into ``_latency``.
         self._unreplied: dict[int, RecordedCallback] = {}
         self._latency: dict[int, float] = {}
         self._shared: dict[Any, Any] = {}
@@ -137,11 +137,7 @@ class Feed:
                 recorded, record = queued.popleft()
                 self._seq += 1
                 rows.append(_row(self._seq, recorded, record, share))
-                latency = recorded.latency
-                if latency is None:
-                    self._unreplied[self._seq] = recorded
-                else:
-                    self._latency[self._seq] = latency
+                self._unreplied[self._seq] = recorded
             self._settle()
 
     def _settle(self) -> None:

@@ -14,6 +14,7 @@ import hmac
 import secrets
 from typing import TYPE_CHECKING
 
+from pytest_voicecb._sites import foreign_origin
 from pytest_voicecb.console import asset
 from pytest_voicecb.provider.control import PREFIX, ControlApi
 from pytest_voicecb.provider.wire import ApiRequest, ApiResponse, json_response
@@ -72,7 +73,7 @@ class ConsoleControlApi(ControlApi):
         origin = request.header("Origin")
         if origin is None:
             return ""
-        if not self._own_origin(origin):
+        if foreign_origin(origin, self.own_hosts()):
             return f"Origin {origin!r} is another site"
         if not hmac.compare_digest(request.header("X-Voicecb-Token") or "", self.token):
             return "missing or wrong token: open the console URL voicecb provider printed"

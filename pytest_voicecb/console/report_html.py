@@ -45,6 +45,9 @@ MAX_BYTES = 960_000
 MIN_DETAIL = 160
 """Bytes of details every check keeps however many checks there are (the file may then pass ``MAX_BYTES``)."""
 _WHOLE = "voicecb check --json FILE has every check whole"
+_CHECK_END = "</pre></details>"
+_NOTE_ROOM = 120
+"""Bytes a cut check's details keep free for the note saying it was cut."""
 
 
 def kind_of(check_id: str) -> str:
@@ -105,7 +108,7 @@ def render(report: Report, *, rerun: str | None = None, title: str = "pytest-voi
     end.append("</body></html>")
     rows = [_check_row(result) for result in report.results]
     details = [_details(result) for result in report.results]
-    used = sum(len(part.encode()) + 1 for part in (*parts, *end, *rows)) + len(rows) * len("</pre></details>")
+    used = sum(len(part.encode()) + 1 for part in (*parts, *end, *rows)) + len(rows) * len(_CHECK_END)
     budget = MAX_BYTES - used - 2_000  # the checks section's own markup
     parts += _checks(report.results, rows, fit(details, budget))
     return "\n".join(parts + end) + "\n"
@@ -224,7 +227,7 @@ def _checks(results: Sequence[CheckResult], rows: Sequence[str], details: Sequen
         '<button type="button" id="clear">show all</button> <span id="shown"></span></div>',
         '<div id="checks">',
     ]
-    out += [f"{row}{text}</pre></details>" for row, text in zip(rows, details, strict=True)]
+    out += [f"{row}{text}{_CHECK_END}" for row, text in zip(rows, details, strict=True)]
     out.append("</div></section>")
     return out
 
@@ -250,10 +253,10 @@ def fit(details: Sequence[tuple[str, str]], budget: int) -> list[str]:
             out.append(kept)
             continue
         escaped = _t(text)
-        if curl and len(escaped.encode()) + 120 <= level:
+        if curl and len(escaped.encode()) + _NOTE_ROOM <= level:
             out.append(f"{escaped}\n(the curl command is left out to fit the report: {_WHOLE})")
         else:
-            out.append(_escaped_within(text, max(level - 120, 40)) + f"\n(cut to fit the report: {_WHOLE})")
+            out.append(_escaped_within(text, max(level - _NOTE_ROOM, 40)) + f"\n(cut to fit the report: {_WHOLE})")
     return out
 
 

@@ -23,6 +23,7 @@ import json
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
+from pytest_voicecb._sites import foreign_origin, own_hosts
 from pytest_voicecb.provider.wire import ApiRequest, ApiResponse, json_response
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ class ControlApi:
     def __call__(self, request: ApiRequest) -> ApiResponse:
         name = request.path[len(PREFIX) :].strip("/")
         origin = request.header("Origin")
-        if request.method != "GET" and origin is not None and not self._own_origin(origin):
+        if request.method != "GET" and foreign_origin(origin, self.own_hosts()):
             # A browser on another site (a form or a fetch) must not drive the simulator: CSRF.
             return json_response({"error": f"Origin {origin!r} is another site"}, 403)
         try:
@@ -109,13 +110,8 @@ class ControlApi:
 
     def own_hosts(self) -> set[str]:
         """``Host`` values naming this simulator: its endpoint and the loopback names with its port."""
-        own = self.provider.endpoint
-        port = own.rpartition(":")[2]
-        return {own, f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}
-
-    def _own_origin(self, origin: str) -> bool:
-        """Whether a browser's ``Origin`` is this simulator's own address (a page it served)."""
-        return origin.removeprefix("http://") in self.own_hosts()
+        host, _, port = self.provider.endpoint.rpartition(":")
+        return own_hosts(host.strip("[]"), port)
 
     def _route(self, name: str, request: ApiRequest) -> ApiResponse:
         p = self.provider

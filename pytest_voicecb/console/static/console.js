@@ -55,7 +55,7 @@
     api("callbacks?after=" + after + "&limit=" + POLL_LIMIT + filters()).then(function (data) {
       if (data.epoch !== epoch && epoch !== -1) { rows = []; expanded = {}; waiting = {}; live = true; }
       epoch = data.epoch; total = data.total; newestKept = data.last;
-      if (!live) {
+      if (!live) {  // paused: only the counts; moving "last" keeps these polls small
         if (data.items.length) { last = Math.max(last, data.items[0].seq); }
         pager(); return;
       }
@@ -101,15 +101,12 @@
     });
   }
 
-  function goLive() { live = true; restart(); }
-
-  function restart() { rows = []; last = 0; expanded = {}; render(); }
+  function goLive() { live = true; rows = []; last = 0; expanded = {}; render(); }
 
   function ordered() {
-    var shown = rows;
-    if (!$("f-group").checked) { return shown.map(function (row) { return { row: row }; }); }
+    if (!$("f-group").checked) { return rows.map(function (row) { return { row: row }; }); }
     var groups = [], byId = {};
-    shown.forEach(function (row) {
+    rows.forEach(function (row) {
       var key = row.callid || ("#" + row.seq);
       if (!byId[key]) { byId[key] = { key: key, callid: row.callid, items: [] }; groups.push(byId[key]); }
       byId[key].items.push(row);
