@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
     Effects = Callable[[], object] | None
     """What the ``voicecb_effects`` fixture gives: a callable returning a snapshot of what the handler did."""
+    Prepare = Callable[[dict[str, Any]], object] | None
+    """What the ``voicecb_prepare`` fixture gives: a callable registering each callback's call first."""
 
 NAME = "voicecb-conformance"
 """The name of the (file-less) module holding one target's checks."""
@@ -265,10 +267,10 @@ class _TargetRun:
 
     # A plain class, not a dataclass: this module is imported in every pytest run, and each dataclass
     # costs about a millisecond to build.
-    def __init__(self, runner: Runner, target: object, effects: Effects) -> None:
+    def __init__(self, runner: Runner, target: object, hooks: _Hooks) -> None:
         self.runner = runner
         self.target = target
-        self.effects = effects
+        self.hooks = hooks
         self.preflown = False
         self.causes: dict[str, str] = {}
 
@@ -342,11 +344,17 @@ def _key(item: pytest.Item) -> str:
 
 
 def _run_check(
-    request: pytest.FixtureRequest, voicecb_target: object, voicecb_seed: int, voicecb_effects: Effects
+    request: pytest.FixtureRequest,
+    voicecb_target: object,
+    voicecb_seed: int,
+    voicecb_effects: Effects,
+    voicecb_effects_on: list[str] | None,
+    voicecb_prepare: Prepare,
 ) -> None:
     __tracebackhide__ = True
     item = request.node
-    state = _target_run(item, voicecb_target, voicecb_seed, voicecb_effects)
+    hooks = _Hooks(voicecb_effects, voicecb_effects_on, voicecb_prepare)
+    state = _target_run(item, voicecb_target, voicecb_seed, hooks)
     if not state.preflown:
         state.preflown = True
         reason = state.runner.preflight()
@@ -367,7 +375,23 @@ def _run_check(
     pytest.fail(_failure_message(item, result, cause, first, voicecb_seed), pytrace=False)
 
 
-def _target_run(item: pytest.Item, target: object, seed: int, effects: Effects) -> _TargetRun:
+class _Hooks:
+    """What the item's fixtures say about side effects: ``effects``, ``effects_on``, ``prepare``."""
+
+    def __init__(self, effects: Effects, effects_on: list[str] | None, prepare: Prepare) -> None:
+        self.effects, self.effects_on, self.prepare = effects, effects_on, prepare
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Hooks) and (self.effects, self.effects_on, self.prepare) == (
+            other.effects,
+            other.effects_on,
+            other.prepare,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _target_run(item: pytest.Item, target: object, seed: int, hooks: _Hooks) -> _TargetRun:
     """One runner per conformance module (same checks, one client, timings shared for the deadline
     check), pointed at whichever target and effects the current item's fixtures gave."""
     from pytest_voicecb.client import TargetError
@@ -383,16 +407,24 @@ def _target_run(item: pytest.Item, target: object, seed: int, effects: Effects) 
             options = settings(item.config).runner_options()
             # Payloads from (seed, this module): rerunning one check alone rebuilds the same ones.
             factory = PayloadFactory((seed, key))
-            runner = Runner(target, path=path, factory=factory, effects=effects, **options)
+            runner = Runner(
+                target,
+                path=path,
+                factory=factory,
+                effects=hooks.effects,
+                effects_on=hooks.effects_on,
+                prepare=hooks.prepare,
+                **options,
+            )
             item.config.add_cleanup(runner.close)
-            state = runs[key] = _TargetRun(runner, target, effects)
+            state = runs[key] = _TargetRun(runner, target, hooks)
         else:
             if state.target is not target:
                 state.runner.retarget(target, path=path)
                 state.target = target
-            if state.effects is not effects:
-                state.runner.effects = effects
-                state.effects = effects
+            if state.hooks != hooks:
+                state.runner.watch(hooks.effects, hooks.effects_on, hooks.prepare)
+                state.hooks = hooks
     except (TargetError, TypeError, ValueError) as exc:
         pytest.fail(f"the voicecb_target fixture returned an unusable target: {exc}", pytrace=False)
     return state

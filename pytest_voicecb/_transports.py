@@ -14,6 +14,7 @@ import errno
 import http.client
 import io
 import itertools
+import logging
 import queue
 import random
 import socket
@@ -223,6 +224,9 @@ class WsgiTransport:
             return chunks.append
 
         truncated = False
+        log = _AppLog()
+        root = logging.getLogger()
+        root.addHandler(log)
         begin = time.perf_counter()
         try:
             result = self.app(environ, start_response)
@@ -237,6 +241,8 @@ class WsgiTransport:
             if not started:
                 started[:] = [(status_line, crash_headers)]
                 chunks[:] = [crash_body]
+        finally:
+            root.removeHandler(log)
         elapsed = time.perf_counter() - begin
         if not started:
             started[:] = [_crash_reply(None)[:2]]
@@ -250,8 +256,39 @@ class WsgiTransport:
             elapsed=elapsed,
             request=request,
             truncated=truncated or len(body) > max_size,
-            errors=errors.getvalue() + "".join(escaped),
+            errors=log.merged(errors.getvalue()) + "".join(escaped),
         )
+
+
+class _AppLog(logging.Handler):
+    """What the app logged during one in-process call (this thread only), whatever logging is configured:
+    Flask writes an escaped exception to ``wsgi.errors`` only where no handler is configured, and under
+    pytest's logging plugin one is, so without this the same app would say less under pytest."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.thread = threading.get_ident()
+        self.entries: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread != self.thread:
+            return
+        try:
+            text = f"{record.levelname} in {record.name}: {record.getMessage()}\n"
+        except Exception:
+            text = f"{record.levelname} in {record.name}: {record.msg!r}\n"
+        if record.exc_info and record.exc_info[1] is not None:
+            text += "".join(traceback.format_exception(record.exc_info[1]))
+        self.entries.append(text)
+
+    def merged(self, written: str) -> str:
+        """``written`` (the app's ``wsgi.errors``) plus the records it does not hold already."""
+        extra = []
+        for entry in self.entries:
+            message, _, trace = entry.partition("\n")
+            if (trace.strip() or message.partition(": ")[2]) not in written:
+                extra.append(entry)
+        return written + "".join(extra)
 
 
 def _factory_error(app: object, result: object) -> TargetError:

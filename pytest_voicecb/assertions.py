@@ -33,7 +33,7 @@ RULES: dict[int, str] = {
     4: "a duplicate gets success again",
     5: "all four kinds are acknowledged",
     6: "answer promptly",
-    7: "duplicates and unprocessable input cause no side effects",
+    7: "no side effect on a repeat or on garbage; the declared ones on valid input",
 }
 """Short titles of the seven handler rules at the end of CONTRACT.md, for citing in messages."""
 

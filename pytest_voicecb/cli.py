@@ -151,8 +151,31 @@ def _add_check(commands: argparse._SubParsersAction[_cliutil.VoicecbParser]) -> 
         "(default: twice the deadline)",
     )
     check.add_argument("-v", "--verbose", action="store_true", help="list every check id and message of each cause")
+    _add_effects_options(check)
     _add_show_secrets(check)
     check.set_defaults(run=_check)
+
+
+def _add_effects_options(check: argparse.ArgumentParser) -> None:
+    """What the handler does (CONTRACT.md rule 7), for services in any language."""
+    group = check.add_argument_group("side effects (rule 7)")
+    watch = group.add_mutually_exclusive_group()
+    watch.add_argument("--effects-url", metavar="URL", help="GET before and after each check: its JSON is the snapshot")
+    watch.add_argument(
+        "--effects-cmd", metavar="CMD", help="run before and after each check: its stdout is the snapshot"
+    )
+    group.add_argument(
+        "--effects-on",
+        action="append",
+        metavar="CLASS",
+        help="an input class whose first valid delivery should change the snapshot, e.g. prompt/not-answered or "
+        "failure (repeatable); any other change fails",
+    )
+    prepare = group.add_mutually_exclusive_group()
+    prepare.add_argument("--prepare-url", metavar="URL", help="POST each callback there before its first delivery")
+    prepare.add_argument(
+        "--prepare-cmd", metavar="CMD", help="run with each callback on stdin before its first delivery"
+    )
 
 
 def _add_send(commands: argparse._SubParsersAction[_cliutil.VoicecbParser]) -> None:
@@ -265,11 +288,12 @@ def _describe_body(body: bytes, content_type: str | None) -> str:
 
 def _check(args: argparse.Namespace) -> int:
     from pytest_voicecb.client import DeliveryError
-    from pytest_voicecb.conformance import DEFAULT_DEADLINE, run_conformance
+    from pytest_voicecb.conformance import DEFAULT_DEADLINE, StopRun, run_conformance
 
     deadline = DEFAULT_DEADLINE if args.deadline is None else args.deadline
     timeout = 2 * deadline if args.timeout is None else args.timeout
     paths = _paths_for(args.path_for)
+    hooks = _effects_hooks(args)
     report_file = _ReportFile(args.json) if args.json and args.json != "-" else None
     html_file = _ReportFile(args.html, "HTML") if args.html else None
     try:
@@ -284,13 +308,16 @@ def _check(args: argparse.Namespace) -> int:
                     skip=args.skip,
                     seed=args.seed,
                     explore=args.explore,
+                    **hooks,
                 )
             except DeliveryError as exc:  # the handler went away between the probe and the suite
                 raise UsageError(f"no reply from {shown}: {exc.reason}") from None
+            except StopRun as exc:  # an effects or prepare hook that cannot work: one error, exit 2
+                raise UsageError(str(exc)) from None
             except ImportError as exc:  # --explore without Hypothesis
                 raise UsageError(str(exc)) from None
         # With --json -, stdout holds the JSON alone and the table goes to stderr.
-        _say(report.format(verbose=args.verbose), to_stderr=args.json == "-")
+        _say(report.format(verbose=args.verbose, more="-v"), to_stderr=args.json == "-")
         if args.json == "-":
             print(report.to_json(), flush=True)
         elif report_file is not None:
@@ -303,6 +330,37 @@ def _check(args: argparse.Namespace) -> int:
         if html_file is not None:
             html_file.discard()
     return 0 if report.ok else 1
+
+
+def _effects_hooks(args: argparse.Namespace) -> dict[str, Any]:
+    """``effects``, ``effects_on`` and ``prepare`` from the options; the snapshot is taken once first, so an
+    endpoint that cannot work is one error (exit 2) before any check runs."""
+    from pytest_voicecb import hooks
+    from pytest_voicecb.effects import EffectsOn, StopRun
+
+    found: dict[str, Any] = {}
+    if args.effects_url:
+        found["effects"] = hooks.EffectsUrl(_cliutil.http_url(args.effects_url))
+    elif args.effects_cmd:
+        found["effects"] = hooks.EffectsCommand(args.effects_cmd)
+    if args.prepare_url:
+        found["prepare"] = hooks.PrepareUrl(_cliutil.http_url(args.prepare_url))
+    elif args.prepare_cmd:
+        found["prepare"] = hooks.PrepareCommand(args.prepare_cmd)
+    if args.effects_on:
+        if "effects" not in found:
+            raise UsageError("--effects-on needs --effects-url or --effects-cmd: how else to see what the handler did?")
+        try:
+            EffectsOn(args.effects_on)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        found["effects_on"] = args.effects_on
+    if "effects" in found:
+        try:
+            found["effects"]()
+        except StopRun as exc:
+            raise UsageError(str(exc)) from None
+    return found
 
 
 def _rerun_command(args: argparse.Namespace, seed: object) -> str:
@@ -322,6 +380,11 @@ def _rerun_command(args: argparse.Namespace, seed: object) -> str:
         words += ["--skip", pattern]
     if args.strict:
         words.append("--strict")
+    for option in ("effects_url", "effects_cmd", "prepare_url", "prepare_cmd"):
+        if getattr(args, option, None):
+            words += [f"--{option.replace('_', '-')}", getattr(args, option)]
+    for cls in args.effects_on or ():
+        words += ["--effects-on", cls]
     return shlex.join(words)
 
 

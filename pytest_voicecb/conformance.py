@@ -4,12 +4,13 @@
 case of the malformed corpus (rule 2), every ``robust`` case (rule 3), duplicates of every kind and
 outcome, one by one and at the same moment (rule 4), one callback of each kind at the same path
 (rule 5), and times every reply against a deadline (rule 6). Given ``effects``, a callable returning a
-snapshot of what the handler did, it also checks that duplicates and unprocessable or rejected input
-leave that snapshot unchanged (rule 7).
+snapshot of what the handler did, it takes the snapshot around every check and judges each change by
+harm (rule 7, ``pytest_voicecb.effects``): by the delivery's input class and standing
+(``pytest_voicecb.inputs``) and the declared ``effects_on``; ``prepare`` registers each call first.
 
 Each result is passed, warned or failed: what breaks delivery fails; acknowledging input the provider
 never sends (rule 2's rejection part, rule 3's questionable input) warns; ``strict`` turns warnings into
-failures. Each check has a stable id (``valid/prompt/typical``, ``reject/envelope/not-an-object``,
+failures. Each check has a stable id (``valid/prompt/typical``, ``reject/envelope/array-root``,
 ``duplicate/prompt/not-answered``, ``sibling/keypress``, ``deadline`` ...), and which checks run and
 what each proves does not depend on the seed (only incidental values do). A handler that raises or
 hangs makes its check fail; the suite itself never crashes.
@@ -17,19 +18,23 @@ hangs makes its check fail; the suite itself never crashes.
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sized
+from typing import Any
 
 from pytest_voicecb import _checks
-from pytest_voicecb._text import one_line, preview
+from pytest_voicecb._text import preview
 from pytest_voicecb.assertions import reply_problems
 from pytest_voicecb.checklist import Check, Together, checks, every_check, matches, skip_patterns
 from pytest_voicecb.client import CallbackClient, DeliveryError, Reply
+from pytest_voicecb.effects import EffectsFailed, EffectsOn, Finding, StopRun, Watcher, judge_change
 from pytest_voicecb.factory import PayloadFactory
-from pytest_voicecb.report import RULES, Cause, CheckResult, Outcome, Report, diff, signature
-from pytest_voicecb.verdict import Verdict, judge, reply_body
+from pytest_voicecb.inputs import Input, classify, payload_of
+from pytest_voicecb.report import RULES, Cause, CheckResult, Outcome, Report, signature
+from pytest_voicecb.values import Case
+from pytest_voicecb.verdict import Verdict, judge
 
 __all__ = [
     "DEFAULT_DEADLINE",
@@ -40,6 +45,7 @@ __all__ = [
     "Outcome",
     "Report",
     "Runner",
+    "StopRun",
     "Together",
     "Verdict",
     "checks",
@@ -67,10 +73,6 @@ def _next_run(seed: object) -> int:
 # ---- running them -------------------------------------------------------------------------------
 
 
-class _EffectsFailed(Exception):
-    """The ``effects`` callable raised or returned something that cannot be compared."""
-
-
 class Runner:
     """Runs checks one by one against a target, sharing one client (one keep-alive connection).
 
@@ -92,6 +94,9 @@ class Runner:
         factory: PayloadFactory | None = None,
         skip: str | Iterable[str] = (),
         effects: Callable[[], object] | None = None,
+        effects_on: Iterable[str] | str | None = None,
+        prepare: Callable[[dict[str, Any]], object] | None = None,
+        effects_name: str | None = None,
         explore: int = 0,
     ) -> None:
         deadline = _checks.seconds("deadline", deadline)
@@ -104,16 +109,17 @@ class Runner:
             factory = PayloadFactory(seed)
         elif not isinstance(factory, PayloadFactory):
             raise TypeError(f"factory must be a PayloadFactory, got {type(factory).__name__}")
-        if effects is not None and not callable(effects):
-            raise TypeError(f"effects must be a callable returning a snapshot of what the handler did, got {effects!r}")
+        self.watch(effects, effects_on, prepare, effects_name)
         self.deadline = float(deadline)
         self.strict = bool(strict)
-        self.effects = effects
         self.client: CallbackClient
         self.factory = factory
         self.seed = factory.seed
         self.run_number = _next_run(factory.seed)
-        stream = factory if self.run_number == 0 else factory.derive(f"run-{self.run_number}")
+        # Incidental values from the typical set, so the verdict does not hang on the seed (edge values
+        # appear only in the checks named after them).
+        typical = factory.typical()
+        stream = typical if self.run_number == 0 else typical.derive(f"run-{self.run_number}")
         patterns = skip_patterns(skip)
         self._owns_client = False
         self.retarget(target, path=path, paths=paths, timeout=timeout)
@@ -138,6 +144,25 @@ class Runner:
     def close(self) -> None:
         if self._owns_client:
             self.client.close()
+
+    @property
+    def effects(self) -> Callable[[], object] | None:
+        """The effects callable (``None``: side effects are not watched)."""
+        return self.watcher.effects
+
+    def watch(
+        self,
+        effects: Callable[[], object] | None,
+        effects_on: Iterable[str] | str | None = None,
+        prepare: Callable[[dict[str, Any]], object] | None = None,
+        effects_name: str | None = None,
+    ) -> None:
+        """Judge the next checks' side effects with these hooks (the pytest items' fixtures may change)."""
+        watcher = Watcher(effects, prepare, name=effects_name)
+        expect = EffectsOn(effects_on)
+        if expect.declared and effects is None:
+            raise ValueError("effects_on needs effects= too: a callable returning a snapshot of what the handler did")
+        self.watcher, self.effects_on = watcher, expect
 
     def retarget(
         self,
@@ -195,8 +220,10 @@ class Runner:
             self.last_error = error
             message = f"no reply: {error.reason}"
             return _failed(check.id, check.rule, message, curl=error.request.curl(), cause=signature(None, message))
-        except _EffectsFailed as exc:
-            return _failed(check.id, 7, str(exc), cause=f"the effects callable failed: {exc.args[1]}")
+        except EffectsFailed as exc:
+            return _failed(check.id, 7, str(exc.args[0]), cause=str(exc.args[1]))
+        except StopRun:
+            raise
         except Exception as exc:  # a bug of ours must not stop the other checks
             message = f"pytest-voicecb could not run this check: {exc!r}"
             return _failed(check.id, check.rule, message, cause=signature(None, message))
@@ -235,6 +262,8 @@ class Runner:
             elapsed=elapsed,
             in_process=not isinstance(self.client.target, str),
             run=self.run_number,
+            effects_name=self.watcher.name,
+            effects_on=self.effects_on.classes if self.effects_on.declared else None,
         )
 
     # -- one check ---------------------------------------------------------------------------------
@@ -262,21 +291,18 @@ class Runner:
             return self._duplicate(check)
         if check.family == "together":
             return self._together(check)
-        before = self._snapshot() if self.effects is not None and check.family != "deadline" else None
+        body = check.data.body if isinstance(check.data, Case) else check.data
+        delivery = classify(body)
+        watch = _Watch(self, delivery, required=check.family not in ("reject", "robust"))
+        watch.first(body)
         reply = self._deliver(check, check.data)
         if check.family == "deadline":
-            return self._deadline(check, reply)
-        verdict = judge(reply, check.data, strict=self.strict)
-        result = self._verdict(check, reply, verdict.problems, verdict.expected, verdict.outcome)
-        if self.effects is None or result.failed:
-            return result
-        answer = reply_body(reply)
-        rejected = answer is not None and answer.result != 0
-        if check.family == "reject" or rejected:
-            after = self._snapshot()
-            why = "unprocessable input" if check.family == "reject" else "input the handler rejected"
-            return self._unchanged(check, reply, before, after, f"{why} changed what the handler did") or result
-        return result
+            result = self._deadline(check, reply)
+        else:
+            verdict = judge(reply, check.data, strict=self.strict)
+            result = self._verdict(check, reply, verdict.problems, verdict.expected, verdict.outcome)
+        watch.judge(delivery)
+        return watch.result(result)
 
     def _verdict(
         self, check: Check, reply: Reply, problems: list[str], expected: str, outcome: Outcome = "failed"
@@ -295,76 +321,78 @@ class Runner:
             cause=signature(reply) if outcome == "failed" else f"{signature(reply)} to {_family_words(check)}",
         )
 
+    def _success(self, check: Check, reply: Reply, expected: str, first: CheckResult | None) -> CheckResult:
+        """The first reply that was not a success decides the reply's verdict; the rest still get delivered."""
+        if first is not None and not first.passed:
+            return first
+        problems = reply_problems(reply, "ok")
+        return self._verdict(check, reply, problems, expected)
+
     def _duplicate(self, check: Check) -> CheckResult:
+        """The same callback twice, one after the other: success both times, and the second delivery does
+        nothing (the first is judged as any valid first delivery is)."""
         callid = next(iter(check.data.values()))["callid"]
-        before: object = None
+        delivery = classify(check.data)
+        watch = _Watch(self, delivery)
+        watch.first(check.data)
+        result: CheckResult | None = None
         for attempt in ("first", "second"):
-            if attempt == "second" and self.effects is not None:
-                before = self._snapshot()
             reply = self._deliver(check, check.data)
-            problems = reply_problems(reply, "ok")
-            if problems:
-                expected = f"{attempt} delivery of callid {callid}: expected a success reply"
-                return self._verdict(check, reply, problems, expected)
-        if self.effects is not None:
-            changed = self._unchanged(
-                check, reply, before, self._snapshot(), f"the second delivery of callid {callid} changed what it did"
-            )
-            if changed is not None:
-                return changed
-        return CheckResult(id=check.id, outcome="passed", rule=check.rule, reply=reply)
+            expected = f"{attempt} delivery of callid {callid}: expected a success reply"
+            result = self._success(check, reply, expected, result)
+            watch.judge(delivery if attempt == "first" else delivery.repeated())
+        assert result is not None
+        return watch.result(result)
 
     def _together(self, check: Check) -> CheckResult:
         """Deliver the items at the same moment, twice over: every reply must be a success. With effects:
-        the first round may change the snapshot no more than its twins delivered one by one did (where the
-        snapshot has a size: a number, or a collection's length), and the second round (duplicates of what
-        was processed) must leave it unchanged."""
+        first the twins (the same shapes, other callids) one by one, each judged as a first delivery (one
+        effect per call: the second callback of a call that already acted may act or not); then the round
+        at once may change the snapshot no more than the twins did (where the snapshot has a size: a
+        number, or a collection's length), and the second round (repeats) must leave it unchanged."""
         together: Together = check.data
         items = list(together.items)
+        watch = _Watch(self, classify(items[0]))
+        result: CheckResult | None = None
         grew: float | None = None
-        before: object = None
-        if self.effects is not None:
-            first = self._snapshot()
+        if watch.on:
+            start = watch.snapshot()
             for twin in together.twins:
+                delivery = classify(twin)
+                watch.first(twin)
                 reply = self._deliver(check, twin)
-                problems = reply_problems(reply, "ok")
-                if problems:
-                    return self._verdict(check, reply, problems, "a single delivery: expected a success reply")
-            before = self._snapshot()
-            grew = _growth(first, before)
-        last: Reply | None = None
+                result = self._success(check, reply, "a single delivery: expected a success reply", result)
+                watch.judge(delivery, per_call=True)
+            grew = _growth(start, watch.last)
         for attempt in ("first", "second"):
-            if attempt == "second" and self.effects is not None:
-                before = self._snapshot()
+            if attempt == "first":
+                for item in items:
+                    watch.first(item, snapshot=False)
+            watch.mark()
             outcomes = self.client.post_concurrently(items)
             for outcome in outcomes:
                 self._timed(check, outcome)
             for outcome in outcomes:
                 if isinstance(outcome, DeliveryError):
                     raise outcome
-                problems = reply_problems(outcome, "ok")
-                if problems:
-                    expected = f"{attempt} round of {len(items)} deliveries at the same moment: expected success"
-                    return self._verdict(check, outcome, problems, expected)
-                last = outcome
-            if attempt == "first" and self.effects is not None and grew is not None:
-                after = self._snapshot()
-                grew_now = _growth(before, after)
-                if grew_now is not None and grew_now > grew:
-                    what = (
-                        f"{len(items)} deliveries at the same moment changed it by {grew_now:g} where the same "
-                        f"callbacks one by one changed it by {grew:g}"
-                    )
-                    assert last is not None
-                    return self._changed(check, last, before, after, what)
-        assert last is not None
-        if self.effects is not None:
-            changed = self._unchanged(
-                check, last, before, self._snapshot(), "delivering the same callbacks again at once changed what it did"
-            )
-            if changed is not None:
-                return changed
-        return CheckResult(id=check.id, outcome="passed", rule=check.rule, reply=last)
+                expected = f"{attempt} round of {len(items)} deliveries at the same moment: expected success"
+                result = self._success(check, outcome, expected, result)
+            if not watch.on:
+                continue
+            if attempt == "second":
+                watch.judge(classify(items[0]).repeated())
+                continue
+            before = watch.last
+            after = watch.snapshot()
+            grew_now = _growth(before, after)
+            if grew is not None and grew_now is not None and grew_now > grew:
+                what = (
+                    f"{len(items)} deliveries at the same moment changed {watch.name}() by {grew_now:g} where the "
+                    f"same callbacks one by one changed it by {grew:g}"
+                )
+                watch.found(_racing(what, watch.name, watch.change_of(before, after) or ""), before, after)
+        assert result is not None
+        return watch.result(result)
 
     def _deadline(self, check: Check, reply: Reply) -> CheckResult:
         late = [(check_id, seconds) for check_id, seconds in self.timings if seconds is None or seconds > self.deadline]
@@ -392,49 +420,119 @@ class Runner:
             cause=f"replies slower than {self.deadline:g} s",
         )
 
-    # -- effects (rule 7) --------------------------------------------------------------------------
 
-    def _snapshot(self) -> object:
-        effects = self.effects
-        assert effects is not None
-        name = _name_of(effects)
-        try:
-            snapshot = effects()
-        except Exception as exc:
-            raise _EffectsFailed(f"the effects callable {name} raised {one_line(repr(exc), 200)}", name) from None
-        try:
-            return copy.deepcopy(snapshot)  # a live list would otherwise change under our feet
-        except Exception:
-            return snapshot
+class _Watch:
+    """One check's window on the effects: ``prepare`` before each call's first delivery, a snapshot around
+    each delivery, the verdict on each change (``effects.judge_change``), and the check's result with what
+    its deliveries did, the worst finding by harm first. Without ``effects`` it only prepares."""
 
-    def _unchanged(self, check: Check, reply: Reply, before: object, after: object, what: str) -> CheckResult | None:
-        """None when ``before == after``; else a failed rule-7 result showing the difference."""
-        name = _name_of(self.effects)
-        try:
-            same = bool(before == after)
-        except Exception as exc:
-            message = (
-                f"the effects callable {name} returned snapshots that cannot be compared: {one_line(repr(exc), 200)}"
-            )
-            raise _EffectsFailed(message, name) from None
-        if same:
-            return None
-        return self._changed(check, reply, before, after, what)
+    def __init__(self, runner: Runner, delivery: Input, *, required: bool = True) -> None:
+        self.runner = runner
+        self.watcher = runner.watcher
+        self.on = self.watcher.watching
+        self.name = self.watcher.name
+        self.input = delivery
+        self.required = required
+        self.last: object = None
+        self._before: object = None
+        self._prepared: set[str] = set()
+        self._acted: dict[str, bool] = {}
+        self.changes: list[str] = []
+        self.findings: list[tuple[Finding, object, object]] = []
 
-    def _changed(self, check: Check, reply: Reply, before: object, after: object, what: str) -> CheckResult:
-        name = _name_of(self.effects)
-        change = diff(before, after)
-        return CheckResult(
-            id=check.id,
-            outcome="failed",
-            rule=7,
-            message=f"{what}: {change}",
-            reply=reply,
-            problems=(f"{name}: {change}",),
-            expected=f"{_family_words(check)} must leave {name}() unchanged",
-            cause=f"{_family_words(check)} changed {name}()",
-            effects=(before, after),
+    def snapshot(self) -> object:
+        self.last = self.watcher.snapshot()
+        return self.last
+
+    def first(self, body: object, *, snapshot: bool = True) -> None:
+        """Before a call's first delivery: ``prepare`` it (once per callid), then the snapshot to compare with."""
+        if self.watcher.prepare_hook is not None:
+            payload = payload_of(body)  # type: ignore[arg-type]
+            callid = classify(payload).callid if payload is not None else None
+            if payload is not None and callid not in self._prepared:
+                self.watcher.prepare(payload)
+                self._prepared.add(str(callid))
+        if snapshot:
+            self.mark()
+
+    def mark(self) -> None:
+        if self.on:
+            self._before = self.snapshot()
+
+    def change_of(self, before: object, after: object) -> str | None:
+        return self.watcher.change(before, after)
+
+    def judge(self, delivery: Input, *, per_call: bool = False) -> None:
+        """What the delivery just made did, judged; ``per_call``: one effect per call is right, so a call
+        that already acted may act again on its other callback, or not."""
+        if not self.on:
+            return
+        before, after = self._before, self.snapshot()
+        self._before = after
+        change = self.watcher.change(before, after)
+        if change is not None:
+            self.changes.append(f"{delivery.describe()}: {change}")
+        callid = delivery.callid
+        if per_call and callid is not None and self._acted.get(callid):
+            return
+        if callid is not None and delivery.standing != "repeat":
+            self._acted[callid] = self._acted.get(callid, False) or change is not None
+        runner = self.runner
+        finding = judge_change(
+            delivery, change, runner.effects_on, self.name, strict=runner.strict, required=self.required
         )
+        if finding is not None:
+            self.found(finding, before, after)
+
+    def found(self, finding: Finding, before: object, after: object) -> None:
+        self.findings.append((finding, before, after))
+
+    def result(self, result: CheckResult) -> CheckResult:
+        """``result`` (the reply's verdict) with the effects' findings: the worst by harm leads, the rest
+        follow in ``also``, so a check that failed for both says both."""
+        seen = {"input": self.input.cls, "standing": self.input.standing, "change": "; ".join(self.changes) or None}
+        if not self.findings:
+            return dataclasses.replace(result, **seen)  # type: ignore[arg-type]
+        findings = sorted(self.findings, key=lambda found: found[0].outcome != "failed")
+        lead, before, after = findings[0]
+        rest = [finding for finding, _, _ in findings[1:]]
+        if result.failed and lead.outcome != "failed":  # a failed reply outranks a warned effect
+            also = tuple(_unique([lead, *rest]))
+            return dataclasses.replace(result, also=also, effects=(before, after), **seen)  # type: ignore[arg-type]
+        reply_finding = [] if result.passed else [_finding_of(result)]
+        return CheckResult(
+            id=result.id,
+            outcome=lead.outcome,  # type: ignore[arg-type]
+            rule=lead.rule,
+            message=lead.message,
+            reply=result.reply,
+            problems=lead.problems,
+            curl=result.curl,
+            expected=lead.expected,
+            cause=lead.cause,
+            effects=(before, after),
+            also=tuple(_unique([*reply_finding, *rest])),
+            **seen,  # type: ignore[arg-type]
+        )
+
+
+def _unique(findings: list[Finding]) -> list[Finding]:
+    return list({finding.cause: finding for finding in reversed(findings)}.values())[::-1]
+
+
+def _finding_of(result: CheckResult) -> Finding:
+    return Finding(result.outcome, result.rule, result.cause, result.message, result.problems, result.expected)
+
+
+def _racing(what: str, name: str, change: str) -> Finding:
+    return Finding(
+        "failed",
+        7,
+        f"deliveries at the same moment changed {name}() more than one by one",
+        f"{what}: {change}",
+        (f"{name}(): {change}",),
+        "deliveries at the same moment must act no more than the same callbacks one by one",
+    )
 
 
 def _growth(before: object, after: object) -> float | None:
@@ -464,11 +562,6 @@ def _family_words(check: Check) -> str:
     }[check.family]
 
 
-def _name_of(effects: object) -> str:
-    name = getattr(effects, "__qualname__", None) or getattr(effects, "__name__", None)
-    return str(name) if name else one_line(repr(effects), 60)
-
-
 def _failed(check_id: str, rule: int, message: str, *, curl: str | None = None, cause: str = "") -> CheckResult:
     return CheckResult(id=check_id, outcome="failed", rule=rule, message=message, curl=curl, cause=cause or message)
 
@@ -485,6 +578,9 @@ def run_conformance(
     factory: PayloadFactory | None = None,
     timeout: float | None = None,
     effects: Callable[[], object] | None = None,
+    effects_on: Iterable[str] | str | None = None,
+    prepare: Callable[[dict[str, Any]], object] | None = None,
+    effects_name: str | None = None,
     explore: int = 0,
 ) -> Report:
     """Run every check against ``target`` (a WSGI or ASGI app, a URL, a ``module:attribute``, or a
@@ -495,10 +591,17 @@ def run_conformance(
     fails instead of warning. ``skip``: check ids or globs. ``seed`` / ``factory``: the payloads (a random
     seed by default, reported in ``Report.seed``). ``timeout``: how long to wait for a reply before
     failing the check (default: twice the deadline). ``effects``: a callable returning a comparable
-    snapshot of what the handler did (calls placed, rows written); duplicates and unprocessable or
-    rejected input must leave it unchanged. ``explore``: after the fixed corpus, deliver this many cases
-    generated by Hypothesis (``pip install "pytest-voicecb[hypothesis]"``) and report each distinct failure
-    as ``explore/<n>`` with its shrunk payload, reproducible from the seed (0, the default: none). A target
+    snapshot of what the handler did (calls placed, rows written), taken around every check: a repeat
+    delivery or a body that is no callback must leave it unchanged, a questionable callback changing it
+    warns (CONTRACT.md rule 7). ``effects_on``: the input classes (``"prompt/not-answered"``,
+    ``"failure"`` for all its outcomes ...) whose first valid delivery should change it; a change on any
+    other class, or none on one of these, fails (without it, changes on valid input are reported).
+    ``prepare``: called with each callback (the JSON object as a dict) before its call's first delivery,
+    to create the record a handler that acts only on calls it placed looks up. ``effects_name``: how
+    messages name the snapshot (default: the callable's name). ``explore``: after the fixed corpus,
+    deliver this many cases generated by Hypothesis (``pip install "pytest-voicecb[hypothesis]"``) and
+    report each distinct failure as ``explore/<n>`` with its shrunk payload, reproducible from the seed
+    (0, the default: none). A target
     with nothing listening raises ``DeliveryError`` at once instead of failing every check the same way.
     """
     begin = time.perf_counter()
@@ -513,6 +616,9 @@ def run_conformance(
         factory=factory,
         skip=skip,
         effects=effects,
+        effects_on=effects_on,
+        prepare=prepare,
+        effects_name=effects_name,
         explore=explore,
     ) as runner:
         results: list[CheckResult] = []

@@ -25,6 +25,7 @@ __all__ = [
     "JSON_CONTENT_TYPE",
     "KINDS",
     "MAX_BODY_SIZE",
+    "OUTCOMES",
     "RESULTS",
     "SHORT_NAMES",
     "Callback",
@@ -39,6 +40,7 @@ __all__ = [
     "ReplyContractError",
     "encode",
     "error_reply",
+    "input_classes",
     "kind_named",
     "ok_reply",
     "parse_callback",
@@ -54,6 +56,9 @@ KINDS: tuple[str, ...] = (PROMPT, CODE, KEYPRESS, FAILURE)
 
 RESULTS: dict[str, str] = {"0": "answered", "1": "not answered", "2": "call error"}
 """The documented values of a call's ``result`` string."""
+
+OUTCOMES: dict[str, str] = {"0": "answered", "1": "not-answered", "2": "call-error"}
+"""The outcome each ``result`` names, as it is spelled in check ids and input classes (``prompt/not-answered``)."""
 
 MAX_BODY_SIZE = 1024 * 1024
 """Bodies larger than this (1 MiB) are refused before parsing; real callbacks are under 1 KiB."""
@@ -390,6 +395,18 @@ def _preview(text: str, limit: int = 60) -> str:
 
 SHORT_NAMES: dict[str, str] = {"prompt": PROMPT, "code": CODE, "keypress": KEYPRESS, "failure": FAILURE}
 """Short names for the four kinds, as used in variant and check ids and on the command line."""
+
+
+def input_classes() -> tuple[str, ...]:
+    """What a delivery can be about, as ``effects_on`` names it: each call status kind with each outcome
+    (``prompt/answered`` ... ``code/call-error``), then ``keypress`` and ``failure``."""
+    found: list[str] = []
+    for short, kind in SHORT_NAMES.items():
+        if "result" in CALLBACK_MODELS[kind].model_fields:
+            found += [f"{short}/{outcome}" for outcome in OUTCOMES.values()]
+        else:
+            found.append(short)
+    return tuple(found)
 
 
 def kind_named(name: str, *, short: bool = False) -> str:

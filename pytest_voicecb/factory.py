@@ -75,6 +75,7 @@ _EPOCH_FROM, _EPOCH_TO = 1_672_531_200, 1_767_225_600
 _EPOCH_SPAN = _EPOCH_TO - _EPOCH_FROM
 _RING_MIN, _RING_SPAN = 3, 38  # ringing: 3 to 40 seconds
 _TALK_MIN, _TALK_SPAN = 4, 147  # a notification is read out, maybe twice: 4 to 150 seconds
+_SHORT_TALK_SPAN = 56  # the typical set's short call: at most 59 seconds, one billed minute
 _FAILURE_CODE_LIST = tuple(FAILURE_CODES)
 _KEYS = "0123456789" + "0123456789" + "*#"
 _OTHER_REASON = FAILURE_CODES[11].reason
@@ -87,16 +88,17 @@ class PayloadFactory:
     same order. ``seed`` may be anything with a stable ``str()`` (the plugin passes ``(seed, test id)``).
     """
 
-    def __init__(self, seed: object = None) -> None:
+    def __init__(self, seed: object = None, *, typical: bool = False) -> None:
         if seed is None:
             seed = random.randrange(2**32)
         self.seed = seed
+        self.is_typical = bool(typical)
         self.random = random.Random(str(seed))
         self._rnd = self.random.random
         self._bits = self.random.getrandbits
 
     def __repr__(self) -> str:
-        return f"PayloadFactory(seed={self.seed!r})"
+        return f"PayloadFactory(seed={self.seed!r}{', typical=True' if self.is_typical else ''})"
 
     def derive(self, label: str) -> PayloadFactory:
         """An independent stream from the same seed: ``PayloadFactory((label, str(seed)))``.
@@ -106,7 +108,14 @@ class PayloadFactory:
         """
         if not isinstance(label, str):
             raise TypeError(f"derive(label) takes a str naming the stream, got {label!r}")
-        return PayloadFactory((label, str(self.seed)))
+        return PayloadFactory((label, str(self.seed)), typical=self.is_typical)
+
+    def typical(self) -> PayloadFactory:
+        """The same seed's stream with every incidental value from the typical set: a non-empty
+        ``call_from``, a UUIDv4 ``callid``, nationcode 86, a digit key, a short answered call, ``"0"`` for
+        an unanswered call's times. What the conformance suite builds on, so that a handler that refuses one
+        edge value fails only the checks named after it, whatever the seed."""
+        return PayloadFactory(self.seed, typical=True)
 
     def __call__(self, **overrides: Any) -> dict[str, Any]:
         """A ``voiceprompt_callback`` envelope: an answered call unless ``result`` says otherwise."""
@@ -124,7 +133,7 @@ class PayloadFactory:
 
     def keypress(self, **overrides: Any) -> dict[str, Any]:
         """A ``voicekey_callback``: the callee pressed ``keypress``."""
-        key = _KEYS[int(self._rnd() * len(_KEYS))]
+        key = _KEYS[int(self._rnd() * (20 if self.is_typical else len(_KEYS)))]
         nationcode, mobile = self._number(overrides.get("nationcode"))
         fields = {
             "call_from": self._caller(),
@@ -222,9 +231,9 @@ class PayloadFactory:
         rnd = self._rnd
         start = _EPOCH_FROM + int(rnd() * _EPOCH_SPAN)
         ring = _RING_MIN + int(rnd() * _RING_SPAN)
-        talk = _TALK_MIN + int(rnd() * _TALK_SPAN)
+        talk = _TALK_MIN + int(rnd() * (_SHORT_TALK_SPAN if self.is_typical else _TALK_SPAN))
         # What an unanswered or failed call's times hold is unconfirmed: "0" and "" are both seen.
-        unset = "0" if rnd() < 0.5 else ""
+        unset = "0" if rnd() < 0.5 or self.is_typical else ""
         result = "0"
         if overrides:
             result = overrides.get("result", "0")
@@ -258,6 +267,8 @@ class PayloadFactory:
             plan = _PLAN_BY_CODE.get(nationcode)
             if plan is None:
                 return nationcode, str(10**9 + int(pick_digits * 9 * 10**9))
+        elif self.is_typical:
+            plan = _MOBILE_PLANS[0]
         else:
             plan = _WEIGHTED_PLANS[int(pick_plan * len(_WEIGHTED_PLANS))]
         prefixes, digits = plan.prefixes, plan.digits
@@ -267,14 +278,14 @@ class PayloadFactory:
     def _caller(self) -> str:
         rnd = self._rnd
         empty, pick_prefix, pick_digits = rnd(), rnd(), rnd()
-        if empty < _EMPTY_CALLER_SHARE:
+        if empty < _EMPTY_CALLER_SHARE and not self.is_typical:
             return ""
         prefix, low, span = _CALLERS[int(pick_prefix * len(_CALLERS))]
         return prefix + str(low + int(pick_digits * span))
 
     def _callid(self) -> str:
         """32 hex characters (the legacy API) or a UUID (API 3.0), both as the send API returns them."""
-        if self._rnd() < 0.5:
+        if self._rnd() < 0.5 and not self.is_typical:
             return f"{self._bits(128):032x}"
         return _uuid(self._bits(128))
 

@@ -71,7 +71,7 @@ _CACHE_LOCK = threading.Lock()
 
 def _corpus(factory: PayloadFactory) -> tuple[Case, ...]:
     """Every case for ``factory``'s seed, built once per seed (the last 32 seeds are kept)."""
-    seed = str(factory.seed)
+    seed = f"{factory.seed}{'/typical' if factory.is_typical else ''}"
     with _CACHE_LOCK:
         found = _CACHE.get(seed)
     if found is None:

@@ -65,6 +65,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "(default /voice/callback; overrides the voicecb_path ini option).",
     )
     parser.addini("voicecb_path", "the path callbacks are posted to (see --voicecb-path)", default="")
+    parser.addini(
+        "voicecb_effects_on",
+        "conformance: the input classes whose first valid delivery should change voicecb_effects' snapshot "
+        "(e.g. prompt/not-answered, failure); any other change fails",
+        type="linelist",
+        default=[],
+    )
     group.addoption(
         "--voicecb-conformance",
         action="store_true",
@@ -436,6 +443,22 @@ def voicecb_effects() -> Callable[[], object] | None:
 
 
 @pytest.fixture
+def voicecb_effects_on(pytestconfig: pytest.Config) -> list[str] | None:
+    """The input classes whose first valid delivery should change the ``voicecb_effects`` snapshot
+    (``["prompt/not-answered", "failure"]``): any other change, or none on these, fails. Default: the
+    ``voicecb_effects_on`` ini option; None when it is empty (changes are reported, not judged)."""
+    classes = [str(line).strip() for line in pytestconfig.getini("voicecb_effects_on") if str(line).strip()]
+    return classes or None
+
+
+@pytest.fixture
+def voicecb_prepare() -> Callable[[dict[str, Any]], object] | None:
+    """Called with each callback (the JSON object as a dict) before its call's first delivery: override it
+    to create the record your handler looks the callid up in, as your own send would have. None: nothing."""
+    return None
+
+
+@pytest.fixture
 def voicecb_client(voicecb_target: object, pytestconfig: pytest.Config) -> Iterator[CallbackClient]:
     """A ``CallbackClient`` delivering to ``voicecb_target``: ``voicecb_client.post(payload)`` returns a Reply.
 
@@ -459,9 +482,10 @@ def voicecb_conformance(request: pytest.FixtureRequest, voicecb_seed: int) -> Ca
     """Run the conformance suite: ``voicecb_conformance()`` fails the test with the report (failures
     grouped by cause; everything with ``-v``) unless no check failed, and returns the ``Report``.
 
-    Called without a target it uses ``voicecb_target`` (and ``voicecb_effects`` unless ``effects=`` is
-    given); keyword options go to ``run_conformance`` (``skip=``, ``deadline=``, ``strict=``, ``path=``,
-    ``effects=`` ...; path, deadline and strict default to ``--voicecb-path``, ``--voicecb-deadline`` and
+    Called without a target it uses ``voicecb_target`` (and ``voicecb_effects`` with ``voicecb_effects_on``
+    unless ``effects=`` is given, ``voicecb_prepare`` unless ``prepare=`` is); keyword options go to
+    ``run_conformance`` (``skip=``, ``deadline=``, ``strict=``, ``path=``, ``effects=``, ``effects_on=`` ...;
+    path, deadline and strict default to ``--voicecb-path``, ``--voicecb-deadline`` and
     ``--voicecb-strict``; ``explore=N``, the exploration phase, to ``--voicecb-explore``). Warnings never
     fail the test: they are listed in the terminal summary.
     ``assert_ok=False`` returns the report without failing (or listing anything).
@@ -473,6 +497,9 @@ def voicecb_conformance(request: pytest.FixtureRequest, voicecb_seed: int) -> Ca
             target = request.getfixturevalue("voicecb_target")
         if "effects" not in options:
             options["effects"] = request.getfixturevalue("voicecb_effects")
+            options.setdefault("effects_on", request.getfixturevalue("voicecb_effects_on"))
+        if "prepare" not in options:
+            options["prepare"] = request.getfixturevalue("voicecb_prepare")
         if "path" not in options and "paths" not in options:
             options["path"] = path_for(request.config, target)
         if "factory" not in options:

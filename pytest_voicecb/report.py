@@ -13,17 +13,17 @@ import importlib
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from pytest_voicecb._text import plural, preview, safe, shorten
 from pytest_voicecb.assertions import RULES as REPLY_RULES
+from pytest_voicecb.effects import Finding, diff, jsonable
 
 if TYPE_CHECKING:
     from pytest_voicecb.client import Reply
 
-__all__ = ["RULES", "Cause", "CheckResult", "Outcome", "Report", "diff", "signature"]
+__all__ = ["RULES", "Cause", "CheckResult", "Finding", "Outcome", "Report", "diff", "signature"]
 
 Outcome = Literal["passed", "warned", "failed"]
 
@@ -47,7 +47,10 @@ class CheckResult:
     ``problems`` found; ``curl``, a command reproducing a delivery that got no reply (``reproducer()``
     gives the command for any result); ``expected``, what the check demanded;
     ``cause``, the normalised signature it is grouped under; ``effects``, the (before, after) snapshots
-    when a side-effect rule broke.
+    when a side-effect rule broke; ``input`` and ``standing``, what was delivered (``prompt/not-answered``,
+    ``valid``; see ``pytest_voicecb.inputs``); ``change``, what its deliveries did to the effects snapshot
+    (None: nothing, or not watched); ``also``, the other findings when it failed for more than one reason
+    (a wrong reply and a second SMS).
     """
 
     id: str
@@ -60,6 +63,10 @@ class CheckResult:
     expected: str = ""
     cause: str = ""
     effects: tuple[object, object] | None = None
+    input: str = ""
+    standing: str = ""
+    change: str | None = None
+    also: tuple[Finding, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -88,6 +95,9 @@ class CheckResult:
         what = self.expected if self.expected and self.problems else self.message
         lines = [f"{self.id} {word}: {what} (CONTRACT.md rule {self.rule}: {RULES.get(self.rule, '?')})"]
         lines += [f"  - {safe(problem)}" for problem in self.problems]
+        for finding in self.also:
+            also = "also failed" if finding.outcome == "failed" else "also warned"
+            lines.append(f"  {also}: {safe(finding.message)} (rule {finding.rule})")
         if self.effects is not None and width > 100:  # the compact form has the diff among the problems
             lines.append(f"  effects before: {shorten(safe(repr(self.effects[0])), 300)}")
             lines.append(f"  effects after:  {shorten(safe(repr(self.effects[1])), 300)}")
@@ -127,9 +137,24 @@ class CheckResult:
             "reply": preview(reply.body) if reply is not None else None,
             "curl": None if self.passed else self.reproducer(),
         }
+        if self.input:
+            data["input"] = {"class": self.input, "standing": self.standing}
+        if self.change is not None:
+            data["change"] = self.change
+        if self.also:
+            data["also"] = [
+                {"outcome": f.outcome, "rule": f.rule, "cause": f.cause, "message": f.message} for f in self.also
+            ]
         if self.effects is not None:
-            data["effects"] = {"before": _jsonable(self.effects[0]), "after": _jsonable(self.effects[1])}
+            data["effects"] = {"before": jsonable(self.effects[0]), "after": jsonable(self.effects[1])}
         return data
+
+    def findings(self) -> list[Finding]:
+        """Every reason this check did not pass: its own, then ``also``."""
+        if self.passed:
+            return list(self.also)
+        own = Finding(self.outcome, self.rule, self.cause or self.message, self.message, self.problems, self.expected)
+        return [own, *self.also]
 
 
 @dataclass(frozen=True)
@@ -145,6 +170,9 @@ class Cause:
     signature: str
     results: tuple[CheckResult, ...]
     rules: tuple[int, ...] = ()
+    harm: int = 3
+    """How much it costs, for ordering (0 first): 0 side effects, 1 crashes (5xx, no reply), 2 wrong replies
+    to valid input, 3 the rest."""
 
     @property
     def example(self) -> CheckResult:
@@ -172,6 +200,7 @@ class Cause:
             "count": len(self.results),
             "ids": self.ids,
             "example": self.example.id,
+            "harm": ["side effects", "crash", "wrong reply to valid input", "other"][self.harm],
         }
 
 
@@ -195,6 +224,10 @@ class Report:
     in_process: bool = False
     run: int = 0
     """How many runs of the same seed this process made before this one (their callids differ)."""
+    effects_name: str = ""
+    """The effects callable's name when side effects were watched, else empty."""
+    effects_on: tuple[str, ...] | None = None
+    """The declared ``effects_on`` classes (None: none declared, so changes on valid input are reported)."""
 
     @property
     def ok(self) -> bool:
@@ -210,18 +243,47 @@ class Report:
 
     @property
     def causes(self) -> list[Cause]:
-        """Failures first, then warnings; within each, the biggest group first."""
-        groups: dict[tuple[Outcome, str], list[CheckResult]] = {}
+        """Failures first, ordered by harm (side effects, crashes, wrong replies to valid input, the rest),
+        then warnings; within each, the biggest group first. A check that failed for two reasons is in both
+        causes."""
+        groups: dict[tuple[str, str], list[tuple[CheckResult, Finding]]] = {}
         for result in self.results:
-            if not result.passed:
-                groups.setdefault((result.outcome, result.cause or result.message), []).append(result)
+            for finding in result.findings():
+                members = groups.setdefault((finding.outcome, finding.cause), [])
+                if not members or members[-1][0] is not result:
+                    members.append((result, finding))
         causes = []
         for (outcome, sig), found in groups.items():
-            counts = Counter(result.rule for result in found)
+            counts = Counter(finding.rule for _, finding in found)
             rule = max(counts, key=lambda r: (counts[r], -r))
-            causes.append(Cause(outcome, rule, sig, tuple(found), tuple(sorted(counts))))
-        causes.sort(key=lambda cause: (cause.outcome != "failed", -len(cause.results), cause.rule))
+            results = tuple(result for result, _ in found)
+            harm = _harm(*found[0])
+            causes.append(Cause(outcome, rule, sig, results, tuple(sorted(counts)), harm))  # type: ignore[arg-type]
+        causes.sort(key=lambda c: (c.outcome != "failed", c.harm if c.outcome == "failed" else 0, -len(c.results)))
         return causes
+
+    def effects_lines(self) -> list[str]:
+        """What the handler did, by input class: how many checks changed the snapshot and an example of how
+        (the "reported, not judged" table when no ``effects_on`` was declared). Empty when not watched."""
+        if not self.effects_name:
+            return []
+        table: dict[str, list[CheckResult]] = {}
+        for result in self.results:
+            if result.input and result.standing == "valid":
+                table.setdefault(result.input, []).append(result)
+        declared = self.effects_on is not None
+        judged = f"effects_on={list(self.effects_on or ())!r}" if declared else "no effects_on: reported, not judged"
+        lines = [f"side effects seen by {self.effects_name}() on valid input, by class ({judged}):"]
+        acting = []
+        for cls, results in table.items():
+            changed = [result for result in results if result.change]
+            example = f"; e.g. {changed[0].id}: {shorten(changed[0].change or '', 100)}" if changed else ""
+            lines.append(f"  {cls:<20} {len(changed)} of {plural(len(results), 'check')} changed it{example}")
+            if changed:
+                acting.append(cls)
+        if not declared and acting:
+            lines.append(f"  to judge these, declare the classes that should act: effects_on={acting!r}")
+        return lines
 
     def __getitem__(self, check_id: str) -> CheckResult:
         """The result of one check by id."""
@@ -250,28 +312,36 @@ class Report:
             f"deadline {self.deadline:g} s{', strict' if self.strict else ''}, seed {self.seed!r}{run}"
         )
 
-    def format(self, verbose: bool = False) -> str:
+    def format(self, verbose: bool = False, *, more: str = "format(verbose=True)") -> str:
         """The report as text: a header, the causes, the summary. The biggest failing causes (and the biggest
         warning) get a worked example each (what was expected, sent, came back, the app's log line, the curl
         command flush left to paste); the rest one line each, so a handler with several bugs fits one screen.
-        ``verbose`` gives every cause its example, every id its own message, and more of the app's log."""
+        ``verbose`` gives every cause its example, every id its own message, and more of the app's log;
+        ``more`` names how the reader gets that where the report is printed (the command line says ``-v``)."""
         lines = [self.header()]
         causes = self.causes
+        effects = self.effects_lines()
+        if effects:
+            lines += ["", *effects]
         if causes and self.in_process:
             lines.append("(in-process target: in the curl commands, replace http://localhost:8000 with a live URL)")
         failing = [cause for cause in causes if cause.outcome == "failed"]
         warning = [cause for cause in causes if cause.outcome == "warned"]
-        worked = {id(cause) for cause in failing[:EXAMPLES_SHOWN] + warning[:1]}
+        quiet = len(failing) > EXAMPLES_SHOWN  # with many failures, a warning's example is noise
+        worked = {id(cause) for cause in failing[:EXAMPLES_SHOWN] + ([] if quiet else warning[:1])}
         brief: list[Cause] = []
         for cause in causes:
             if not verbose and id(cause) not in worked:
-                brief.append(cause)
+                if cause.outcome == "failed":  # every failure shows its example before any warning
+                    lines += ["", *_short_example(cause)] if cause is failing[EXAMPLES_SHOWN] else _short_example(cause)
+                else:
+                    brief.append(cause)
                 continue
             lines.append("")
             lines += _worked(cause, verbose)
         if brief:
             lines.append("")
-            lines.append(f"{plural(len(brief), 'more cause')} (format(verbose=True) or -v shows an example of each):")
+            lines.append(f"{plural(len(brief), 'more cause')} ({more} shows an example of each):")
             lines += [f"{cause.headline()}: {_ids(cause.ids, 3)}" for cause in brief]
         if causes:
             lines.append("")
@@ -297,6 +367,9 @@ class Report:
                 "failed": len(self.failures),
                 "skipped": len(self.skipped),
             },
+            "effects": {"name": self.effects_name, "effects_on": list(self.effects_on or [])}
+            if self.effects_name
+            else None,
             "causes": [cause.to_dict() for cause in self.causes],
             "skipped": list(self.skipped),
             "results": [result.to_dict() for result in self.results],
@@ -313,6 +386,15 @@ class Report:
         # looked up by name at call time, so the import graph keeps its arrows pointing down.
         render = importlib.import_module("pytest_voicecb.console.report_html").render
         return str(render(self, rerun=rerun))
+
+
+def _harm(result: CheckResult, finding: Finding) -> int:
+    if finding.rule == 7:
+        return 0
+    reply = result.reply
+    if finding.cause.startswith(("no reply", "not sent")) or (reply is not None and reply.status >= 500):
+        return 1
+    return 2 if finding.rule in (1, 4, 5) else 3
 
 
 def _ids(ids: list[str], shown: int) -> str:
@@ -339,6 +421,14 @@ def _worked(cause: Cause, verbose: bool) -> list[str]:
             lines.append(line if reproducer else "  " + line)
         reproducer = reproducer or line == "reproduce:"
     return lines
+
+
+def _short_example(cause: Cause) -> list[str]:
+    """A failing cause past the first few in two lines: its headline, then its example's first problem."""
+    example = cause.example
+    first = f"; {example.problems[0]}" if example.problems else ""
+    what = example.expected if example.expected and example.problems else example.message
+    return [cause.headline() + f": {_ids(cause.ids, 3)}", f"  e.g. {example.id}: {shorten(safe(what + first), 160)}"]
 
 
 def _compact(result: CheckResult) -> str:
@@ -390,7 +480,7 @@ def signature(reply: Reply | None, fallback: str = "") -> str:
     if reply is None:
         return shorten(normalise(safe(fallback)), 160)
     parts = [f"HTTP {reply.status}", _body_shape(reply)]
-    logged = _last_logged(reply.errors)
+    logged = _last_logged(reply.errors) if reply.status >= 500 else ""  # a crash's exception tells bugs apart
     if logged:
         parts.append(f"(the app logged {logged})")
     return " ".join(part for part in parts if part)
@@ -403,7 +493,10 @@ def _body_shape(reply: Reply) -> str:
         return "(empty body)"
     data = reply.json
     if isinstance(data, dict) and len(data) <= 6:
-        shown = json.dumps({key: _shape(value) for key, value in data.items()}, ensure_ascii=False)
+        shown = json.dumps(
+            {key: "…" if key == "errmsg" and isinstance(value, str) else _shape(value) for key, value in data.items()},
+            ensure_ascii=False,
+        )
         return shorten(safe(shown), 100)
     kind = (reply.content_type or "no content type").split(";")[0].strip()
     if kind.startswith(("text/", "application/json")) and len(reply.body) <= 40:
@@ -412,8 +505,10 @@ def _body_shape(reply: Reply) -> str:
 
 
 def _shape(value: object) -> object:
+    """A reply field as the signature shows it: message text masked (replies that differ only in their
+    words are one behaviour), short codes kept (``"0"`` as a string is a bug of its own)."""
     if isinstance(value, str):
-        return shorten(normalise(value), 60)
+        return value if len(value) <= 3 else "…"
     if isinstance(value, (dict, list)):
         return f"<{type(value).__name__}>"
     return value
@@ -438,57 +533,3 @@ def _last_logged(errors: str) -> str:
 
 
 _EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning))\b:?(.*)$")
-
-
-# ---- effects --------------------------------------------------------------------------------------
-
-
-def diff(before: object, after: object, limit: int = 300) -> str:
-    """A compact difference of two snapshots: added/removed items of collections, changed keys of
-    mappings, else ``before -> after``."""
-    try:
-        if isinstance(before, dict) and isinstance(after, dict):
-            changed = [
-                f"{key!r}: {before.get(key, '<absent>')!r} -> {after.get(key, '<absent>')!r}"
-                for key in list(before) + [k for k in after if k not in before]
-                if before.get(key, _ABSENT) != after.get(key, _ABSENT)
-            ]
-            return shorten(safe("; ".join(changed)), limit)
-        if isinstance(before, (list, tuple, set, frozenset)) and isinstance(after, (list, tuple, set, frozenset)):
-            added = _minus(after, before)
-            removed = _minus(before, after)
-            parts = []
-            if added:
-                parts.append(f"added {plural(len(added), 'item')}: {', '.join(map(repr, added[:3]))}")
-            if removed:
-                parts.append(f"removed {plural(len(removed), 'item')}: {', '.join(map(repr, removed[:3]))}")
-            if parts:
-                return shorten(safe("; ".join(parts)), limit)
-    except Exception:  # an odd snapshot type: fall back to showing both
-        pass
-    return shorten(safe(f"{before!r} -> {after!r}"), limit)
-
-
-_ABSENT = object()
-
-
-def _minus(these: Iterable[object], those: Iterable[object]) -> list[object]:
-    """Items of ``these`` not matched by an item of ``those`` (a multiset difference, by equality)."""
-    rest = list(those)
-    out = []
-    for item in these:
-        for index, other in enumerate(rest):
-            if item == other:
-                del rest[index]
-                break
-        else:
-            out.append(item)
-    return out
-
-
-def _jsonable(value: object) -> object:
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return repr(value)
-    return value

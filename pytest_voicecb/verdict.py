@@ -47,8 +47,9 @@ def judge(reply: Reply, sent: object, *, strict: bool = False) -> Verdict:
 
     ``sent`` is what was delivered: a ``Case`` is judged by its ``expect`` (rules 2 and 3), anything else
     by whether ``parse_callback`` accepts it (rule 1; an invalid payload is held to rule 3). A reply not
-    in the contract shape, or contradicting itself (a non-2xx status saying ``result`` 0), fails; success
-    answered to a body that breaks the contract warns, or fails under ``strict``. The one place the suite
+    in the contract shape, or contradicting itself (a non-2xx status saying ``result`` 0), fails, except a
+    non-contract 4xx to a corpus body the provider never sends (a framework's error page), which warns;
+    success answered to a body that breaks the contract warns; ``strict`` fails every warning. The one place the suite
     and ``voicecb send`` decide a verdict, so the two never disagree.
     """
     body = sent.body if isinstance(sent, Case) else sent
@@ -62,6 +63,11 @@ def judge(reply: Reply, sent: object, *, strict: bool = False) -> Verdict:
     if isinstance(sent, Case) and unprocessable and len(sent.body) > MAX_BODY_SIZE and reply.status == 413:
         return Verdict(expect, rule, [])  # the size limit may sit in front of the handler
     problems = reply_problems(reply, "contract")
+    if problems and isinstance(sent, Case) and 400 <= reply.status < 500 and not valid:
+        # A framework's own error page (a body parser's 400 text/plain) to a body the provider never sends:
+        # nothing in production reaches it, so it warns (strict fails it) instead of failing like a crash.
+        problems.append(f"a non-contract HTTP {reply.status} to a body the provider never sends: a warning")
+        return Verdict(expect, rule, problems, "failed" if strict else "warned")
     if problems:
         return Verdict(expect, rule, problems, "failed")
     answer = reply_body(reply)

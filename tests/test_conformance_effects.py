@@ -58,11 +58,14 @@ def test_redialling_on_a_duplicate_fails_every_duplicate_of_a_failed_call_with_t
     assert isinstance(after, list)
     assert len(after) == len(before) + 1
     callid = result.message.split("callid ")[1].split(" ")[0]
-    assert result.message.startswith(f"the second delivery of callid {callid} changed what it did: added 1 item: (")
-    assert callid in result.message
+    assert result.message.startswith(
+        f"a repeat delivery of callid {callid} (a prompt/not-answered) changed effects(): added 1 item: ("
+    )
+    assert result.input == "prompt/not-answered"
     text = str(report)
-    head = next(line for line in text.splitlines() if line.startswith("FAIL a duplicate delivery changed "))
-    assert head.startswith("FAIL a duplicate delivery changed dialled.<locals>.<lambda>() \u00d7 6 checks (rule 7: ")
+    head = next(line for line in text.splitlines() if line.startswith("FAIL a repeat delivery changed "))
+    assert head.startswith("FAIL a repeat delivery changed effects() \u00d7 8 checks (rule 7: "), head
+    assert "<locals>" not in text
     assert "effects before: [" in report.format(verbose=True)
 
 
@@ -70,9 +73,13 @@ def test_dialling_on_a_garbage_body_fails_the_unprocessable_checks_it_acknowledg
     app = escalation.create_app("dial-on-garbage")
     report = run(app)
     broke = rule7(report)
-    assert {"reject/envelope/empty-body", "reject/envelope/truncated", "reject/encoding/gbk"} <= broke
+    assert {"reject/envelope/empty-body", "reject/envelope/truncated"} <= broke
     assert all(i.startswith(("reject/", "robust/", "duplicate")) for i in broke)
-    assert report["reject/envelope/empty-body"].message.startswith("unprocessable input changed what the handler did")
+    assert report["reject/envelope/empty-body"].message.startswith(
+        "a body that is no callback at all changed effects()"
+    )
+    # GBK text is a callback a lenient reader (Go, Node) reads with replacement characters: a warning
+    assert report["reject/encoding/gbk"].warned
     # without effects, the same handler only warns: success to a body the provider never sends
     quiet = run_conformance(app, seed=SEED, skip=FAST)
     assert "reject/envelope/empty-body" in {result.id for result in quiet.warnings}

@@ -37,13 +37,15 @@ def naive(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
 @pytest.mark.parametrize("framework", ["flask", "fastapi"])
 def test_a_naive_handlers_default_report_fits_one_screen(naive: dict[str, Any], framework: str) -> None:
     report = run_conformance(naive[framework], seed=1)
-    assert len(report.failures) > 150
+    assert len(report.failures) > 100
     text = str(report)
     assert len(text.splitlines()) < SCREEN, text
     causes = report.causes
-    assert len(causes[0].results) > 150, "the one bug behind most failures is one cause"
-    assert causes[0].rules == (1, 2, 3, 4, 5)
-    assert all(cause.outcome == "failed" for cause in causes[: len(report.causes) - 2])
+    biggest = max(causes, key=lambda cause: len(cause.results))
+    assert len(biggest.results) > 100, "the one bug behind most failures is one cause"
+    assert biggest.rules[0] == 1
+    outcomes = [cause.outcome for cause in causes]
+    assert outcomes == sorted(outcomes), "every failing cause comes before any warning"
     assert text.count("\ncurl -sS") + text.count("\nprintf ") + text.count("\npython3 -c") >= 3
     verbose = report.format(verbose=True)
     assert all(f"  - {result.id}: " in verbose for result in report.failures + report.warnings)
@@ -179,3 +181,28 @@ def test_a_4xx_saying_result_0_is_contradictory_and_fails() -> None:
     assert result.failed
     assert result.problems == ("HTTP status 400 says failure but result 0 says success: contradictory",)
     assert not report.warnings, "a contradiction is never only a warning"
+
+
+def test_the_same_app_gives_the_same_causes_with_and_without_pytests_logging_plugin(pytester: pytest.Pytester) -> None:
+    """Flask logs an escaped exception to wsgi.errors only where logging is not configured, and pytest's
+    logging plugin configures it: the client reads the app's log records itself, so the causes agree."""
+    pytester.makepyfile(
+        test_causes="""
+        from flask import Flask, request
+
+        def test_causes(voicecb_conformance):
+            app = Flask("crashes")
+
+            @app.post("/voice/callback")
+            def callback():
+                return {"result": 0, "errmsg": request.get_json(force=True)["voiceprompt_callback"]["callid"]}
+
+            report = voicecb_conformance(app, assert_ok=False, skip=["robust/*", "deadline"])
+            print("CAUSES", sorted(cause.signature for cause in report.causes))
+        """
+    )
+    with_logging = pytester.runpytest("-s", "--voicecb-seed=3")
+    without = pytester.runpytest("-s", "--voicecb-seed=3", "-p", "no:logging")
+    causes = [next(line for line in run.outlines if "CAUSES [" in line) for run in (with_logging, without)]
+    assert causes[0] == causes[1]
+    assert "(the app logged KeyError: 'voiceprompt_callback')" in causes[0]
