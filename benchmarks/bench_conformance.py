@@ -1,11 +1,14 @@
 """The conformance suite: how fast it runs, and which seeded handler bugs it finds next to Schemathesis.
 
-Run: ``python benchmarks/bench_conformance.py`` (from the repository root; about a minute).
+Run: ``python benchmarks/bench_conformance.py`` (from the repository root; about a minute), or one part:
+``--part effects`` (side effects watched against not, ``--repeat N``), ``--part speed``, ``size``, ``bugs``.
 
 1. Speed: ``run_conformance`` against a correct Flask handler in-process (target < 250 ms, with the
    duplicate checks of every kind and outcome, at once too) and on a live loopback URL (target < 1 s).
    Report size: the line count of the default report for the naive handlers of the examples (a Flask
    handler written from the docs, a FastAPI pydantic body model; target < 60 lines, one screen).
+   Side effects: the same suite with ``effects`` + ``effects_on`` + ``prepare`` against without, in-process,
+   the same handler (target <= 1.5x and <= 250 ms).
 2. Bugs: the same handler with one bug seeded at a time (``tests/handlers``), served on loopback, checked
    by ``run_conformance`` and by Schemathesis run against ``callback-openapi.yaml``, the OpenAPI
    description an integrator would write for the endpoint. Schemathesis runs as a user would run it
@@ -74,6 +77,54 @@ def speed() -> float:
         verdict = "OK" if seconds < target else "SLOW"
         print(f"  {label:<16}: {seconds * 1000:7.1f} ms   (target < {target * 1000:.0f} ms) {verdict}")
     return loopback
+
+
+def effects(repeat: int = 9) -> tuple[float, float]:
+    """The suite with side effects watched (``effects`` + ``effects_on`` + ``prepare``: two snapshots and a
+    prepare around every check) against the same run without, in-process, the same escalating handler,
+    alternated run by run. Targets: <= 1.5x the plain run, and <= 250 ms for the whole suite."""
+    from tests.handlers import escalation
+
+    placed: set[str] = set()
+
+    def prepare(callback: dict[str, Any]) -> None:
+        placed.add(next(iter(callback.values()))["callid"])
+
+    def plain() -> Report:
+        return run_conformance(escalation.create_app(), seed=SEED, skip="deadline")
+
+    def watched() -> Report:
+        app = escalation.create_app()
+        dialler = app.extensions["escalation"]
+
+        def dialled() -> list[tuple[str, str]]:
+            return list(dialler.calls)
+
+        return run_conformance(
+            app,
+            seed=SEED,
+            skip="deadline",
+            effects=dialled,
+            effects_on=["prompt/not-answered", "prompt/call-error", "code/not-answered", "code/call-error", "failure"],
+            prepare=prepare,
+        )
+
+    plain(), watched()  # warm up
+    times: dict[str, list[float]] = {"plain": [], "watched": []}
+    for _ in range(repeat):
+        for name, run in (("plain", plain), ("watched", watched)):
+            began = time.perf_counter()
+            report = run()
+            times[name].append(time.perf_counter() - began)
+            assert report.ok, str(report)
+    base, slow = statistics.median(times["plain"]), statistics.median(times["watched"])
+    ratio = slow / base
+    verdict = "OK" if ratio <= 1.5 and slow <= 0.25 else "SLOW"
+    print(f"side effects watched, {len(report.results)} checks, escalating Flask handler (median of {repeat}):")
+    print(f"  without effects              : {base * 1000:7.1f} ms")
+    print(f"  effects, effects_on, prepare : {slow * 1000:7.1f} ms")
+    print(f"  ratio {ratio:.2f}x (target <= 1.5x); watched run {slow * 1000:.0f} ms (target <= 250 ms): {verdict}")
+    return base, slow
 
 
 def report_size() -> None:
@@ -190,10 +241,27 @@ def bugs() -> tuple[float, float]:
 
 
 def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--part",
+        choices=["speed", "effects", "size", "bugs", "all"],
+        default="all",
+        help="run one part (default: all; 'bugs' runs Schemathesis, about a minute)",
+    )
+    parser.add_argument("--repeat", type=int, default=9, metavar="N", help="runs per side in the effects part")
+    args = parser.parse_args()
     logging.disable(logging.CRITICAL)  # the buggy handlers' tracebacks would flood the output
     began = time.perf_counter()
-    speed()
-    report_size()
+    if args.part in ("speed", "all"):
+        speed()
+    if args.part in ("effects", "all"):
+        effects(args.repeat)
+    if args.part in ("size", "all"):
+        report_size()
+    if args.part not in ("bugs", "all"):
+        return
     ours, theirs = bugs()
     began_cli = time.perf_counter()
     subprocess.run([sys.executable, "-m", "schemathesis.cli", "--version"], capture_output=True, check=False)

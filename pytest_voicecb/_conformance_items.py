@@ -12,6 +12,7 @@ Like plugin.py, this module is imported in every pytest run: it imports nothing 
 
 from __future__ import annotations
 
+import itertools
 import os
 import shlex
 from pathlib import Path
@@ -54,6 +55,9 @@ FAILURE_PROPERTY = "voicecb_failure"
 RULE_PROPERTY = "voicecb_rule"
 """JUnit properties (``user_properties``) of a conformance item that warned or failed: its cause (the
 reply's normalised signature, as ``Report.causes`` groups them) and the rule it broke."""
+RESULT_PROPERTY = "voicecb_result"
+"""With ``--voicecb-html``: a conformance item's whole result (``CheckResult.to_wire``), so the page shows what
+was sent, what came back and the curl command, as the command line's page does, also under xdist."""
 RUN_WARNING_PROPERTY = "voicecb_conformance_warning"
 RUN_FAILURE_PROPERTY = "voicecb_conformance_failure"
 """The same for a test that called ``voicecb_conformance()``: one per cause, with its count."""
@@ -363,14 +367,16 @@ def _run_check(
             skipped = "the other conformance checks of this target are skipped"
             pytest.fail(preflight_message(reason, skipped), pytrace=False)
     result = state.runner.run(item.check_id)
-    if result.passed:
+    if item.config.getoption("voicecb_html", None):
+        item.user_properties.append((RESULT_PROPERTY, result.to_wire()))
+    findings = result.findings()
+    for finding in findings:  # each cause this check shows, for the end-of-run summary
+        name = WARNING_PROPERTY if finding.outcome == "warned" else FAILURE_PROPERTY
+        item.user_properties.append((name, finding.cause))
+        item.user_properties.append((RULE_PROPERTY, _rule(finding.rule)))
+    if not result.failed:
         return
     cause = _cause_of(result)
-    item.user_properties.append((RULE_PROPERTY, _rule(result.rule)))
-    if result.warned:
-        item.user_properties.append((WARNING_PROPERTY, cause))
-        return
-    item.user_properties.append((FAILURE_PROPERTY, cause))
     first = state.causes.setdefault(cause, item.nodeid)
     pytest.fail(_failure_message(item, result, cause, first, voicecb_seed), pytrace=False)
 
@@ -450,6 +456,7 @@ def _failure_message(item: pytest.Item, result: CheckResult, cause: str, first: 
     if item.config.option.verbose > 0:
         return f"{result.details()}\n{rerun}"
     lines = [f"{result.id}: {safe(result.message)}"]
+    lines += [f"also {finding.outcome}: {safe(finding.message)} (rule {finding.rule})" for finding in result.also]
     if first != item.nodeid:
         lines.append(f"cause: {cause} ({_rule(result.rule)}; the same as {first}, shown above)")
         return "\n".join([*lines, rerun])
@@ -522,13 +529,14 @@ def summarize(terminal: Any, config: pytest.Config) -> None:
         for report in reports:
             if getattr(report, "when", None) != "call":
                 continue
-            found = dict(getattr(report, "user_properties", ()))
-            rule = str(found.get(RULE_PROPERTY, ""))
-            for name, outcome in ((WARNING_PROPERTY, "warned"), (FAILURE_PROPERTY, "failed")):
-                if name in found:
-                    grouped[outcome].setdefault(str(found[name]), []).append((report.nodeid, rule))
-            if RUN_WARNING_PROPERTY in found:
-                runs["warned"].append(f"{found[RUN_WARNING_PROPERTY]}, in {report.nodeid}")
+            properties = list(getattr(report, "user_properties", ()))
+            for (name, value), following in itertools.pairwise([*properties, ("", "")]):
+                outcome = {WARNING_PROPERTY: "warned", FAILURE_PROPERTY: "failed"}.get(name)
+                if outcome is not None:  # each cause is followed by its rule
+                    rule = str(following[1]) if following[0] == RULE_PROPERTY else ""
+                    grouped[outcome].setdefault(str(value), []).append((report.nodeid, rule))
+                elif name == RUN_WARNING_PROPERTY:  # voicecb_conformance(): one per cause, all of them
+                    runs["warned"].append(f"{value}, in {report.nodeid}")
     for outcome, title in (("failed", "voicecb conformance failures"), ("warned", "voicecb conformance warnings")):
         groups, lines = grouped[outcome], runs[outcome]
         if not groups and not lines:

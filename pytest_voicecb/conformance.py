@@ -294,7 +294,7 @@ class Runner:
         body = check.data.body if isinstance(check.data, Case) else check.data
         delivery = classify(body)
         watch = _Watch(self, delivery, required=check.family not in ("reject", "robust"))
-        watch.first(body)
+        watch.first(body, delivery)
         reply = self._deliver(check, check.data)
         if check.family == "deadline":
             result = self._deadline(check, reply)
@@ -334,7 +334,7 @@ class Runner:
         callid = next(iter(check.data.values()))["callid"]
         delivery = classify(check.data)
         watch = _Watch(self, delivery)
-        watch.first(check.data)
+        watch.first(check.data, delivery)
         result: CheckResult | None = None
         for attempt in ("first", "second"):
             reply = self._deliver(check, check.data)
@@ -359,7 +359,7 @@ class Runner:
             start = watch.snapshot()
             for twin in together.twins:
                 delivery = classify(twin)
-                watch.first(twin)
+                watch.first(twin, delivery)
                 reply = self._deliver(check, twin)
                 result = self._success(check, reply, "a single delivery: expected a success reply", result)
                 watch.judge(delivery, per_call=True)
@@ -367,7 +367,7 @@ class Runner:
         for attempt in ("first", "second"):
             if attempt == "first":
                 for item in items:
-                    watch.first(item, snapshot=False)
+                    watch.first(item, classify(item), snapshot=False)
             watch.mark()
             outcomes = self.client.post_concurrently(items)
             for outcome in outcomes:
@@ -444,14 +444,14 @@ class _Watch:
         self.last = self.watcher.snapshot()
         return self.last
 
-    def first(self, body: object, *, snapshot: bool = True) -> None:
+    def first(self, body: object, delivery: Input, *, snapshot: bool = True) -> None:
         """Before a call's first delivery: ``prepare`` it (once per callid), then the snapshot to compare with."""
-        if self.watcher.prepare_hook is not None:
-            payload = payload_of(body)  # type: ignore[arg-type]
-            callid = classify(payload).callid if payload is not None else None
-            if payload is not None and callid not in self._prepared:
+        callid = delivery.callid
+        if self.watcher.prepare_hook is not None and callid is not None and callid not in self._prepared:
+            payload = body if isinstance(body, dict) else payload_of(body)  # type: ignore[arg-type]
+            if payload is not None:
                 self.watcher.prepare(payload)
-                self._prepared.add(str(callid))
+                self._prepared.add(callid)
         if snapshot:
             self.mark()
 

@@ -27,8 +27,9 @@ from pytest_voicecb.inputs import Input
 __all__ = ["EffectsFailed", "EffectsOn", "Finding", "StopRun", "Watcher", "diff", "judge_change", "name_of"]
 
 PREPARE_HINT = (
-    "does the handler know this callid? A handler that acts only on calls it placed needs prepare= "
-    "(--prepare-url / --prepare-cmd) to register each callback's call first"
+    "does the handler know this callid? A handler that acts only on calls it placed needs prepare to "
+    "register each callback's call first (the voicecb_prepare fixture, prepare=, or voicecb check "
+    "--prepare-url / --prepare-cmd)"
 )
 
 
@@ -147,7 +148,7 @@ class Watcher:
                 f"the effects callable failed: {self.name}",
             ) from None
         try:
-            return copy.deepcopy(snapshot)  # a live list would otherwise change under our feet
+            return _copied(snapshot)  # a live list would otherwise change under our feet
         except Exception:
             return snapshot
 
@@ -177,6 +178,27 @@ class Watcher:
             )
             raise EffectsFailed(message, f"the effects callable failed: {self.name}") from None
         return None if same else diff(before, after)
+
+
+_ATOMS = frozenset({str, int, float, bool, bytes, type(None)})
+
+
+def _copied(value: object) -> object:
+    """A deep copy of a snapshot, fast for what snapshots are made of (lists, dicts and tuples of strings
+    and numbers; immutable parts are shared, not copied); anything else through ``copy.deepcopy``."""
+    kind = type(value)
+    if kind in _ATOMS:
+        return value
+    if kind is tuple:
+        items: tuple[object, ...] = value  # type: ignore[assignment]
+        return value if all(type(item) in _ATOMS for item in items) else tuple(_copied(item) for item in items)
+    if kind is list:
+        return [_copied(item) for item in value]  # type: ignore[attr-defined]
+    if kind is dict:
+        return {key: _copied(item) for key, item in value.items()}  # type: ignore[attr-defined]
+    if kind is frozenset or (kind is set and all(type(item) in _ATOMS for item in value)):  # type: ignore[attr-defined]
+        return set(value) if kind is set else value  # type: ignore[call-overload]
+    return copy.deepcopy(value)
 
 
 def judge_change(
@@ -218,6 +240,7 @@ def judge_change(
             f"a {delivery.cls} changed {what} (outside effects_on)",
             f"{delivery.describe()} changed {what}: {change}; effects_on allows {expect.words()}",
             change,
+            f"effects_on allows {expect.words()}: a {delivery.cls} must leave {what} unchanged",
         )
     if delivery.standing == "questionable":
         cause = f"a questionable callback{' in another encoding' if delivery.encoding else ''} changed {what}"
@@ -232,8 +255,9 @@ def judge_change(
     return None
 
 
-def _fail(cause: str, message: str, change: str) -> Finding:
-    return Finding("failed", 7, cause, message, (change,), "this delivery must leave the snapshot unchanged")
+def _fail(cause: str, message: str, change: str, expected: str = "") -> Finding:
+    expected = expected or "this delivery must leave the snapshot unchanged"
+    return Finding("failed", 7, cause, message, (change,), expected)
 
 
 # ---- what changed ---------------------------------------------------------------------------------

@@ -88,6 +88,9 @@ class PayloadFactory:
     same order. ``seed`` may be anything with a stable ``str()`` (the plugin passes ``(seed, test id)``).
     """
 
+    is_typical = False
+    """Whether incidental values come from the typical set only (see ``typical()``)."""
+
     def __init__(self, seed: object = None, *, typical: bool = False) -> None:
         if seed is None:
             seed = random.randrange(2**32)

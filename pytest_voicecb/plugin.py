@@ -512,7 +512,7 @@ def voicecb_conformance(request: pytest.FixtureRequest, voicecb_seed: int) -> Ca
         if assert_ok:  # with assert_ok=False the test judges the report itself: no summary lines
             checks.record_report(request.node, report)
         if assert_ok and not report.ok:
-            pytest.fail(report.format(verbose=request.config.option.verbose > 0), pytrace=False)
+            pytest.fail(report.format(verbose=request.config.option.verbose > 0, more="-v"), pytrace=False)
         return report
 
     return run

@@ -149,6 +149,88 @@ class CheckResult:
             data["effects"] = {"before": jsonable(self.effects[0]), "after": jsonable(self.effects[1])}
         return data
 
+    def to_wire(self, body_kept: int = 64 * 1024) -> str:
+        """The result as JSON text that survives pytest-xdist's report serialisation, for ``from_wire`` on
+        the other side (each body cut at ``body_kept`` bytes)."""
+        result, reply = self, self.reply
+        data: dict[str, Any] = {
+            "id": result.id,
+            "outcome": result.outcome,
+            "rule": result.rule,
+            "message": result.message,
+            "problems": list(result.problems),
+            "curl": result.curl,
+            "expected": result.expected,
+            "cause": result.cause,
+            "input": result.input,
+            "standing": result.standing,
+            "change": result.change,
+            "also": [list(finding) for finding in result.also],
+        }
+        if reply is not None:
+            request = reply.request
+            data["reply"] = {
+                "status": reply.status,
+                "headers": list(reply.headers.items()),
+                "body": reply.body[:body_kept].decode("latin-1"),
+                "elapsed": reply.elapsed,
+                "truncated": reply.truncated or len(reply.body) > body_kept,
+                "errors": reply.errors[-body_kept:],
+                "request": {
+                    "method": request.method,
+                    "url": request.url,
+                    "headers": list(request.headers.items()),
+                    "body": request.body[:body_kept].decode("latin-1"),
+                    "in_process": request.in_process,
+                    "redact": request.redact,
+                },
+            }
+        return json.dumps(data)
+
+    @classmethod
+    def from_wire(cls, text: str) -> CheckResult:
+        """The result ``to_wire`` carried."""
+        from werkzeug.datastructures import Headers
+
+        from pytest_voicecb._models import Reply, SentRequest
+
+        data = json.loads(text)
+        reply = None
+        if data.get("reply"):
+            got, sent = data["reply"], data["reply"]["request"]
+            request = SentRequest(
+                method=sent["method"],
+                url=sent["url"],
+                headers=Headers([tuple(pair) for pair in sent["headers"]]),
+                body=sent["body"].encode("latin-1"),
+                in_process=sent["in_process"],
+                redact=sent["redact"],
+            )
+            reply = Reply(
+                status=got["status"],
+                headers=Headers([tuple(pair) for pair in got["headers"]]),
+                body=got["body"].encode("latin-1"),
+                elapsed=got["elapsed"],
+                request=request,
+                truncated=got["truncated"],
+                errors=got["errors"],
+            )
+        return cls(
+            id=data["id"],
+            outcome=data["outcome"],
+            rule=data["rule"],
+            message=data["message"],
+            reply=reply,
+            problems=tuple(data["problems"]),
+            curl=data["curl"],
+            expected=data["expected"],
+            cause=data["cause"],
+            input=data["input"],
+            standing=data["standing"],
+            change=data["change"],
+            also=tuple(Finding(f[0], f[1], f[2], f[3], tuple(f[4]), f[5]) for f in data["also"]),
+        )
+
     def findings(self) -> list[Finding]:
         """Every reason this check did not pass: its own, then ``also``."""
         if self.passed:

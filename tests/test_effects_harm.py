@@ -97,7 +97,7 @@ def test_a_handler_that_knows_only_its_own_calls_needs_prepare() -> None:
     assert "valid/prompt/not-answered-times-zero" in failed
     assert failed["valid/failure/typical"].startswith("expected an effect and saw none: a valid failure left effects()")
     assert (
-        "does the handler know this callid? A handler that acts only on calls it placed needs prepare="
+        "does the handler know this callid? A handler that acts only on calls it placed needs prepare"
         in (failed["valid/failure/typical"])
     )
     app = EffectsApp("escalate-unanswered", known_only=True)
@@ -250,3 +250,51 @@ def test_voicecb_check_takes_commands_for_effects_and_prepare(tmp_path: Path) ->
         )
     assert done.returncode == 0, done.stdout + done.stderr
     assert len(placed.read_text().splitlines()) == len(app.placed) >= 10
+
+
+# ---- pytest: the fixtures and the ini option ------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFTEST = """
+import pytest
+from tests.handlers.effects_apps import EffectsApp
+
+@pytest.fixture(scope="session")
+def app():
+    return EffectsApp("escalate-unanswered", known_only=True)
+
+@pytest.fixture
+def voicecb_target(app):
+    return app
+
+@pytest.fixture
+def voicecb_effects(app):
+    return app.effects
+"""
+PREPARE = """
+@pytest.fixture
+def voicecb_prepare(app):
+    return app.place
+"""
+
+
+@pytest.mark.parametrize("prepared", [True, False], ids=["with-prepare", "without-prepare"])
+def test_the_items_take_effects_on_from_the_ini_and_prepare_from_its_fixture(
+    pytester: pytest.Pytester, prepared: bool
+) -> None:
+    pytester.syspathinsert(ROOT)
+    pytester.makeconftest(CONFTEST + (PREPARE if prepared else ""))
+    pytester.makeini("[pytest]\nvoicecb_effects_on =\n    prompt/not-answered\n    prompt/call-error\n    failure\n")
+    result = pytester.runpytest(
+        "-p", "no:randomly", "--voicecb-conformance", "-k", "valid/failure/typical or valid/keypress/typical"
+    )
+    if prepared:
+        result.assert_outcomes(passed=2)
+        return
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*valid/failure/typical: expected an effect and saw none: a valid failure left effects() unchanged;*"
+            "needs prepare to register each callback's call first (the voicecb_prepare fixture*"
+        ]
+    )

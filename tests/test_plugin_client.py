@@ -240,7 +240,7 @@ def test_failing_checks_fail_their_items(project: pytest.Pytester) -> None:
         [
             "_* voicecb conformance check sibling/code _*",
             "sibling/code: expected a success reply; got HTTP 200 *: result is 1 *; expected 0",
-            "cause: HTTP 200 *unsupported callback voicecode_callback* (rule 5: all four kinds are acknowledged)",
+            'cause: HTTP 200 {"result": 1, "errmsg": "…"} (rule 5: all four kinds are acknowledged)',
             "reproduce:",
             "curl -sS -i -X POST http://localhost:8000/voice/callback *",  # flush left, ready to paste
             "rerun this check: pytest handlers_tests/voicecb-conformance::sibling/code --voicecb-conformance "

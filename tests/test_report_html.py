@@ -221,6 +221,45 @@ def test_voicecb_html_writes_the_items_results(project: pytest.Pytester) -> None
     assert "--voicecb-seed=4" in page  # how to rerun
 
 
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_voicecb_html_from_items_reads_like_the_command_lines_page(
+    project: pytest.Pytester, workers: list[str]
+) -> None:
+    """Each failed item carries its whole result: what was sent, what came back (its real HTTP status, not
+    "no reply"), the curl command, and the run's real elapsed time."""
+    project.makeconftest(CONFTEST.replace('create_app("prompt-only")', 'create_app("raise")'))
+    out = project.path / "conformance.html"
+    result = project.runpytest(
+        *LEAN, *workers, "--voicecb-conformance", "-k", "sibling or duplicate", f"--voicecb-html={out}"
+    )
+    assert result.parseoutcomes()["failed"] > 0
+    page = out.read_text(encoding="utf-8")
+    assert '<p class="got">got: HTTP 500 ' in page
+    assert '<p class="got">no reply</p>' not in page
+    assert '<p class="sent">sent: POST ' in page
+    assert "curl -sS -i -X POST" in page
+    assert " in 0.00 s " not in page
+
+
+def test_the_end_of_run_summary_lists_every_cause_of_a_fixture_call(project: pytest.Pytester) -> None:
+    project.makeconftest(CONFTEST.replace('create_app("prompt-only")', 'create_app("lenient")'))
+    project.makepyfile(
+        test_suite="""
+        def test_conformance(voicecb_conformance):
+            report = voicecb_conformance(skip=["valid/*", "duplicate*", "sibling/*"])
+            print("CAUSES", len([c for c in report.causes if c.outcome == "warned"]))
+        """
+    )
+    result = project.runpytest(*LEAN, "-s")
+    result.assert_outcomes(passed=1)
+    count = int(next(line for line in result.outlines if "CAUSES " in line).split("CAUSES ")[1])
+    assert count > 1
+    summary = result.outlines[
+        result.outlines.index(next(line for line in result.outlines if "voicecb conformance warnings" in line)) :
+    ]
+    assert len([line for line in summary if ", in test_suite.py::test_conformance" in line]) == count
+
+
 def test_voicecb_html_writes_a_fixture_calls_report(project: pytest.Pytester) -> None:
     project.makepyfile(
         test_suite="""

@@ -26,6 +26,7 @@ __all__ = ["CHECK_PROPERTY", "Collected", "HtmlReportPlugin", "collected", "writ
 
 CHECK_PROPERTY = "voicecb_check"
 """The ``user_properties`` name carrying a conformance item's check id."""
+_RESULT = "voicecb_result"  # _conformance_items.RESULT_PROPERTY: an item's whole result (CheckResult.to_wire)
 _WARNING, _FAILURE, _RULE = "voicecb_warning", "voicecb_failure", "voicecb_rule"  # _conformance_items' names
 
 
@@ -34,8 +35,10 @@ class Collected:
 
     def __init__(self) -> None:
         self.items: list[tuple[str, str, str, str, str]] = []  # (check id, outcome, cause, rule, text)
+        self.results: list[CheckResult] = []  # items that carried their whole result
         self.skipped: list[str] = []
         self.reports: list[Report] = []
+        self.elapsed = 0.0
 
     def add_item(self, report: pytest.TestReport) -> None:
         """One test report of a conformance item (setup skips and call results)."""
@@ -48,6 +51,14 @@ class Collected:
             return
         if report.when != "call":
             return
+        self.elapsed += report.duration
+        wire = found.get(_RESULT)
+        if isinstance(wire, str):
+            from pytest_voicecb.report import CheckResult
+
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                self.results.append(CheckResult.from_wire(wire))
+                return
         cause = str(found.get(_FAILURE) or found.get(_WARNING) or "")
         outcome = "failed" if report.failed else "warned" if _WARNING in found else "passed"
         text = report.longreprtext if report.failed else ""
@@ -58,6 +69,7 @@ class Collected:
         from pytest_voicecb.report import Report
 
         results: list[CheckResult] = [result for found in self.reports for result in found.results]
+        results += self.results
         results += self._item_results(seed)
         if not results and not self.skipped:
             return None
@@ -70,7 +82,9 @@ class Collected:
             strict=strict,
             results=tuple(results),
             skipped=skipped,
-            in_process=any(found.in_process for found in self.reports),
+            elapsed=self.elapsed + sum(found.elapsed for found in self.reports),
+            in_process=any(found.in_process for found in self.reports)
+            or any(result.reply is not None and result.reply.request.in_process for result in self.results),
         )
 
     def _item_results(self, seed: int) -> list[CheckResult]:
