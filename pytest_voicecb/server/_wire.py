@@ -115,12 +115,20 @@ class Head:
     received_at: float = 0.0
     started: float = 0.0
     close: bool = False  # the framing forbids another request on this connection
+    index: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    """Each header's values by lower-case name, built once: the framing looks up four names per request,
+    and werkzeug's ``Headers.get`` scans the list (and raises an exception inside for every miss)."""
+
+    def field(self, name: str, default: str = "") -> str:
+        """The first value of the header ``name`` (lower-case), or ``default``."""
+        values = self.index.get(name)
+        return values[0] if values else default
 
     @property
     def keep_alive(self) -> bool:
         if self.close:
             return False
-        connection = self.headers.get("Connection", "").lower()
+        connection = self.field("connection").lower()
         if self.version >= (1, 1):
             return connection != "close"
         return connection == "keep-alive"
@@ -199,6 +207,8 @@ def parse_head(raw: bytes, head: Head, *, complete: bool) -> None:
         text = line.rstrip(b"\r").decode("latin-1")
         if not text:
             continue
+        if "\r" in text:  # a bare CR inside a field (RFC 9112 2.2): refused, never passed on
+            raise http_error(400, f"a bare CR in header line {_text.shorten(repr(text), 80)}")
         if text[0] in " \t":  # obs-fold (RFC 9112 5.2): joined to the previous field with one space
             if not fields:
                 raise http_error(400, "a folded header line with no header before it")
@@ -214,7 +224,19 @@ def parse_head(raw: bytes, head: Head, *, complete: bool) -> None:
         if len(raw) > _MAX_HEAD:
             raise http_error(431, f"the request head is over {_MAX_HEAD:,} bytes")
         raise Refused(400, "the connection closed before the request head was complete")
-    head.headers = Headers([(name, value) for name, value in fields])
+    pairs = [(name, value) for name, value in fields]
+    head.headers = _checked_headers(pairs)
+    index = head.index
+    for name, value in pairs:
+        index.setdefault(name.lower(), []).append(value)
+
+
+def _checked_headers(pairs: list[tuple[str, str]]) -> Headers:
+    """werkzeug ``Headers`` holding ``pairs`` as they are: ``parse_head`` has checked what ``Headers.add``
+    would check again one field at a time (names are tokens, values hold no CR or LF)."""
+    headers = Headers()
+    headers._list = pairs
+    return headers
 
 
 def partial_head_refusal(raw: bytes) -> Refused:
