@@ -52,13 +52,15 @@ class ApiRequest:
 
 @dataclass
 class ApiResponse:
-    """What to answer: ``status``, ``headers``, ``body``; ``delay`` real seconds first; ``drop`` closes the socket."""
+    """What to answer: ``status``, ``headers``, ``body``; ``delay`` real seconds first; ``drop`` closes the socket;
+    ``reason`` replaces the status line's usual phrase (what a client shows when it reads no body)."""
 
     status: int = 200
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
     delay: float = 0.0
     drop: bool = False
+    reason: str = ""
 
 
 def json_response(data: Any, status: int = 200) -> ApiResponse:
@@ -97,6 +99,7 @@ class ApiServer:
         self.max_connections = _checks.whole("max_connections", max_connections, minimum=1)
         self.stopping = threading.Event()
         self._http: HTTP11Server | None = None
+        self._own: set[str] = set()
 
     @property
     def running(self) -> bool:
@@ -124,6 +127,7 @@ class ApiServer:
             max_connections=self.max_connections,
         )
         self.port = http.port
+        self._own = {f"{name}:{self.port}" for name in (self.host, f"[{self.host}]", "127.0.0.1", "localhost")}
         self._http = http
         http.start()
 
@@ -143,6 +147,11 @@ class ApiServer:
         if not incoming.method or (refusal is not None and refusal.status != 413):
             status = None if refusal is None else refusal.status
             return Answer(reply=None if status is None else _error_reply(status, refusal.message if refusal else ""))
+        from pytest_voicecb.provider import proxy
+
+        refused = proxy.refusal(incoming.method, incoming.authority, self._own)
+        if refused is not None:
+            return Answer(reply=_reply(refused))
         response = self._respond(_api_request(incoming, too_large=refusal is not None))
         if response.drop:
             return Answer(reply=None, delay=response.delay, interrupt=self.stopping)
@@ -170,7 +179,8 @@ def _reply(response: ApiResponse) -> Response:
     """The werkzeug ``Response`` the HTTP layer renders: exactly the API's headers, and its length."""
     from werkzeug.wrappers import Response
 
-    reply = Response(response.body, response.status, headers=response.headers)
+    status = f"{response.status} {response.reason}" if response.reason else response.status
+    reply = Response(response.body, status, headers=response.headers)
     if not any(name.lower() == "content-type" for name, _ in response.headers):
         del reply.headers["Content-Type"]  # werkzeug's text/plain default is not what the API sent
     return reply

@@ -223,6 +223,7 @@ class Session:
             query=head.query,
             headers=head.headers,
             body=refused.body if refused is not None else body or b"",
+            authority=head.authority,
             received_at=head.received_at,
             started=head.started,
             truncated=refused is not None and refused.truncated,

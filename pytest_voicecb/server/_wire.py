@@ -37,6 +37,7 @@ __all__ = [
     "partial_head_refusal",
     "render",
     "split_target",
+    "target_authority",
 ]
 
 _MAX_LINE: Final = 65536  # a request line or header line longer than this is refused (as http.server does)
@@ -64,6 +65,9 @@ class Incoming:
     query: str = ""
     headers: Headers = dataclasses.field(default_factory=Headers)
     body: bytes = b""
+    authority: str = ""
+    """The ``host[:port]`` of an absolute-form target (``POST http://host/ HTTP/1.1``, what a client sends
+    to a proxy); empty for the usual ``POST / HTTP/1.1``. ``CONNECT host:443`` has it too."""
     received_at: float
     """Wall-clock time (``time.time()``) when the head was complete (or given up on)."""
     started: float
@@ -112,6 +116,7 @@ class Head:
     query: str = ""
     version: tuple[int, int] = (1, 1)
     headers: Headers = dataclasses.field(default_factory=Headers)
+    authority: str = ""
     received_at: float = 0.0
     started: float = 0.0
     close: bool = False  # the framing forbids another request on this connection
@@ -200,6 +205,7 @@ def parse_head(raw: bytes, head: Head, *, complete: bool) -> None:
         raise http_error(400, f"Bad request version ({_text.shorten(repr(text), 100)})")
     head.method, head.version = method, (1, int(minor))
     head.path, head.query = split_target(target)
+    head.authority = target_authority(method, target)
     fields: list[list[str]] = []
     for line in lines[1:]:
         if len(line) > _MAX_LINE:
@@ -257,6 +263,17 @@ def split_target(target: str) -> tuple[str, str]:
         target = "/" + target.split("://", 1)[1].partition("/")[2]
     path, _, query = target.partition("?")
     return unquote(path), query
+
+
+def target_authority(method: str, target: str) -> str:
+    """``host[:port]`` of an absolute-form target (``http://vms.tencentcloudapi.com/``) or of a ``CONNECT``'s
+    authority-form (``vms.tencentcloudapi.com:443``), lower-case, without any ``user@``; else empty."""
+    if method == "CONNECT":
+        return target.lower()
+    if target.startswith("/") or "://" not in target:
+        return ""
+    authority = target.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0]
+    return authority.rpartition("@")[2].lower()
 
 
 def content_length(values: set[str]) -> int:
