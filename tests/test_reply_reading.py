@@ -156,3 +156,17 @@ def test_forward_to_answers_502_in_the_contract_shape_never_a_partial_reply(raw:
     assert says in answer["errmsg"]
     assert good.status == 200
     assert good.json == {"result": 0, "errmsg": "OK"}
+
+
+def test_the_provider_counts_a_reply_cut_short_as_a_failed_attempt_and_retries() -> None:
+    from pytest_voicecb.provider import Provider
+
+    with upstream(CUT_SHORT, GOOD, GOOD, GOOD) as url, Provider(url, seed=3) as provider:
+        provider.backend.place("3.0", "SendTtsVoice", "86", "13800138000", {})
+        first, *retries = provider.run_until_idle()
+    assert not first.acknowledged
+    assert first.reply is None
+    assert first.error is not None
+    assert "cut short: HTTP 200, Content-Length said 100 bytes" in first.error
+    assert retries
+    assert retries[0].acknowledged
