@@ -19,20 +19,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import http.server
 import json
 import logging
 import statistics
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench_server import stdlib_floor  # noqa: E402
 from pytest_httpserver import HTTPServer  # noqa: E402
 from tencentcloud.common import credential  # noqa: E402
 from tencentcloud.common.profile.client_profile import ClientProfile  # noqa: E402
@@ -63,30 +62,8 @@ def request(appid: str) -> models.SendTtsVoiceRequest:
 @contextlib.contextmanager
 def keep_alive_stub() -> Iterator[str]:
     """The send API as a stub would answer it: HTTP/1.1 keep-alive, a canned response, nothing checked."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
-
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(CANNED)))
-            self.end_headers()
-            self.wfile.write(CANNED)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with stdlib_floor(CANNED) as (url, _, _):
+        yield urlsplit(url).netloc
 
 
 def timed(action: Callable[[], object], times: int) -> list[float]:

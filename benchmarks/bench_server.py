@@ -105,8 +105,8 @@ def httpserver() -> Iterator[tuple[str, Callable[[], int], Any]]:
 
 
 @contextlib.contextmanager
-def stdlib_floor() -> Iterator[tuple[str, Callable[[], int], Any]]:
-    """The floor: stdlib http.server, HTTP/1.1 keep-alive, read the body, answer a constant reply."""
+def stdlib_floor(reply: bytes = OK_BODY) -> Iterator[tuple[str, Callable[[], int], Any]]:
+    """The floor: stdlib http.server, HTTP/1.1 keep-alive, read the body, answer a constant JSON ``reply``."""
     seen = itertools.count()
     counted = [0]
 
@@ -119,9 +119,9 @@ def stdlib_floor() -> Iterator[tuple[str, Callable[[], int], Any]]:
             counted[0] = next(seen) + 1
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(OK_BODY)))
+            self.send_header("Content-Length", str(len(reply)))
             self.end_headers()
-            self.wfile.write(OK_BODY)
+            self.wfile.write(reply)
 
         def log_message(self, *args: Any) -> None:
             pass

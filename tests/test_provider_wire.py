@@ -17,16 +17,9 @@ from pytest_voicecb.provider.wire import ApiRequest, ApiResponse, ApiServer, jso
 from pytest_voicecb.server import CallbackServer
 
 
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[CallbackServer]:
-    with CallbackServer() as server:
-        yield server
-
-
 @pytest.fixture
-def provider(receiver: CallbackServer) -> Iterator[Provider]:
-    receiver.reset()
-    with Provider(receiver.url, seed=7) as sim:
+def provider() -> Iterator[Provider]:
+    with CallbackServer() as receiver, Provider(receiver.url, seed=7) as sim:
         yield sim
 
 

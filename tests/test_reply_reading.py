@@ -21,6 +21,7 @@ import pytest
 from pytest_voicecb import CallbackClient, CallbackServer, PayloadFactory
 from pytest_voicecb._forward import Forwarder
 from pytest_voicecb.errors import DeliveryError
+from tests.raw_upstream import raw_server, read_request
 
 ROOT = Path(__file__).resolve().parents[1]
 OK = b'{"result": 0, "errmsg": "OK"}'  # 29 bytes
@@ -31,62 +32,23 @@ SWITCHING = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnecti
 EARLY_HINTS = b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
 
 
-def _read_request(conn: socket.socket, buf: bytearray) -> bool:
-    """Consume one request (head and Content-Length body) from ``conn``; False when it closed."""
-    while b"\r\n\r\n" not in buf:
-        data = conn.recv(65536)
-        if not data:
-            return False
-        buf += data
-    head, _, rest = bytes(buf).partition(b"\r\n\r\n")
-    length = next(
-        (int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")),
-        0,
-    )
-    while len(rest) < length:
-        data = conn.recv(65536)
-        if not data:
-            return False
-        rest += data
-    buf[:] = rest[length:]
-    return True
-
-
 @contextlib.contextmanager
 def upstream(*replies: bytes) -> Iterator[str]:
     """A misbehaving handler: the n-th request gets ``replies[n]`` written raw; a reply that is not whole
     (cut short, interim) closes the connection after it, as a crashing server would."""
-    listener = socket.create_server(("127.0.0.1", 0))
     queue = list(replies)
-    stop = threading.Event()
 
-    def serve(conn: socket.socket) -> None:
+    def answer(conn: socket.socket, stopping: threading.Event) -> None:
         buf = bytearray()
         with conn:
-            while queue and _read_request(conn, buf):
+            while queue and read_request(conn, buf):
                 reply = queue.pop(0)
                 conn.sendall(reply)
                 if reply != GOOD:
                     return
 
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}/voice/callback"
-    finally:
-        stop.set()
-        with contextlib.suppress(OSError):
-            listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone does not on Linux)
-        listener.close()
-        thread.join(5)
+    with raw_server(answer, "/voice/callback") as url:
+        yield url
 
 
 def oversize(size: int) -> bytes:

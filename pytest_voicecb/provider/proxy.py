@@ -12,11 +12,9 @@ cannot answer inside a TLS tunnel to the real host.
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Final, NamedTuple
 
-from pytest_voicecb.provider.wire import ApiResponse, json_response
-
-__all__ = ["REAL_ENDPOINT", "STARTUP_HINT", "refusal"]
+__all__ = ["REAL_ENDPOINT", "STARTUP_HINT", "Refusal", "refusal"]
 
 REAL_ENDPOINT: Final = "vms.tencentcloudapi.com"
 _OWN_HOSTS: Final = re.compile(r"vms(\.[a-z0-9-]+)?\.tencentcloudapi\.com|cloud\.tim\.qq\.com|yun\.tim\.qq\.com")
@@ -26,7 +24,17 @@ STARTUP_HINT: Final = f"(also the SDK's proxy: keep endpoint {REAL_ENDPOINT}, pr
 _CONNECT_REASON: Final = "CONNECT refused: the voicecb simulator speaks plain http; set the SDK's protocol to http"
 
 
-def refusal(method: str, authority: str, own: set[str]) -> ApiResponse | None:
+class Refusal(NamedTuple):
+    """A proxy request refused: ``status``, the status line's ``reason`` (empty: the usual phrase), the
+    ``message`` for the body; ``close`` ends the connection after it (a client may send TLS next)."""
+
+    status: int
+    reason: str
+    message: str
+    close: bool = False
+
+
+def refusal(method: str, authority: str, own: set[str]) -> Refusal | None:
     """The answer to a proxy request the simulator does not serve, or None to serve it.
 
     ``authority`` is the request target's ``host[:port]`` (empty for an ordinary request, always served);
@@ -38,10 +46,7 @@ def refusal(method: str, authority: str, own: set[str]) -> ApiResponse | None:
             f"{authority.split(':')[0]}. Use the SDK's http protocol with the proxy: "
             'HttpProfile(protocol="http", proxy=...) in Python, httpProfile.protocol = "http://" in Node.js'
         )
-        response = json_response({"error": message}, 405)
-        response.reason = _CONNECT_REASON
-        response.headers.append(("Connection", "close"))
-        return response
+        return Refusal(405, _CONNECT_REASON, message, close=True)
     if not authority or authority in own:
         return None
     host = authority.rsplit(":", 1)[0] if not authority.endswith("]") else authority
@@ -51,4 +56,4 @@ def refusal(method: str, authority: str, own: set[str]) -> ApiResponse | None:
         f"the simulator is not a proxy: it answers only for the provider's own hosts ({_SERVED}), "
         f"not {authority}; nothing was forwarded"
     )
-    return json_response({"error": message}, 403)
+    return Refusal(403, "", message)

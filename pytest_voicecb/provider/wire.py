@@ -12,7 +12,6 @@ connections, and hands each request here as an ``Incoming``; ``ApiServer`` turns
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_voicecb import _checks
 from pytest_voicecb.contract import JSON_CONTENT_TYPE
+from pytest_voicecb.provider import proxy
 
 if TYPE_CHECKING:
     from werkzeug.wrappers import Response
@@ -111,14 +111,12 @@ class ApiServer:
         return f"http://{host}:{self.port}"
 
     def start(self) -> None:
-        from pytest_voicecb.server._http11 import HTTP11Server
+        from pytest_voicecb.server._http11 import HTTP11Server, listen
 
         self.stopping.clear()
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        listener = socket.create_server((self.host, self.port), family=family, backlog=1024)
         http = HTTP11Server(
             self,
-            listener,
+            listen(self.host, self.port),
             name="provider simulator",
             error_reply=_error_reply,
             max_body_size=self.max_body_size,
@@ -147,11 +145,13 @@ class ApiServer:
         if not incoming.method or (refusal is not None and refusal.status != 413):
             status = None if refusal is None else refusal.status
             return Answer(reply=None if status is None else _error_reply(status, refusal.message if refusal else ""))
-        from pytest_voicecb.provider import proxy
-
         refused = proxy.refusal(incoming.method, incoming.authority, self._own)
         if refused is not None:
-            return Answer(reply=_reply(refused))
+            response = json_response({"error": refused.message}, refused.status)
+            response.reason = refused.reason
+            if refused.close:
+                response.headers.append(("Connection", "close"))
+            return Answer(reply=_reply(response))
         response = self._respond(_api_request(incoming, too_large=refusal is not None))
         if response.drop:
             return Answer(reply=None, delay=response.delay, interrupt=self.stopping)
