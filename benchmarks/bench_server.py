@@ -442,11 +442,14 @@ def throughputs(rounds: int, requests: int) -> None:
         print(f"   {name:<34}{rate:>13.0f}{ours / rate:>13.2f}x{cpu:>12.3f}{our_cpu / cpu:>13.2f}x")
     print(f"   voicecb: {requests * rounds} callbacks recorded, 0 lost, 0 duplicated, all valid")
     floor = median(cpus[order[-1]])
-    verdict = "MET" if our_cpu <= 1.2 * floor else "NOT MET"
+    ratios = [a / b for a, b in zip(cpus[order[0]], cpus[order[-1]], strict=True)]  # within a round: same load
+    ratio = median(ratios)
     print(
-        f"   server CPU per callback: voicecb {our_cpu:.3f} s per 1,000 vs the stdlib keep-alive constant server "
-        f"{floor:.3f} (backlog 1,024): {our_cpu / floor:.2f}x (goal <= 1.2x): {verdict}"
+        f"   server CPU per callback: voicecb {our_cpu:.3f} s per 1,000, the stdlib keep-alive constant server "
+        f"{floor:.3f} (backlog 1,024); rounds' ratios {' '.join(f'{r:.2f}' for r in ratios)}"
     )
+    print(f"   voicecb / stdlib CPU per callback: {ratio:.2f}x, median of the rounds (goal <= 1.2x): ", end="")
+    print("MET" if ratio <= 1.2 else "NOT MET")
 
 
 def per_test_overhead(n: int, pytest_rounds: int) -> None:

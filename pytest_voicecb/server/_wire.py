@@ -291,15 +291,19 @@ def content_length(values: set[str]) -> int:
 def render(reply: Response, *, head_only: bool, close: bool, version: tuple[int, int]) -> tuple[bytes, bool]:
     """The reply's bytes, for one send; and whether the connection ends after it (``Connection: close``)."""
     headers = reply.headers.to_wsgi_list()
-    lowered = {key.lower() for key, _ in headers}
     data = reply.get_data()
-    if "transfer-encoding" in lowered or reply.headers.get("Content-Length", str(len(data))) != str(len(data)):
-        close = True  # scripted framing: the next request cannot follow on this connection
-    if "connection" in lowered and reply.headers.get("Connection", "").lower() == "close":
-        close = True
+    length = str(len(data))
+    named_connection = False
     lines = [f"HTTP/1.1 {reply.status}\r\n"]
-    lines += [f"{key}: {value}\r\n" for key, value in headers]
-    if close and "connection" not in lowered:
+    for key, value in headers:  # one pass: this runs for every reply
+        lines.append(f"{key}: {value}\r\n")
+        name = key.lower()
+        if name == "transfer-encoding" or (name == "content-length" and value != length):
+            close = True  # scripted framing: the next request cannot follow on this connection
+        elif name == "connection":
+            named_connection = True
+            close = close or value.lower() == "close"
+    if close and not named_connection:
         lines.append("Connection: close\r\n")
     elif version == (1, 0) and not close:
         lines.append("Connection: keep-alive\r\n")
