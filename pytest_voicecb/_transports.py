@@ -5,7 +5,9 @@ as httpx's transports implement ``handle_request``; network failures become ``De
 place, ``_delivery_error``. A timeout bounds the WHOLE delivery: over HTTP every socket operation gets
 only the time left until one deadline (``_DeadlineSocket``), so a handler trickling its reply a byte a
 second times out like a silent one; in-process the app runs in a worker thread the caller stops
-waiting for.
+waiting for. Every HTTP reply is read in one place, ``_exchange``, for every client (``check``, ``send``,
+``replay``, the provider's deliveries, ``--forward-to``): a reply counts only when all of it arrived and
+its status is final.
 """
 
 from __future__ import annotations
