@@ -4,8 +4,10 @@ Three measurements (issue 3), each repeated for a few rounds on a shared, noisy 
 
 1. start() + stop() with idle keep-alive connections still open (target: under 50 ms), next to
    pytest-httpserver's HTTPServer and a bare werkzeug ``make_server(threaded=True)``.
-2. Recording throughput: 8 threads in a separate process, each with one http.client keep-alive
-   connection, POST distinct callbacks as fast as they are answered. Against a bare werkzeug threaded
+2. Recording throughput and server CPU per callback: 8 threads in a separate process, each with one
+   http.client keep-alive connection, POST distinct callbacks as fast as they are answered; the CPU
+   time this process spends meanwhile is the server's (goal: <= 1.2x the stdlib floor's, with the same
+   listen backlog of 1,024). Against a bare werkzeug threaded
    server answering a constant reply (target >= 0.9x), pytest-httpserver threaded (target >= 1x) and,
    as the floor of Python HTTP, a stdlib ``http.server`` keep-alive handler answering a constant reply.
    Every callback is counted: none lost, none duplicated.
@@ -103,8 +105,8 @@ def httpserver() -> Iterator[tuple[str, Callable[[], int], Any]]:
 
 
 @contextlib.contextmanager
-def stdlib_floor() -> Iterator[tuple[str, Callable[[], int], Any]]:
-    """The floor: stdlib http.server, HTTP/1.1 keep-alive, read the body, answer a constant reply."""
+def stdlib_floor(reply: bytes = OK_BODY) -> Iterator[tuple[str, Callable[[], int], Any]]:
+    """The floor: stdlib http.server, HTTP/1.1 keep-alive, read the body, answer a constant JSON ``reply``."""
     seen = itertools.count()
     counted = [0]
 
@@ -117,14 +119,17 @@ def stdlib_floor() -> Iterator[tuple[str, Callable[[], int], Any]]:
             counted[0] = next(seen) + 1
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(OK_BODY)))
+            self.send_header("Content-Length", str(len(reply)))
             self.end_headers()
-            self.wfile.write(OK_BODY)
+            self.wfile.write(reply)
 
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(http.server.ThreadingHTTPServer):
+        request_queue_size = 1024  # a realistic listen backlog (socketserver's default is 5), as CallbackServer's
+
+    server = Server(("127.0.0.1", 0), Handler)
     with serving_in_a_thread(server, lambda: counted[0]) as served:
         yield served
 
@@ -225,9 +230,13 @@ def run_load(url: str, requests: int) -> dict[str, Any]:
     return result
 
 
-def throughput(name: str, serve: Serve, requests: int) -> float:
+def throughput(name: str, serve: Serve, requests: int) -> tuple[float, float]:
+    """(requests per second, server CPU seconds per 1,000 callbacks): the load runs in another process, so
+    this process's CPU time over the run is the server's."""
     with serve() as (url, count, server):
+        cpu = time.process_time()
         result = run_load(url, requests)
+        cpu = time.process_time() - cpu
         if isinstance(server, CallbackServer):
             records = server.wait_for(requests, timeout=10)
             expected = [p["voiceprompt_callback"]["callid"] for p in PayloadFactory(SEED).batch(requests)]
@@ -238,7 +247,7 @@ def throughput(name: str, serve: Serve, requests: int) -> float:
         seen = count()
     if result["statuses"] != {"200": requests} or seen != requests:
         raise SystemExit(f"{name}: {seen} of {requests} requests seen, answers {result}")
-    return requests / float(result["elapsed"])
+    return requests / float(result["elapsed"]), cpu / requests * 1000
 
 
 # ---- 4. throughput under slow peers -----------------------------------------------------------------
@@ -417,18 +426,30 @@ def throughputs(rounds: int, requests: int) -> None:
         "stdlib http.server keep-alive": stdlib_floor,
     }
     rates: dict[str, list[float]] = {name: [] for name in servers}
+    cpus: dict[str, list[float]] = {name: [] for name in servers}
     order = list(servers)
     for round_ in range(rounds):
         for name in order[round_ % len(order) :] + order[: round_ % len(order)]:
-            rates[name].append(throughput(name, servers[name], requests))
-    ours = median(rates[order[0]])
+            rate, cpu = throughput(name, servers[name], requests)
+            rates[name].append(rate)
+            cpus[name].append(cpu)
+    ours, our_cpu = median(rates[order[0]]), median(cpus[order[0]])
     print(f"\n2. throughput: {SENDERS} keep-alive senders in another process, {requests} distinct callbacks a run")
     print("   (targets: >= 0.9x werkzeug bare, >= 1.0x pytest-httpserver; none lost or duplicated)")
-    print(f"   {'server':<34}{'median req/s':>13}{'voicecb / it':>14}   runs (req/s)")
-    for name, values in rates.items():
-        listing = " ".join(f"{v:.0f}" for v in values)
-        print(f"   {name:<34}{median(values):>13.0f}{ours / median(values):>13.2f}x   {listing}")
+    print(f"   {'server':<34}{'median req/s':>13}{'voicecb / it':>14}{'CPU s/1000':>12}{'voicecb / it':>14}")
+    for name in servers:
+        rate, cpu = median(rates[name]), median(cpus[name])
+        print(f"   {name:<34}{rate:>13.0f}{ours / rate:>13.2f}x{cpu:>12.3f}{our_cpu / cpu:>13.2f}x")
     print(f"   voicecb: {requests * rounds} callbacks recorded, 0 lost, 0 duplicated, all valid")
+    floor = median(cpus[order[-1]])
+    ratios = [a / b for a, b in zip(cpus[order[0]], cpus[order[-1]], strict=True)]  # within a round: same load
+    ratio = median(ratios)
+    print(
+        f"   server CPU per callback: voicecb {our_cpu:.3f} s per 1,000, the stdlib keep-alive constant server "
+        f"{floor:.3f} (backlog 1,024); rounds' ratios {' '.join(f'{r:.2f}' for r in ratios)}"
+    )
+    print(f"   voicecb / stdlib CPU per callback: {ratio:.2f}x, median of the rounds (goal <= 1.2x): ", end="")
+    print("MET" if ratio <= 1.2 else "NOT MET")
 
 
 def per_test_overhead(n: int, pytest_rounds: int) -> None:

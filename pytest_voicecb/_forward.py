@@ -72,7 +72,6 @@ class Forwarder:
     def __call__(self, recorded: RecordedCallback) -> Response:
         from werkzeug.wrappers import Response
 
-        from pytest_voicecb import contract
         from pytest_voicecb.client import DeliveryError
         from pytest_voicecb.verdict import judge
 
@@ -81,9 +80,11 @@ class Forwarder:
             reply = self._client().post(recorded.body, content_type=content_type)
         except DeliveryError as exc:
             self._local.last = Forwarded(self.url, None, "failed", (f"no reply: {exc.reason}",))
-            message = f"the handler at {self.url} did not answer: {exc.reason}"
-            body = contract.encode(contract.error_reply(message))
-            return Response(body, 502, content_type=contract.JSON_CONTENT_TYPE)
+            return _bad_gateway(f"the handler at {self.url} did not answer: {exc.reason}")
+        if reply.truncated:  # never relay the first part of a reply as if it were all of it
+            why = f"HTTP {reply.status} with more than {len(reply.body):,} bytes (the read limit)"
+            self._local.last = Forwarded(self.url, reply.status, "failed", (f"reply too large: {why}",))
+            return _bad_gateway(f"the handler at {self.url} answered {why}; not relayed")
         verdict = judge(reply, recorded.body, strict=self.strict)
         self._local.last = Forwarded(self.url, reply.status, verdict.outcome, tuple(verdict.problems))
         headers = [(name, value) for name, value in reply.headers.items() if name.lower() not in _HOP_BY_HOP]
@@ -114,3 +115,12 @@ class Forwarder:
             with self._lock:
                 self._clients.append(client)
         return client
+
+
+def _bad_gateway(message: str) -> Response:
+    """A 502 in the contract's error shape, so the sender retries as it would against a broken handler."""
+    from werkzeug.wrappers import Response
+
+    from pytest_voicecb import contract
+
+    return Response(contract.encode(contract.error_reply(message)), 502, content_type=contract.JSON_CONTENT_TYPE)

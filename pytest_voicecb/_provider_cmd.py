@@ -91,7 +91,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run until SIGINT/SIGTERM; 2 for a usage problem (printed), else 0."""
     from pytest_voicecb.client import TargetError, resolve_target
-    from pytest_voicecb.provider import Provider, RetryPolicy, SystemClock
+    from pytest_voicecb.provider import Provider, RetryPolicy, SystemClock, proxy
     from pytest_voicecb.provider.control import attempt_data, send_data
     from pytest_voicecb.provider.models import Attempt, Delivery, Send
 
@@ -162,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
             log.close()
         return fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
     settings = provider.settings()
-    print(f"provider listening on {provider.url}, delivering to {args.callback_url}", flush=True)
+    print(f"provider listening on {provider.url} {proxy.STARTUP_HINT}, delivering to {args.callback_url}", flush=True)
     for name, value in settings.items():
         print(f"  {name} = {value}", flush=True)
     if console is not None:

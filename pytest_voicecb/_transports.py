@@ -5,7 +5,9 @@ as httpx's transports implement ``handle_request``; network failures become ``De
 place, ``_delivery_error``. A timeout bounds the WHOLE delivery: over HTTP every socket operation gets
 only the time left until one deadline (``_DeadlineSocket``), so a handler trickling its reply a byte a
 second times out like a silent one; in-process the app runs in a worker thread the caller stops
-waiting for.
+waiting for. Every HTTP reply is read in one place, ``_exchange``, for every client (``check``, ``send``,
+``replay``, the provider's deliveries, ``--forward-to``): a reply counts only when all of it arrived and
+its status is final.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any, Protocol
 from werkzeug.datastructures import Headers
 
 from pytest_voicecb._models import Reply, SentRequest
-from pytest_voicecb._text import safe
+from pytest_voicecb._text import safe, shorten
 from pytest_voicecb.asgi import AsgiBridge
 from pytest_voicecb.errors import DeliveryError, TargetError
 
@@ -447,7 +449,8 @@ def _exchange(
         response = conn.getresponse()
         phase = "the reply's body was still arriving"
         try:
-            body = response.read(max_size + 1)
+            _refuse_interim(response)
+            body = _read_body(response, max_size)
         except BaseException:
             response.close()
             raise
@@ -470,6 +473,45 @@ def _exchange(
         truncated=truncated,
     )
     return reply, truncated or response.will_close
+
+
+def _refuse_interim(response: http.client.HTTPResponse) -> None:
+    """``_BadReply`` for a 1xx status as the reply (http.client skips only ``100 Continue``): a callback
+    gets one final reply, and a ``101`` switches to a protocol nobody asked for."""
+    if 100 <= response.status < 200:
+        raise _BadReply(
+            f"the reply's status is {response.status} {safe(response.reason)}, an interim (1xx) status, not a "
+            "final reply: a callback handler answers with a final status (200 with the contract's JSON body)"
+        )
+
+
+def _read_body(response: http.client.HTTPResponse, max_size: int) -> bytes:
+    """The reply's body up to ``max_size + 1`` bytes; ``_BadReply`` when it ended before its framing said
+    (``Content-Length`` not reached, a chunked body cut off), with what did arrive."""
+    try:
+        body = response.read(max_size + 1)
+    except http.client.IncompleteRead as exc:
+        raise _BadReply(_cut_short(response, "its chunked body ended before the last chunk", exc.partial)) from None
+    if len(body) <= max_size and response.length:  # http.client returns a short read as it is
+        promised = len(body) + response.length
+        raise _BadReply(_cut_short(response, f"Content-Length said {promised:,} bytes", body))
+    return body
+
+
+def _cut_short(response: http.client.HTTPResponse, framing: str, received: bytes) -> str:
+    shown = safe(shorten(received.decode("utf-8", "replace"), 200))
+    return (
+        f"the reply was cut short: HTTP {response.status}, {framing}, the connection closed after "
+        f"{len(received):,} bytes ({shown!r}); a reply counts only when all of it arrives"
+    )
+
+
+class _BadReply(http.client.HTTPException):
+    """A reply that arrived but cannot count as one; ``reason`` says what was received."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class _Timeout(TimeoutError):
@@ -559,6 +601,8 @@ def _delivery_error(request: SentRequest, exc: BaseException, timeout: float | N
         if isinstance(exc, _Timeout) and exc.phase:
             reason += f" ({exc.phase})"
         return DeliveryError(request, reason, timed_out=True)
+    if isinstance(exc, _BadReply):
+        return DeliveryError(request, exc.reason)
     if isinstance(exc, http.client.HTTPException):
         return DeliveryError(request, f"the reply is not HTTP ({type(exc).__name__}: {safe(str(exc))})")
     if isinstance(exc, OSError):

@@ -7,7 +7,8 @@ naming one of those. In-process apps are called directly, without sockets, with 
 server builds; ASGI apps go through a2wsgi (with the lifespan startup and shutdown a server would run)
 so both in-process paths share one code path. Every delivery returns a ``Reply``, whatever the handler
 does: an app that raises gives a 500 reply (as a server would answer), and only a delivery that gets
-no reply at all (connection refused, timeout, a hung app) raises ``DeliveryError``.
+no whole reply (connection refused, timeout, a hung app, a reply cut short or with an interim 1xx
+status) raises ``DeliveryError``.
 
 The data (``SentRequest``, ``Reply``) lives in ``_models``, the transports in ``_transports``, the
 errors in ``errors`` and the curl reproducer in ``repro``; this module holds the targets and the client.

@@ -4,7 +4,7 @@
 * CallbackError(ValueError)           contract.py: a callback breaks the provider's contract
 * ReplyContractError(AssertionError)  contract.py: a handler's reply breaks it
 * TargetError(ValueError)             here: cannot deliver to that target (bad URL, unimportable app)
-* DeliveryError(AssertionError)       here: a delivery got no reply at all (refused, timed out, hung)
+* DeliveryError(AssertionError)       here: a delivery got no whole reply (refused, timed out, hung, cut short)
 ```
 
 The ``ValueError`` ones are a caller's mistake with a value; the ``AssertionError`` ones are verdicts
@@ -35,7 +35,8 @@ class TargetError(ValueError):
 
 
 class DeliveryError(AssertionError):
-    """A callback got no reply at all: connection refused, unknown host, timeout, or an app that hung.
+    """A callback got no whole reply: connection refused, unknown host, timeout, an app that hung, or a
+    reply cut short or with an interim (1xx) status.
 
     An ``AssertionError`` (not a ``ConnectionError``) because in a test it is a verdict on the handler,
     "it did not answer", and because user code that retries on ``OSError`` must not swallow it.

@@ -15,40 +15,21 @@ from contextlib import contextmanager
 import pytest
 
 from pytest_voicecb.client import CallbackClient, DeliveryError, Reply
+from tests.raw_upstream import raw_server, read_request
 
 OK_BODY = b'{"result":0,"errmsg":"OK"}'
 STATUS = b"HTTP/1.1 200 OK\r\n"
 HEADERS = b"Content-Type: application/json\r\nContent-Length: %d\r\nX-Padding: " % len(OK_BODY)
 
 
-def _read_request(conn: socket.socket) -> None:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = conn.recv(65536)
-        if not chunk:
-            return
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = next(
-        (int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0
-    )
-    while len(body) < length:
-        chunk = conn.recv(65536)
-        if not chunk:
-            return
-        body += chunk
-
-
 @contextmanager
 def trickling(quick: bytes, slow: bytes, *, every: float = 0.05) -> Iterator[str]:
     """A server answering each connection with ``quick`` at once, then ``slow`` one byte every ``every`` s."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
 
-    def answer(conn: socket.socket) -> None:
+    def answer(conn: socket.socket, stop: threading.Event) -> None:
         with conn:
             try:
-                _read_request(conn)
+                read_request(conn)
                 conn.sendall(quick)
                 for byte in slow:
                     if stop.wait(every):
@@ -57,23 +38,8 @@ def trickling(quick: bytes, slow: bytes, *, every: float = 0.05) -> Iterator[str
             except OSError:
                 return  # the client gave up: good
 
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=answer, args=(conn,), daemon=True).start()
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}/cb"
-    finally:
-        stop.set()
-        socket.create_connection(listener.getsockname(), timeout=5).close()  # wakes accept()
-        thread.join(5)
-        listener.close()
+    with raw_server(answer) as url:
+        yield url
 
 
 def trickled_body(padding: int) -> tuple[bytes, bytes]:

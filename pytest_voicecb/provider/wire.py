@@ -1,30 +1,38 @@
 """The HTTP seam: plain request/response values for the APIs, and the one class that serves them.
 
 ``ApiRequest`` and ``ApiResponse`` carry no framework type, so the API modules (``v3``, ``legacy``,
-``control``) never see werkzeug. ``ApiServer`` is the only place that does: it runs werkzeug's threaded
-``make_server`` on loopback, turns each WSGI request into an ``ApiRequest`` (reading at most
-``max_body_size`` bytes), and writes the ``ApiResponse`` back. Moving the simulator onto the server's
-``_http11`` layer means replacing ``ApiServer`` alone.
+``control``) never see an HTTP server. ``ApiServer`` is the only place that does: it runs the project's
+keep-alive HTTP/1.1 layer (``server._http11``, what ``CallbackServer`` runs on) on loopback, so an SDK's
+connection pool reuses one connection for every send. That layer reads each body exactly
+(``Content-Length`` or chunked, at most ``max_body_size`` bytes once decoded), bounds idle and slow
+connections, and hands each request here as an ``Incoming``; ``ApiServer`` turns it into an
+``ApiRequest`` and the handler's ``ApiResponse`` into the bytes sent back.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
 import threading
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_voicecb import _checks
 from pytest_voicecb.contract import JSON_CONTENT_TYPE
+from pytest_voicecb.provider import proxy
+
+if TYPE_CHECKING:
+    from werkzeug.wrappers import Response
+
+    from pytest_voicecb.server._http11 import Answer, HTTP11Server, Incoming
 
 __all__ = ["DEFAULT_MAX_BODY_SIZE", "ApiRequest", "ApiResponse", "ApiServer", "json_response"]
 
 DEFAULT_MAX_BODY_SIZE = 1024 * 1024
 """Send-API request bodies are read up to 1 MiB; larger ones get the API's size error."""
+
+DEFAULT_MAX_CONNECTIONS = 256
+"""Open connections served at once (each busy one holds a worker thread); one more gets a 503."""
 
 
 @dataclass(frozen=True)
@@ -44,13 +52,15 @@ class ApiRequest:
 
 @dataclass
 class ApiResponse:
-    """What to answer: ``status``, ``headers``, ``body``; ``delay`` real seconds first; ``drop`` closes the socket."""
+    """What to answer: ``status``, ``headers``, ``body``; ``delay`` real seconds first; ``drop`` closes the socket;
+    ``reason`` replaces the status line's usual phrase (what a client shows when it reads no body)."""
 
     status: int = 200
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
     delay: float = 0.0
     drop: bool = False
+    reason: str = ""
 
 
 def json_response(data: Any, status: int = 200) -> ApiResponse:
@@ -63,26 +73,37 @@ Handler = Callable[[ApiRequest], ApiResponse]
 
 
 class ApiServer:
-    """A threaded werkzeug server on ``host``:``port`` answering every request with ``handler``.
+    """The keep-alive HTTP/1.1 server on ``host``:``port`` answering every request with ``handler``.
 
     The handler never raises into the server: an exception becomes a 500 with the error shown, and the
-    server keeps serving. ``stopping`` cuts short any scripted delay.
+    server keeps serving. ``stopping`` cuts short any scripted delay. A body over ``max_body_size``
+    reaches the handler as ``too_large`` (so each API answers with its own size error); a request the
+    HTTP layer cannot read (a body cut short, bad framing) is answered ``{"error": ...}`` with its status.
     """
 
     def __init__(
-        self, handler: Handler, *, host: str = "127.0.0.1", port: int = 0, max_body_size: int = DEFAULT_MAX_BODY_SIZE
+        self,
+        handler: Handler,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        timeout: float = 30.0,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         self.handler = handler
         self.host = host
         self.port = _checks.whole("port", port, maximum=65535)
         self.max_body_size = _checks.whole("max_body_size", max_body_size, minimum=1)
+        self.timeout = _checks.seconds("timeout", timeout)
+        self.max_connections = _checks.whole("max_connections", max_connections, minimum=1)
         self.stopping = threading.Event()
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
+        self._http: HTTP11Server | None = None
+        self._own: set[str] = set()
 
     @property
     def running(self) -> bool:
-        return self._server is not None
+        return self._http is not None
 
     @property
     def base_url(self) -> str:
@@ -90,97 +111,81 @@ class ApiServer:
         return f"http://{host}:{self.port}"
 
     def start(self) -> None:
-        from werkzeug.serving import WSGIRequestHandler, make_server
-
-        class QuietHandler(WSGIRequestHandler):
-            def log(self, *args: Any) -> None:  # the simulator reports sends itself
-                pass
+        from pytest_voicecb.server._http11 import HTTP11Server, listen
 
         self.stopping.clear()
-        server = make_server(self.host, self.port, self._wsgi, threaded=True, request_handler=QuietHandler)
-        server.daemon_threads = True  # type: ignore[attr-defined]
-        self.port = server.server_port
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-        self._thread.name = f"voicecb-provider-{self.port}"
-        self._thread.start()
+        http = HTTP11Server(
+            self,
+            listen(self.host, self.port),
+            name="provider simulator",
+            error_reply=_error_reply,
+            max_body_size=self.max_body_size,
+            timeout=self.timeout,
+            header_timeout=min(self.timeout, 10.0),
+            max_connections=self.max_connections,
+        )
+        self.port = http.port
+        self._own = {f"{name}:{self.port}" for name in (self.host, f"[{self.host}]", "127.0.0.1", "localhost")}
+        self._http = http
+        http.start()
 
     def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
+        """Close the listener and every connection at once; a scripted delay in progress ends now."""
+        http, self._http = self._http, None
+        if http is None:
             return
         self.stopping.set()
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
+        http.stop()
 
-    def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        request = self._request(environ)
-        try:
-            response = self.handler(request)
-        except Exception as exc:  # never a crash of the server: say what broke
-            response = json_response({"error": f"simulator bug: {type(exc).__name__}: {exc}"}, 500)
-        if response.delay and self.stopping.wait(response.delay):
-            response = json_response({"error": "the simulator stopped"}, 503)
+    def receive(self, incoming: Incoming) -> Answer:
+        """The HTTP layer's one call per request (``server._http11.Receiver``); not for the APIs."""
+        from pytest_voicecb.server._http11 import Answer
+
+        refusal = incoming.refusal
+        if not incoming.method or (refusal is not None and refusal.status != 413):
+            status = None if refusal is None else refusal.status
+            return Answer(reply=None if status is None else _error_reply(status, refusal.message if refusal else ""))
+        refused = proxy.refusal(incoming.method, incoming.authority, self._own)
+        if refused is not None:
+            response = json_response({"error": refused.message}, refused.status)
+            response.reason = refused.reason
+            if refused.close:
+                response.headers.append(("Connection", "close"))
+            return Answer(reply=_reply(response))
+        response = self._respond(_api_request(incoming, too_large=refusal is not None))
         if response.drop:
-            sock = environ.get("werkzeug.socket")
-            if isinstance(sock, socket.socket):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-            # werkzeug cannot write to the closed socket; the client sees the connection dropped
-        headers = [*response.headers, ("Content-Length", str(len(response.body)))]
-        reason = _REASONS.get(response.status, "Unknown")
-        start_response(f"{response.status} {reason}", headers)
-        return [response.body]
+            return Answer(reply=None, delay=response.delay, interrupt=self.stopping)
+        return Answer(reply=_reply(response), delay=response.delay, interrupt=self.stopping)
 
-    def _request(self, environ: dict[str, Any]) -> ApiRequest:
-        headers = {
-            key[5:].replace("_", "-").lower(): value for key, value in environ.items() if key.startswith("HTTP_")
-        }
-        if environ.get("CONTENT_TYPE"):
-            headers["content-type"] = environ["CONTENT_TYPE"]
+    def _respond(self, request: ApiRequest) -> ApiResponse:
         try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        stream = environ["wsgi.input"]
-        too_large = length > self.max_body_size
-        body = b"" if too_large else _read(stream, length)
-        if too_large:
-            _drain(stream, length)
-        return ApiRequest(
-            environ.get("REQUEST_METHOD", "GET"),
-            environ.get("PATH_INFO", "/") or "/",
-            environ.get("QUERY_STRING", ""),
-            headers,
-            body,
-            too_large,
-        )
+            return self.handler(request)
+        except Exception as exc:  # never a crash of the server: say what broke
+            return json_response({"error": f"simulator bug: {type(exc).__name__}: {exc}"}, 500)
 
 
-def _read(stream: Any, length: int) -> bytes:
-    chunks, left = [], length
-    while left > 0:
-        chunk = stream.read(min(left, 65536))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
+def _api_request(incoming: Incoming, *, too_large: bool) -> ApiRequest:
+    """``incoming`` as the APIs see it: lower-case header names, repeated headers joined with commas (as a
+    WSGI server joins them); a body over the limit is empty and ``too_large``."""
+    headers: dict[str, str] = {}
+    for name, value in incoming.headers.items():
+        key = name.lower()
+        headers[key] = f"{headers[key]},{value}" if key in headers else value
+    body = b"" if too_large else incoming.body
+    return ApiRequest(incoming.method, incoming.path or "/", incoming.query, headers, body, too_large)
 
 
-def _drain(stream: Any, length: int, limit_seconds: float = 5.0) -> None:
-    """Read and drop an oversized body (up to a bound) so the client sees our answer, not a reset."""
-    end = time.monotonic() + limit_seconds
-    left = min(length, 64 * 1024 * 1024)
-    while left > 0 and time.monotonic() < end:
-        chunk = stream.read(min(left, 65536))
-        if not chunk:
-            break
-        left -= len(chunk)
+def _reply(response: ApiResponse) -> Response:
+    """The werkzeug ``Response`` the HTTP layer renders: exactly the API's headers, and its length."""
+    from werkzeug.wrappers import Response
+
+    status = f"{response.status} {response.reason}" if response.reason else response.status
+    reply = Response(response.body, status, headers=response.headers)
+    if not any(name.lower() == "content-type" for name, _ in response.headers):
+        del reply.headers["Content-Type"]  # werkzeug's text/plain default is not what the API sent
+    return reply
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 500: "Internal Server Error"}
-_REASONS[503] = "Service Unavailable"
-_REASONS[413] = "Payload Too Large"
+def _error_reply(status: int, message: str) -> Response:
+    """What the HTTP layer answers itself (a 503 at the connection limit, a body cut short ...)."""
+    return _reply(json_response({"error": message}, status))

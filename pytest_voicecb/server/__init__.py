@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -31,7 +30,7 @@ from werkzeug.wrappers import Response
 from pytest_voicecb import _checks, _text, contract
 from pytest_voicecb.contract import Callback, CallbackError, Problem
 from pytest_voicecb.server._http11 import Answer as _Answer
-from pytest_voicecb.server._http11 import HTTP11Server, Incoming
+from pytest_voicecb.server._http11 import HTTP11Server, Incoming, listen
 from pytest_voicecb.server.expectations import Expectation, declared_invalid, matcher, problems
 from pytest_voicecb.server.mounts import WsgiApp, answer_mounted, check_mounts, mounted_prefix
 from pytest_voicecb.server.records import RecordedCallback, replied
@@ -169,14 +168,9 @@ class CallbackServer:
         """Bind and listen (a free port when ``port=0``) and serve in a daemon thread."""
         if self._http is not None:
             raise RuntimeError(f"the CallbackServer is already running at {self.url}")
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        try:
-            listener = socket.create_server((self.host, self._port), family=family, backlog=1024)
-        except OSError as exc:
-            raise OSError(exc.errno, f"cannot listen on {self.host}:{self._port}: {exc.strerror}") from None
         http = HTTP11Server(
             self,
-            listener,
+            listen(self.host, self._port),
             name="callback server",
             error_reply=_error_response,
             max_body_size=self.max_body_size,

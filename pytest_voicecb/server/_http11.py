@@ -57,7 +57,7 @@ from pytest_voicecb.server._wire import (
     render,
 )
 
-__all__ = ["Answer", "HTTP11Server", "Incoming", "Receiver", "Refusal"]
+__all__ = ["Answer", "HTTP11Server", "Incoming", "Receiver", "Refusal", "listen"]
 
 _log = logging.getLogger("pytest_voicecb.server")
 
@@ -68,6 +68,16 @@ _LINGER_MAX: Final = 64  # refused connections kept open briefly so the sender r
 _LINGER_SECONDS: Final = 1.0
 _ACCEPTS_PER_WAKE: Final = 64
 _OUT_OF_FDS: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host``:``port`` (IPv6 when the host has a colon) with a backlog for bursts of
+    connections; ``OSError`` naming the address when it cannot."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=1024)
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
 class HTTP11Server:

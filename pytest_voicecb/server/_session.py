@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import re
 import socket
+import struct
+import sys
 import threading
 import time
 from typing import Final, Protocol
@@ -32,6 +34,53 @@ _DRAIN_BYTES: Final = 64 * 1024 * 1024  # after a 413, read and discard at most 
 _DRAIN_SECONDS: Final = 2.0  # ... for at most this long, so the sender can read the 413 before the close
 _DRAIN_IDLE: Final = 0.2
 _HEX: Final = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_KERNEL_TIMEOUTS: Final = sys.platform != "win32" and hasattr(socket, "SO_RCVTIMEO")
+
+
+class _TimedSocket:
+    """A blocking socket whose reads and writes give up after a time, as cheaply as the kernel allows.
+
+    Python's own socket timeout costs a ``poll()`` before every read and write and an ``ioctl()`` at every
+    change; a keep-alive callback paid five system calls for its two (one read, one write). Here the
+    timeouts are the kernel's ``SO_RCVTIMEO``/``SO_SNDTIMEO``, set only when they change (the keep-alive
+    wait's is always the same), so a read or a write is one call. A read past its time raises
+    ``TimeoutError`` as a Python timeout does. Windows keeps Python's timeouts.
+    """
+
+    __slots__ = ("_receive", "sock")
+
+    def __init__(self, sock: socket.socket, send_timeout: float) -> None:
+        self.sock = sock
+        self._receive = -1.0
+        sock.setblocking(True)
+        if _KERNEL_TIMEOUTS:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(send_timeout))
+        else:  # pragma: no cover - Windows
+            sock.settimeout(send_timeout)
+
+    def recv(self, size: int, seconds: float) -> bytes:
+        """Up to ``size`` bytes, waiting at most ``seconds`` (``TimeoutError`` past it)."""
+        if seconds <= 0:
+            raise TimeoutError
+        if seconds != self._receive:
+            self._receive = seconds
+            if _KERNEL_TIMEOUTS:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(seconds))
+            else:  # pragma: no cover - Windows
+                self.sock.settimeout(seconds)
+        try:
+            return self.sock.recv(size)
+        except BlockingIOError:  # SO_RCVTIMEO ran out
+            raise TimeoutError from None
+
+    def sendall(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+
+def _timeval(seconds: float) -> bytes:
+    """``struct timeval`` for a socket option; never zero, which the kernel reads as "wait forever"."""
+    whole, micro = divmod(max(round(seconds * 1_000_000), 1), 1_000_000)
+    return struct.pack("@ll", whole, micro)
 
 
 class Server(Protocol):
@@ -61,11 +110,10 @@ class Session:
         self.sock = conn.sock
         self.buf = conn.buf
         self.deadline = 0.0
+        self.io = _TimedSocket(conn.sock, server.timeout)
 
     def run(self) -> None:
         server, sock = self.server, self.sock
-        sock.setblocking(True)
-        sock.settimeout(server.timeout)
         started = self.conn.head_started or time.monotonic()
         while True:
             head = self._read_head(started)
@@ -84,8 +132,7 @@ class Session:
         if self.server.stopping:
             return False
         try:
-            self.sock.settimeout(_KEEP_ALIVE_GRACE)
-            data = self.sock.recv(65536)
+            data = self.io.recv(65536, _KEEP_ALIVE_GRACE)
         except TimeoutError:
             self.sock.setblocking(False)
             return False
@@ -104,10 +151,7 @@ class Session:
         while not head_ready(conn):
             left = min(server.timeout, started + server.header_timeout - time.monotonic())
             try:
-                if left <= 0:
-                    raise TimeoutError
-                self.sock.settimeout(left)
-                data = self.sock.recv(65536)
+                data = self.io.recv(65536, left)
             except TimeoutError:
                 if has_content(self.buf):
                     cut = time.monotonic() - started >= server.header_timeout
@@ -130,7 +174,6 @@ class Session:
                 self._refuse_head(partial_head_refusal(bytes(self.buf)))
                 return None
             self.buf += data
-        self.sock.settimeout(server.timeout)
         end = head_end(conn)
         raw = bytes(self.buf[:end]) if end >= 0 else bytes(self.buf)
         del self.buf[: end if end >= 0 else len(self.buf)]
@@ -159,7 +202,7 @@ class Session:
         if answer.reply is not None:
             data, _ = render(answer.reply, head_only=False, close=True, version=(1, 1))
             with contextlib.suppress(OSError):
-                self.sock.sendall(data)
+                self.io.sendall(data)
 
     # ---- one exchange ---------------------------------------------------------------------------
 
@@ -180,6 +223,7 @@ class Session:
             query=head.query,
             headers=head.headers,
             body=refused.body if refused is not None else body or b"",
+            authority=head.authority,
             received_at=head.received_at,
             started=head.started,
             truncated=refused is not None and refused.truncated,
@@ -197,7 +241,7 @@ class Session:
         close = refused is not None or not head.keep_alive or server.stopping
         data, close = render(answer.reply, head_only=head.method == "HEAD", close=close, version=head.version)
         try:
-            self.sock.sendall(data)
+            self.io.sendall(data)
         except OSError:
             return False
         if answer.sent is not None:
@@ -211,19 +255,18 @@ class Session:
     def _read_body(self, head: Head) -> bytes:
         """The request body, read exactly, all of it within ``timeout`` however slowly it trickles."""
         self.deadline = time.monotonic() + self.server.timeout
-        headers = head.headers
         limit = self.server.max_body_size
-        expect_continue = head.version >= (1, 1) and headers.get("Expect", "").lower() == "100-continue"
-        encoding = headers.get("Transfer-Encoding")
-        if encoding is not None:
+        expect_continue = head.version >= (1, 1) and head.field("expect").lower() == "100-continue"
+        if "transfer-encoding" in head.index:
+            encoding = head.field("transfer-encoding")
             if encoding.strip().lower() != "chunked":
                 raise Refused(501, f"Transfer-Encoding {encoding!r} is not supported; send chunked or Content-Length")
-            if headers.get("Content-Length") is not None:
+            if "content-length" in head.index:
                 head.close = True  # both framings: trust chunked, then close (RFC 9112 6.3)
             if expect_continue:
                 self._send_continue()
             return self._read_chunked(limit)
-        lengths = {value.strip() for value in headers.getlist("Content-Length")}
+        lengths = {value.strip() for value in head.index.get("content-length", ())}
         if not lengths:
             return b""
         size = content_length(lengths)
@@ -235,7 +278,7 @@ class Session:
 
     def _send_continue(self) -> None:
         with contextlib.suppress(OSError):
-            self.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.io.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def _recv(self, size: int) -> bytes:
         """Up to ``size`` bytes: what is buffered, else one read bounded by the body's time budget."""
@@ -244,10 +287,7 @@ class Session:
             del self.buf[:size]
             return data
         left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError
-        self.sock.settimeout(min(left, self.server.timeout))
-        return self.sock.recv(min(size, 65536))
+        return self.io.recv(min(size, 65536), min(left, self.server.timeout))
 
     def _readline(self, limit: int) -> bytes:
         """One line (ending in ``\\n``) of at most ``limit`` bytes, or what arrived before the end."""
@@ -266,10 +306,7 @@ class Session:
 
     def _recv_more(self) -> bytes:
         left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError
-        self.sock.settimeout(min(left, self.server.timeout))
-        chunk = self.sock.recv(65536)
+        chunk = self.io.recv(65536, min(left, self.server.timeout))
         self.buf += chunk
         return chunk
 
@@ -341,9 +378,8 @@ class Session:
         left = min(size, _DRAIN_BYTES) - len(self.buf)
         self.buf.clear()
         with contextlib.suppress(OSError):
-            self.sock.settimeout(_DRAIN_IDLE)
             while left > 0 and time.monotonic() < deadline:
-                chunk = self.sock.recv(min(left, 65536))
+                chunk = self.io.recv(min(left, 65536), _DRAIN_IDLE)
                 if not chunk:
                     break
                 left -= len(chunk)

@@ -37,6 +37,7 @@ __all__ = [
     "partial_head_refusal",
     "render",
     "split_target",
+    "target_authority",
 ]
 
 _MAX_LINE: Final = 65536  # a request line or header line longer than this is refused (as http.server does)
@@ -64,6 +65,9 @@ class Incoming:
     query: str = ""
     headers: Headers = dataclasses.field(default_factory=Headers)
     body: bytes = b""
+    authority: str = ""
+    """The ``host[:port]`` of an absolute-form target (``POST http://host/ HTTP/1.1``, what a client sends
+    to a proxy); empty for the usual ``POST / HTTP/1.1``. ``CONNECT host:443`` has it too."""
     received_at: float
     """Wall-clock time (``time.time()``) when the head was complete (or given up on)."""
     started: float
@@ -112,15 +116,24 @@ class Head:
     query: str = ""
     version: tuple[int, int] = (1, 1)
     headers: Headers = dataclasses.field(default_factory=Headers)
+    authority: str = ""
     received_at: float = 0.0
     started: float = 0.0
     close: bool = False  # the framing forbids another request on this connection
+    index: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    """Each header's values by lower-case name, built once: the framing looks up four names per request,
+    and werkzeug's ``Headers.get`` scans the list (and raises an exception inside for every miss)."""
+
+    def field(self, name: str, default: str = "") -> str:
+        """The first value of the header ``name`` (lower-case), or ``default``."""
+        values = self.index.get(name)
+        return values[0] if values else default
 
     @property
     def keep_alive(self) -> bool:
         if self.close:
             return False
-        connection = self.headers.get("Connection", "").lower()
+        connection = self.field("connection").lower()
         if self.version >= (1, 1):
             return connection != "close"
         return connection == "keep-alive"
@@ -192,6 +205,7 @@ def parse_head(raw: bytes, head: Head, *, complete: bool) -> None:
         raise http_error(400, f"Bad request version ({_text.shorten(repr(text), 100)})")
     head.method, head.version = method, (1, int(minor))
     head.path, head.query = split_target(target)
+    head.authority = target_authority(method, target)
     fields: list[list[str]] = []
     for line in lines[1:]:
         if len(line) > _MAX_LINE:
@@ -199,6 +213,8 @@ def parse_head(raw: bytes, head: Head, *, complete: bool) -> None:
         text = line.rstrip(b"\r").decode("latin-1")
         if not text:
             continue
+        if "\r" in text:  # a bare CR inside a field (RFC 9112 2.2): refused, never passed on
+            raise http_error(400, f"a bare CR in header line {_text.shorten(repr(text), 80)}")
         if text[0] in " \t":  # obs-fold (RFC 9112 5.2): joined to the previous field with one space
             if not fields:
                 raise http_error(400, "a folded header line with no header before it")
@@ -214,7 +230,19 @@ def parse_head(raw: bytes, head: Head, *, complete: bool) -> None:
         if len(raw) > _MAX_HEAD:
             raise http_error(431, f"the request head is over {_MAX_HEAD:,} bytes")
         raise Refused(400, "the connection closed before the request head was complete")
-    head.headers = Headers([(name, value) for name, value in fields])
+    pairs = [(name, value) for name, value in fields]
+    head.headers = _checked_headers(pairs)
+    index = head.index
+    for name, value in pairs:
+        index.setdefault(name.lower(), []).append(value)
+
+
+def _checked_headers(pairs: list[tuple[str, str]]) -> Headers:
+    """werkzeug ``Headers`` holding ``pairs`` as they are: ``parse_head`` has checked what ``Headers.add``
+    would check again one field at a time (names are tokens, values hold no CR or LF)."""
+    headers = Headers()
+    headers._list = pairs
+    return headers
 
 
 def partial_head_refusal(raw: bytes) -> Refused:
@@ -237,6 +265,17 @@ def split_target(target: str) -> tuple[str, str]:
     return unquote(path), query
 
 
+def target_authority(method: str, target: str) -> str:
+    """``host[:port]`` of an absolute-form target (``http://vms.tencentcloudapi.com/``) or of a ``CONNECT``'s
+    authority-form (``vms.tencentcloudapi.com:443``), lower-case, without any ``user@``; else empty."""
+    if method == "CONNECT":
+        return target.lower()
+    if target.startswith("/") or "://" not in target:
+        return ""
+    authority = target.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0]
+    return authority.rpartition("@")[2].lower()
+
+
 def content_length(values: set[str]) -> int:
     if len(values) > 1:
         raise Refused(400, f"conflicting Content-Length headers: {', '.join(sorted(values))}")
@@ -252,15 +291,19 @@ def content_length(values: set[str]) -> int:
 def render(reply: Response, *, head_only: bool, close: bool, version: tuple[int, int]) -> tuple[bytes, bool]:
     """The reply's bytes, for one send; and whether the connection ends after it (``Connection: close``)."""
     headers = reply.headers.to_wsgi_list()
-    lowered = {key.lower() for key, _ in headers}
     data = reply.get_data()
-    if "transfer-encoding" in lowered or reply.headers.get("Content-Length", str(len(data))) != str(len(data)):
-        close = True  # scripted framing: the next request cannot follow on this connection
-    if "connection" in lowered and reply.headers.get("Connection", "").lower() == "close":
-        close = True
+    length = str(len(data))
+    named_connection = False
     lines = [f"HTTP/1.1 {reply.status}\r\n"]
-    lines += [f"{key}: {value}\r\n" for key, value in headers]
-    if close and "connection" not in lowered:
+    for key, value in headers:  # one pass: this runs for every reply
+        lines.append(f"{key}: {value}\r\n")
+        name = key.lower()
+        if name == "transfer-encoding" or (name == "content-length" and value != length):
+            close = True  # scripted framing: the next request cannot follow on this connection
+        elif name == "connection":
+            named_connection = True
+            close = close or value.lower() == "close"
+    if close and not named_connection:
         lines.append("Connection: close\r\n")
     elif version == (1, 0) and not close:
         lines.append("Connection: keep-alive\r\n")
