@@ -31,6 +31,7 @@ def send(
     secret_key: str | None = None,
     stamp: int | None = None,
     tamper: bool = False,
+    signed_host: str | None = None,
 ) -> dict[str, Any]:
     """A SendTtsVoice signed for ``service`` and sent with ``Host: host``; the ``Response`` object."""
     body = json.dumps(
@@ -40,7 +41,7 @@ def send(
     auth = authorization_header(
         secret_id or provider.secret_id,
         secret_key or provider.secret_key,
-        host=host,
+        host=host if signed_host is None else signed_host,
         payload=body,
         timestamp=stamp,
         service=service,
@@ -145,3 +146,9 @@ def test_a_scope_dated_another_day_is_refused_naming_the_expected_date(provider:
         connection.close()
     assert response["Error"]["Code"] == "AuthFailure.SignatureFailure"
     assert f"`{date}/vms/tc3_request` or `{date}/127/tc3_request`" in response["Error"]["Message"]
+
+
+def test_a_host_signed_without_its_port_as_the_node_sdk_signs_it_is_accepted_and_no_other(provider: Provider) -> None:
+    sent_to = provider.endpoint  # 127.0.0.1:PORT; the Node.js SDK signs host:127.0.0.1 (URL.hostname)
+    assert code(send(provider, host=sent_to, service="127", signed_host="127.0.0.1")) is None
+    assert code(send(provider, host=sent_to, service="127", signed_host="127.0.0.2")) == "AuthFailure.SignatureFailure"

@@ -17,7 +17,10 @@ Which service the credential scope names depends on the SDK (read in each offici
   ``127.0.0.1:PORT``, and ``localhost:PORT`` (no dot, so the port stays) for ``localhost:PORT``.
 
 The endpoint is what the SDK sends as ``Host``, so :func:`scope_services` accepts ``vms`` or the first
-label of the request's ``Host`` (with and without its port), and nothing else.
+label of the request's ``Host`` (with and without its port), and nothing else. The canonical ``host``
+header differs too: the Node.js SDK sends ``Host: 127.0.0.1:PORT`` but signs ``host:127.0.0.1``
+(``URL.hostname``, no port), so :func:`signature_matches` takes either (the real service never sees a
+port, so it cannot tell them apart either).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ __all__ = [
     "scope_mismatch",
     "scope_services",
     "signature",
+    "signature_matches",
 ]
 
 ALGORITHM = "TC3-HMAC-SHA256"
@@ -122,6 +126,38 @@ def signature(
     key = hmac.new(key, service.encode(), hashlib.sha256).digest()
     key = hmac.new(key, b"tc3_request", hashlib.sha256).digest()
     return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+def signature_matches(
+    secret_key: str,
+    auth: Authorization,
+    *,
+    method: str,
+    uri: str,
+    query: str,
+    headers: Mapping[str, str],
+    payload: bytes,
+    timestamp: int,
+    unsigned_payload: bool = False,
+) -> bool:
+    """Whether ``auth`` signs this request with ``secret_key``, its ``host`` as sent or without the port."""
+    sent = headers.get("host", "")
+    for host in dict.fromkeys((sent, _PORT.sub("", sent))):
+        expected = signature(
+            secret_key,
+            method=method,
+            uri=uri,
+            query=query,
+            headers={**headers, "host": host},
+            signed_headers=auth.signed_headers,
+            payload=payload,
+            timestamp=timestamp,
+            service=auth.service,
+            unsigned_payload=unsigned_payload,
+        )
+        if hmac.compare_digest(expected, auth.signature):
+            return True
+    return False
 
 
 def authorization_header(
