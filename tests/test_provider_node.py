@@ -92,3 +92,13 @@ def test_the_node_sdk_with_a_wrong_key_is_refused_with_auth_failure(settings: di
     assert sent.stdout == ""
     assert sent.stderr.startswith("AuthFailure.SignatureFailure: ")
     assert not (tmp_path / "calls.jsonl").exists()
+
+
+@pytest.mark.parametrize(("required", "outcome"), [("1", pytest.fail.Exception), ("", pytest.skip.Exception)])
+def test_a_missing_node_project_skips_with_its_reason_unless_ci_requires_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, required: str, outcome: type[BaseException]
+) -> None:
+    monkeypatch.setattr("tests.node_project.PROJECT", tmp_path)
+    monkeypatch.setenv("VOICECB_REQUIRE_NODE", required)
+    with pytest.raises(outcome, match="npm ci"):
+        node_project()
