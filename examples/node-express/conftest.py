@@ -94,8 +94,8 @@ def provider_settings(node_service: NodeService) -> Iterator[dict[str, str]]:
     try:
         assert process.stdout is not None
         process.stdout.readline()  # provider listening on ..., delivering to ...
-        settings = {}
-        while "voice_sdk_appid" not in settings or "endpoint" not in settings or "secret_key" not in settings:
+        settings: dict[str, str] = {}
+        while not {"endpoint", "secret_id", "secret_key", "voice_sdk_appid"} <= settings.keys():
             name, _, value = process.stdout.readline().strip().partition(" = ")
             assert name, f"voicecb provider stopped: {stop(process)}"
             settings[name] = value
