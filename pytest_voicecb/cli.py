@@ -14,7 +14,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pytest_voicecb import _cliutil, _provider_cmd, _replay_cmd, _serve, _text
@@ -23,6 +23,7 @@ from pytest_voicecb._cliutil import UsageError
 if TYPE_CHECKING:
     from pytest_voicecb.client import CallbackClient, Reply
     from pytest_voicecb.factory import PayloadFactory
+    from pytest_voicecb.report import Report
 
 __all__ = ["UsageError", "build_parser", "main"]
 
@@ -124,6 +125,16 @@ def _add_check(commands: argparse._SubParsersAction[_cliutil.VoicecbParser]) -> 
         "--html",
         metavar="FILE",
         help="also write the report as one self-contained HTML page to FILE, replaced when the run ends",
+    )
+    check.add_argument(
+        "--junit",
+        metavar="FILE",
+        help="also write JUnit XML to FILE (GitLab, Jenkins, Azure): a testcase per check, replaced when the run ends",
+    )
+    check.add_argument(
+        "--summary",
+        metavar="FILE",
+        help='also write a Markdown summary to FILE, e.g. "$GITHUB_STEP_SUMMARY", replaced when the run ends',
     )
     check.add_argument("--seed", type=int, metavar="N", help="payload seed, to reproduce a run")
     check.add_argument(
@@ -272,6 +283,7 @@ def _check(args: argparse.Namespace) -> int:
     paths = _paths_for(args.path_for)
     report_file = _ReportFile(args.json) if args.json and args.json != "-" else None
     html_file = _ReportFile(args.html, "HTML") if args.html else None
+    ci_files = _ci_report_files(args)
     try:
         with _client(args.url, path=args.path, paths=paths, timeout=timeout, redact=not args.show_secrets) as client:
             shown = _shown_url(client.url, args.show_secrets)
@@ -297,12 +309,35 @@ def _check(args: argparse.Namespace) -> int:
             report_file.commit(report.to_json() + "\n")
         if html_file is not None:
             html_file.commit(report.to_html(rerun=_rerun_command(args, report.seed)))
+        for ci_file, render in ci_files:
+            ci_file.commit(render(report, _rerun_command(args, report.seed)))
     finally:
         if report_file is not None:
             report_file.discard()
         if html_file is not None:
             html_file.discard()
+        for ci_file, _render in ci_files:
+            ci_file.discard()
     return 0 if report.ok else 1
+
+
+def _ci_report_files(args: argparse.Namespace) -> list[tuple[_ReportFile, Callable[[Report, str], str]]]:
+    """``--junit FILE`` and ``--summary FILE``: each file, opened before the run, with its renderer."""
+    files: list[tuple[_ReportFile, Callable[[Report, str], str]]] = []
+    if args.junit:
+        from pytest_voicecb.console import report_junit
+
+        files.append((_ReportFile(args.junit, "JUnit XML"), lambda report, _rerun: report_junit.render(report)))
+    if args.summary:
+        from pytest_voicecb.console import report_summary
+
+        files.append(
+            (
+                _ReportFile(args.summary, "Markdown summary"),
+                lambda report, rerun: report_summary.render(report, command=rerun),
+            )
+        )
+    return files
 
 
 def _rerun_command(args: argparse.Namespace, seed: object) -> str:
