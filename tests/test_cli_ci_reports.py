@@ -76,7 +76,8 @@ def test_a_failing_handler_has_one_testcase_per_check_and_a_failure_with_cause_a
         "skipped": numbers["skipped"],
         "warned": numbers["warned"],
     }
-    assert counts["failed"] > 0 and counts["skipped"] == 1
+    assert counts["failed"] > 0
+    assert counts["skipped"] == 1
     cases = {case.get("name"): case for case in suite.findall("testcase")}
     assert {case.get("classname") for case in cases.values()} >= {"valid", "reject", "duplicate", "sibling"}
     results = report["results"]
@@ -99,7 +100,8 @@ def test_a_failing_handler_has_one_testcase_per_check_and_a_failure_with_cause_a
     for cause in causes:
         row = next(line for line in summary.splitlines() if line.startswith("|") and f"`{cause['example']}`" in line)
         assert f"| {cause['count']:,} |" in row
-    assert "<details><summary>Example: " in summary and "curl " in summary
+    assert "<details><summary>Example: " in summary
+    assert "curl " in summary
     table = summary[summary.index("### By kind and rule") :].splitlines()
     assert table[2].startswith("| kind | rule 1 |")
     assert any(line.startswith("| prompt |") and "\u2717" in line for line in table)
@@ -120,17 +122,19 @@ def test_a_passing_handler_has_no_failure_and_a_green_summary(good: str, tmp_pat
 def test_a_warned_check_passes_with_its_warning_in_system_out_and_fails_under_strict(
     lenient: str, tmp_path: Path
 ) -> None:
-    status, suite, summary, report = run_check(lenient, tmp_path)
+    status, suite, summary, _report = run_check(lenient, tmp_path)
     assert status == 0
     counts = counts_add_up(suite)
-    assert counts["warned"] > 0 and counts["failed"] == 0
+    assert counts["warned"] > 0
+    assert counts["failed"] == 0
     warned = next(case for case in suite.findall("testcase") if case.find("system-out") is not None)
     assert (warned.findtext("system-out") or "").startswith("warning: ")
     assert summary.startswith("## \u26a0\ufe0f voicecb check: PASSED with warnings")
     status, strict_suite, _summary, _report = run_check(lenient, tmp_path, "--strict")
     assert status == 1
     strict = counts_add_up(strict_suite)
-    assert strict["failed"] >= counts["warned"] and strict["warned"] == 0
+    assert strict["failed"] >= counts["warned"]
+    assert strict["warned"] == 0
 
 
 def test_hostile_replies_stay_text_in_the_xml_and_the_markdown(tmp_path: Path) -> None:
