@@ -86,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_cliutil.VoicecbParser)
     commands.required = True
+    parser.commands = commands.choices
     _add_check(commands)
     _add_send(commands)
     _serve.add_serve(commands)
@@ -263,12 +264,7 @@ def _say(text: str, *, to_stderr: bool = False) -> None:
     print(_text.safe(text, keep_newlines=True), file=sys.stderr if to_stderr else sys.stdout, flush=True)
 
 
-def _describe_body(body: bytes, content_type: str | None) -> str:
-    """A reply body for a person: JSON as it came, anything else named with its type, on one line."""
-    media_type = _text.safe((content_type or "").split(";")[0].strip())
-    if body and media_type and "json" not in media_type:
-        return f"({media_type}, {len(body)} bytes) {_text.preview(body, 120)}"
-    return _text.preview(body)
+_describe_body = _cliutil.describe_body
 
 
 # ---- check ----------------------------------------------------------------------------------------
@@ -301,6 +297,7 @@ def _check(args: argparse.Namespace) -> int:
                 raise UsageError(f"no reply from {shown}: {exc.reason}") from None
             except ImportError as exc:  # --explore without Hypothesis
                 raise UsageError(str(exc)) from None
+        _warn_unmatched_skips(args.skip, report.skipped)
         # With --json -, stdout holds the JSON alone and the table goes to stderr.
         _say(report.format(verbose=args.verbose), to_stderr=args.json == "-")
         if args.json == "-":
@@ -319,6 +316,19 @@ def _check(args: argparse.Namespace) -> int:
         for ci_file, _render in ci_files:
             ci_file.discard()
     return 0 if report.ok else 1
+
+
+def _warn_unmatched_skips(patterns: list[str], skipped: Sequence[str]) -> None:
+    """One warning line naming every ``--skip`` that matched no check (a typo skips nothing, silently)."""
+    from pytest_voicecb.checklist import matches
+
+    unmatched = [pattern for pattern in patterns if not any(matches(check, (pattern,)) for check in skipped)]
+    if unmatched:
+        _warn(
+            "check",
+            f"warning: --skip {', '.join(repr(p) for p in unmatched)} matched no check "
+            "(check ids look like 'robust/*', 'reject/envelope/empty-body', 'duplicate'; -v lists them)",
+        )
 
 
 def _ci_report_files(args: argparse.Namespace) -> list[tuple[_ReportFile, Callable[[Report, str], str]]]:
@@ -375,12 +385,10 @@ def _probe(client: CallbackClient, seed: int | None, shown: str) -> None:
     from pytest_voicecb.factory import PayloadFactory
 
     probe = _deliver(client, PayloadFactory(seed).derive("voicecb check probe").answered(), None, shown)
-    if probe.status in (404, 405) or 300 <= probe.status < 400:
-        raise UsageError(
-            f"{shown} answered a valid callback with HTTP {probe.status} "
-            f"{_describe_body(probe.body, probe.headers.get('Content-Type'))}: is this the callback URL? "
-            "(change the path with --path, or --path-for KIND=PATH)"
-        )
+    hint = "change the path with --path, or --path-for KIND=PATH"
+    wrong = _cliutil.wrong_callback_url(shown, probe.status, probe.body, probe.headers.get("Content-Type"), hint)
+    if wrong is not None:
+        raise UsageError(wrong)
 
 
 def _paths_for(items: list[str]) -> dict[str, str] | None:
