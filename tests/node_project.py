@@ -2,13 +2,19 @@
 
 ``node_project()`` skips when ``node`` or the project's ``node_modules`` is missing, and fails instead when
 the environment says ``VOICECB_REQUIRE_NODE=1`` (as ``.ci/run`` does after ``npm ci``), so a broken
-install cannot pass silently; ``read_settings`` reads what ``voicecb provider`` prints at start-up.
+install cannot pass silently; ``running_provider`` runs ``voicecb provider`` as a process and yields the
+settings it printed.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -43,3 +49,16 @@ def read_settings(stdout: IO[str]) -> dict[str, str]:
         name, _, value = line.strip().partition(" = ")
         settings[name] = value
     return settings
+
+
+@contextmanager
+def running_provider(callback_url: str, *options: str) -> Iterator[dict[str, str]]:
+    """``voicecb provider --callback-url URL OPTIONS --quiet`` until the block ends; the settings it printed."""
+    command = [sys.executable, "-m", "pytest_voicecb", "provider", "--callback-url", callback_url, *options]
+    process = subprocess.Popen([*command, "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        yield read_settings(process.stdout)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=10)

@@ -17,7 +17,7 @@ from pytest_voicecb import PayloadFactory
 from pytest_voicecb.server import CallbackServer
 from tests.handlers.flask_app import create_app
 from tests.handlers.serve import serving
-from tests.node_project import read_settings
+from tests.node_project import running_provider
 from tests.provider_calls import place_call
 from tests.test_cli import assert_one_line_error, voicecb
 
@@ -45,15 +45,9 @@ def log(tmp_path: Path) -> Path:
 def test_provider_takes_a_callback_url_without_a_scheme(tmp_path: Path) -> None:
     with CallbackServer() as receiver:
         where = receiver.url.removeprefix("http://")
-        command = [sys.executable, "-m", "pytest_voicecb", "provider", "--callback-url", where, "--scale", "200"]
-        process = subprocess.Popen([*command, "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            assert process.stdout is not None
-            callid = place_call(read_settings(process.stdout), "+8613800138000")
+        with running_provider(where, "--scale", "200") as settings:
+            callid = place_call(settings, "+8613800138000")
             (record,) = receiver.wait_for(1, callid=callid, timeout=10)
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.communicate(timeout=10)
     assert record.path == "/voice/callback"
 
 

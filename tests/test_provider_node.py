@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pytest_voicecb.server import CallbackServer
-from tests.node_project import node_project, read_settings
+from tests.node_project import node_project, running_provider
 
 
 @pytest.fixture(scope="module")
@@ -27,19 +25,8 @@ def receiver() -> Iterator[CallbackServer]:
 @pytest.fixture(scope="module")
 def settings(receiver: CallbackServer) -> Iterator[dict[str, str]]:
     node_project()
-    command = [sys.executable, "-m", "pytest_voicecb", "provider", "--callback-url", receiver.url]
-    process = subprocess.Popen(
-        [*command, "--scale", "200", "--seed", "5", "--quiet"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        yield read_settings(process.stdout)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=10)
+    with running_provider(receiver.url, "--scale", "200", "--seed", "5") as printed:
+        yield printed
 
 
 def send(
