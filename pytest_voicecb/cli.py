@@ -35,6 +35,7 @@ examples:
   voicecb check 127.0.0.1:8000 --path-for keypress=/voice/keys   (a handler with a URL per kind)
   voicecb check URL --json - | jq .summary                         (only the JSON on stdout)
   voicecb check URL --html report.html                             (one self-contained page to open)
+  voicecb check URL --junit junit.xml --summary "$GITHUB_STEP_SUMMARY"   (reports CI systems read)
 
 Failures and warnings are grouped by cause, with one worked example and a curl command each; -v
 lists every check. A warning (success answered to input the provider never sends, questionable input

@@ -14,6 +14,8 @@ from typing import Any
 
 from conftest import HERE, NodeService
 
+from pytest_voicecb import PayloadFactory
+
 
 def voicecb(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "pytest_voicecb", *args], capture_output=True, text=True, timeout=120)
@@ -80,3 +82,21 @@ def test_calls_placed_through_the_node_sdk_are_escalated_once_when_unanswered(
     assert sorted((e["callid"], e["number"]) for e in escalations) == sorted(
         [(unanswered["callid"], "+8613900000001"), (failed["callid"], "+8613900000002")]
     )
+
+
+def post(url: str, body: bytes) -> dict[str, Any]:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        answer: dict[str, Any] = json.loads(response.read())
+        return answer
+
+
+def test_a_prepared_callid_is_escalated_once_and_an_answered_or_unknown_one_never(node_service: NodeService) -> None:
+    factory = PayloadFactory(11)
+    unanswered, answered, unknown = factory.unanswered(), factory.answered(), factory.unanswered()
+    for payload in (unanswered, answered):
+        assert post(f"{node_service.base}/_test/prepare", factory.body(payload))["prepared"]
+    for payload in (unanswered, unanswered, answered, unknown):  # the first one twice: a duplicate
+        assert post(node_service.url, factory.body(payload)) == {"result": 0, "errmsg": "OK"}
+    escalated = [row["callid"] for row in node_service.effects()["escalations"]]
+    assert escalated == [unanswered["voiceprompt_callback"]["callid"]]
