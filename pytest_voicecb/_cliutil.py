@@ -7,18 +7,20 @@ each other.
 from __future__ import annotations
 
 import argparse
+import difflib
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
-from pytest_voicecb import _checks
+from pytest_voicecb import _checks, _text
 
 __all__ = [
     "UsageError",
     "VoicecbParser",
     "bounded",
     "count",
+    "describe_body",
     "http_url",
     "is_loopback",
     "path",
@@ -26,6 +28,7 @@ __all__ = [
     "positive",
     "reply_mode",
     "whole",
+    "wrong_callback_url",
 ]
 
 
@@ -39,9 +42,24 @@ class VoicecbParser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
         super().__init__(*args, **kwargs)
+        self.commands: Mapping[str, argparse.ArgumentParser] = {}
+        """The sub-commands' parsers by name (set by whoever adds them), for errors said by the right one."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        """As argparse's, but an unknown option is refused by its sub-command (``voicecb check: error:
+        unrecognized arguments: --jsn; did you mean --json? (see 'voicecb check --help')``), not the top."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            parser = self.commands.get(str(getattr(parsed, "command", "")), self)
+            known = [option for action in parser._actions for option in action.option_strings]
+            options = [extra.partition("=")[0] for extra in extras if extra.startswith("-")]
+            guesses = [difflib.get_close_matches(option, known, n=1) for option in options]
+            hint = "; ".join(f"did you mean {guess[0]}?" for guess in guesses if guess)
+            parser.error(f"unrecognized arguments: {' '.join(extras)}" + (f"; {hint}" if hint else ""))
+        return parsed
 
 
 def bounded(convert: Callable[[str], float], ok: Callable[[float], bool], what: str) -> Callable[[str], Any]:
@@ -109,3 +127,19 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def describe_body(body: bytes, content_type: str | None) -> str:
+    """A reply body for a person: JSON as it came, anything else named with its type, on one line."""
+    media_type = _text.safe((content_type or "").split(";")[0].strip())
+    if body and media_type and "json" not in media_type:
+        return f"({media_type}, {len(body)} bytes) {_text.preview(body, 120)}"
+    return _text.preview(body)
+
+
+def wrong_callback_url(shown: str, status: int, body: bytes, content_type: str | None, hint: str) -> str | None:
+    """What ``check``, ``replay`` and ``serve --forward-to`` say (and exit 2 on) when ``shown`` answered a
+    POST with 404, 405 or a redirect: no handler is there. None for any other status."""
+    if status not in (404, 405) and not 300 <= status < 400:
+        return None
+    return f"{shown} answered HTTP {status} {describe_body(body, content_type)}: is this the callback URL? ({hint})"

@@ -102,10 +102,9 @@ def run(args: argparse.Namespace) -> int:
     if not _cliutil.is_loopback(args.host) and not args.allow_remote:
         return fail(f"refusing to bind {args.host}, which other hosts can reach; pass --allow-remote if intended")
     try:
+        args.callback_url = _cliutil.http_url(args.callback_url)  # host:port/path as the other commands take it
         resolve_target(args.callback_url)
-        if not args.callback_url.lower().startswith(("http://", "https://")):
-            raise TargetError("expected an http:// or https:// URL")
-    except (TargetError, TypeError) as exc:
+    except (argparse.ArgumentTypeError, TargetError, TypeError) as exc:
         return fail(f"bad --callback-url {args.callback_url!r}: {exc}")
     try:
         log = LogWriter(args.log) if args.log else None

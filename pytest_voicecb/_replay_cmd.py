@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(f"--kind: {exc}") from None
     records = read_records(args.log)
-    sent = failed = warned = 0
+    read = sent = failed = warned = 0
     try:
         client = CallbackClient(args.url, timeout=args.timeout, redact=not args.show_secrets)
     except (TargetError, ValueError) as exc:
@@ -73,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with client:
             for number, record in enumerate(records, 1):
+                read = number
                 if not _wanted(record, kinds, set(args.callid), args.only_valid):
                     continue
                 path = str(record.get("path") or "") if args.keep_paths else None
@@ -84,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
                     failed += 1
                     print(f"#{number} {_label(record)}: FAILED, no reply: {_text.one_line(exc.reason)}", flush=True)
                     continue
+                if sent == 0:
+                    _check_url(reply, args.url)
                 sent += 1
                 verdict = judge(reply, reply.request.body, strict=args.strict)
                 failed += verdict.outcome == "failed"
@@ -92,8 +95,18 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"cannot read the log {args.log}: {exc.strerror or exc}") from None
     skipped = f", {_text.plural(records.skipped, 'unreadable line')} skipped" if records.skipped else ""
+    if read == 0:
+        raise UsageError(f"no records in {args.log}{skipped}: is it a log written by voicecb serve --log?")
     print(f"replayed {_text.plural(sent, 'callback')}: {failed} failed, {warned} warned{skipped}", flush=True)
     return 1 if failed else 0
+
+
+def _check_url(reply: Reply, url: str) -> None:
+    """The first reply: a 404, 405 or redirect means no handler at URL (exit 2, as ``check`` says it)."""
+    hint = "give the handler's callback URL, or --keep-paths to send each record to its own path"
+    wrong = _cliutil.wrong_callback_url(url, reply.status, reply.body, reply.headers.get("Content-Type"), hint)
+    if wrong is not None:
+        raise UsageError(wrong)
 
 
 def _wanted(record: dict[str, Any], kinds: set[str], callids: set[str], only_valid: bool) -> bool:

@@ -255,6 +255,8 @@ def serve(args: argparse.Namespace) -> int:
         ),
     )
     forward = _forwarder(args)
+    if forward is not None:
+        _probe_upstream(forward, errors)
     count_lock = threading.Lock()
     received = 0
     feed, console = _console(args)
@@ -343,6 +345,28 @@ def serve(args: argparse.Namespace) -> int:
             log.close()
     _say_goodbye(out, errors, received)
     return 0
+
+
+def _probe_upstream(forward: Forwarder, errors: _Printer) -> None:
+    """Before serving, one empty POST to the handler (a body it refuses without acting on it): nothing
+    listening is said (the handler may start later; until then callbacks get a 502), and a 404, 405 or
+    redirect, no handler at that URL, is a usage error said as ``check`` says it."""
+    from pytest_voicecb.client import CallbackClient, DeliveryError
+
+    shown = _text.safe(forward.url)
+    try:
+        with CallbackClient(forward.url, timeout=forward.timeout) as client:
+            reply = client.post(b"", content_type="application/json")
+    except DeliveryError as exc:
+        errors.say(
+            f"voicecb serve: warning: nothing answers at {shown} ({_text.one_line(exc.reason)}); "
+            "callbacks get a 502 until the handler listens there"
+        )
+        return
+    hint = "--forward-to takes the handler's callback URL, path included"
+    wrong = _cliutil.wrong_callback_url(shown, reply.status, reply.body, reply.headers.get("Content-Type"), hint)
+    if wrong is not None:
+        raise UsageError(wrong)
 
 
 def _forwarder(args: argparse.Namespace) -> Forwarder | None:

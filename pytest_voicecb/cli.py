@@ -14,7 +14,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pytest_voicecb import _cliutil, _provider_cmd, _replay_cmd, _serve, _text
@@ -23,6 +23,7 @@ from pytest_voicecb._cliutil import UsageError
 if TYPE_CHECKING:
     from pytest_voicecb.client import CallbackClient, Reply
     from pytest_voicecb.factory import PayloadFactory
+    from pytest_voicecb.report import Report
 
 __all__ = ["UsageError", "build_parser", "main"]
 
@@ -34,6 +35,7 @@ examples:
   voicecb check 127.0.0.1:8000 --path-for keypress=/voice/keys   (a handler with a URL per kind)
   voicecb check URL --json - | jq .summary                         (only the JSON on stdout)
   voicecb check URL --html report.html                             (one self-contained page to open)
+  voicecb check URL --junit junit.xml --summary "$GITHUB_STEP_SUMMARY"   (reports CI systems read)
 
 Failures and warnings are grouped by cause, with one worked example and a curl command each; -v
 lists every check. A warning (success answered to input the provider never sends, questionable input
@@ -85,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_cliutil.VoicecbParser)
     commands.required = True
+    parser.commands = commands.choices
     _add_check(commands)
     _add_send(commands)
     _serve.add_serve(commands)
@@ -124,6 +127,16 @@ def _add_check(commands: argparse._SubParsersAction[_cliutil.VoicecbParser]) -> 
         "--html",
         metavar="FILE",
         help="also write the report as one self-contained HTML page to FILE, replaced when the run ends",
+    )
+    check.add_argument(
+        "--junit",
+        metavar="FILE",
+        help="also write JUnit XML to FILE (GitLab, Jenkins, Azure): a testcase per check, replaced when the run ends",
+    )
+    check.add_argument(
+        "--summary",
+        metavar="FILE",
+        help='also write a Markdown summary to FILE, e.g. "$GITHUB_STEP_SUMMARY", replaced when the run ends',
     )
     check.add_argument("--seed", type=int, metavar="N", help="payload seed, to reproduce a run")
     check.add_argument(
@@ -275,12 +288,7 @@ def _say(text: str, *, to_stderr: bool = False) -> None:
     print(_text.safe(text, keep_newlines=True), file=sys.stderr if to_stderr else sys.stdout, flush=True)
 
 
-def _describe_body(body: bytes, content_type: str | None) -> str:
-    """A reply body for a person: JSON as it came, anything else named with its type, on one line."""
-    media_type = _text.safe((content_type or "").split(";")[0].strip())
-    if body and media_type and "json" not in media_type:
-        return f"({media_type}, {len(body)} bytes) {_text.preview(body, 120)}"
-    return _text.preview(body)
+_describe_body = _cliutil.describe_body
 
 
 # ---- check ----------------------------------------------------------------------------------------
@@ -296,6 +304,7 @@ def _check(args: argparse.Namespace) -> int:
     hooks = _effects_hooks(args)
     report_file = _ReportFile(args.json) if args.json and args.json != "-" else None
     html_file = _ReportFile(args.html, "HTML") if args.html else None
+    ci_files = _ci_report_files(args)
     try:
         with _client(args.url, path=args.path, paths=paths, timeout=timeout, redact=not args.show_secrets) as client:
             shown = _shown_url(client.url, args.show_secrets)
@@ -316,6 +325,7 @@ def _check(args: argparse.Namespace) -> int:
                 raise UsageError(str(exc)) from None
             except ImportError as exc:  # --explore without Hypothesis
                 raise UsageError(str(exc)) from None
+        _warn_unmatched_skips(args.skip, report.skipped)
         # With --json -, stdout holds the JSON alone and the table goes to stderr.
         _say(report.format(verbose=args.verbose, more="-v"), to_stderr=args.json == "-")
         if args.json == "-":
@@ -324,11 +334,15 @@ def _check(args: argparse.Namespace) -> int:
             report_file.commit(report.to_json() + "\n")
         if html_file is not None:
             html_file.commit(report.to_html(rerun=_rerun_command(args, report.seed)))
+        for ci_file, render in ci_files:
+            ci_file.commit(render(report, _rerun_command(args, report.seed)))
     finally:
         if report_file is not None:
             report_file.discard()
         if html_file is not None:
             html_file.discard()
+        for ci_file, _render in ci_files:
+            ci_file.discard()
     return 0 if report.ok else 1
 
 
@@ -361,6 +375,38 @@ def _effects_hooks(args: argparse.Namespace) -> dict[str, Any]:
         except StopRun as exc:
             raise UsageError(str(exc)) from None
     return found
+
+
+def _warn_unmatched_skips(patterns: list[str], skipped: Sequence[str]) -> None:
+    """One warning line naming every ``--skip`` that matched no check (a typo skips nothing, silently)."""
+    from pytest_voicecb.checklist import matches
+
+    unmatched = [pattern for pattern in patterns if not any(matches(check, (pattern,)) for check in skipped)]
+    if unmatched:
+        _warn(
+            "check",
+            f"warning: --skip {', '.join(repr(p) for p in unmatched)} matched no check "
+            "(check ids look like 'robust/*', 'reject/envelope/empty-body', 'duplicate'; -v lists them)",
+        )
+
+
+def _ci_report_files(args: argparse.Namespace) -> list[tuple[_ReportFile, Callable[[Report, str], str]]]:
+    """``--junit FILE`` and ``--summary FILE``: each file, opened before the run, with its renderer."""
+    files: list[tuple[_ReportFile, Callable[[Report, str], str]]] = []
+    if args.junit:
+        from pytest_voicecb.console import report_junit
+
+        files.append((_ReportFile(args.junit, "JUnit XML"), lambda report, _rerun: report_junit.render(report)))
+    if args.summary:
+        from pytest_voicecb.console import report_summary
+
+        files.append(
+            (
+                _ReportFile(args.summary, "Markdown summary"),
+                lambda report, rerun: report_summary.render(report, command=rerun),
+            )
+        )
+    return files
 
 
 def _rerun_command(args: argparse.Namespace, seed: object) -> str:
@@ -403,12 +449,10 @@ def _probe(client: CallbackClient, seed: int | None, shown: str) -> None:
     from pytest_voicecb.factory import PayloadFactory
 
     probe = _deliver(client, PayloadFactory(seed).derive("voicecb check probe").answered(), None, shown)
-    if probe.status in (404, 405) or 300 <= probe.status < 400:
-        raise UsageError(
-            f"{shown} answered a valid callback with HTTP {probe.status} "
-            f"{_describe_body(probe.body, probe.headers.get('Content-Type'))}: is this the callback URL? "
-            "(change the path with --path, or --path-for KIND=PATH)"
-        )
+    hint = "change the path with --path, or --path-for KIND=PATH"
+    wrong = _cliutil.wrong_callback_url(shown, probe.status, probe.body, probe.headers.get("Content-Type"), hint)
+    if wrong is not None:
+        raise UsageError(wrong)
 
 
 def _paths_for(items: list[str]) -> dict[str, str] | None:

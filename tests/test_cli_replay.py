@@ -94,5 +94,5 @@ def test_bad_input_is_one_line_and_exit_2(log: Path, tmp_path: Path) -> None:
     garbage = tmp_path / "garbage.jsonl"
     garbage.write_bytes(b"\x00\x01 not a log\n" + json.dumps(["a list"]).encode() + b"\n")
     empty = voicecb("replay", str(garbage), "http://127.0.0.1:9/voice/callback")
-    assert empty.returncode == 0
-    assert empty.stdout.strip() == "replayed 0 callbacks: 0 failed, 0 warned, 2 unreadable lines skipped"
+    assert empty.returncode == 2  # a script must not take "nothing replayed" for "all good"
+    assert empty.stderr.startswith(f"voicecb replay: no records in {garbage}, 2 unreadable lines skipped: ")

@@ -26,7 +26,7 @@ from pytest_voicecb.console import asset
 if TYPE_CHECKING:
     from pytest_voicecb.report import CheckResult, Report
 
-__all__ = ["KINDS", "fit", "kind_of", "render"]
+__all__ = ["KINDS", "fit", "kind_of", "kind_rule_cells", "render"]
 
 KINDS = ("prompt", "code", "keypress", "failure")
 """The callback kinds, as check ids name them, in the matrix's order (other groups come after)."""
@@ -174,15 +174,23 @@ def _cut_curl(curl: str) -> str:
     return curl[:CURL_CHARS] + f"\n# ... cut: the command is {len(curl):,} characters (voicecb check --json has it)"
 
 
-def _matrix(results: Sequence[CheckResult]) -> list[str]:
-    """Rows: kinds (then other groups); columns: rules; a cell counts passed/warned/failed, coloured by the worst."""
+def kind_rule_cells(
+    results: Sequence[CheckResult],
+) -> tuple[list[str], list[int], dict[tuple[str, int], list[int]]]:
+    """The kind x rule matrix: its rows (kinds, then other groups), its columns (rules), and each cell's
+    [passed, warned, failed] counts (the HTML report and the Markdown summary both show it)."""
     cells: dict[tuple[str, int], list[int]] = {}
     for result in results:
         counts = cells.setdefault((kind_of(result.id), result.rule), [0, 0, 0])
         counts[("passed", "warned", "failed").index(result.outcome)] += 1
     kinds = [kind for kind in KINDS if any(key[0] == kind for key in cells)]
     kinds += sorted({key[0] for key in cells} - set(KINDS))
-    rules = sorted({key[1] for key in cells})
+    return kinds, sorted({key[1] for key in cells}), cells
+
+
+def _matrix(results: Sequence[CheckResult]) -> list[str]:
+    """Rows: kinds (then other groups); columns: rules; a cell counts passed/warned/failed, coloured by the worst."""
+    kinds, rules, cells = kind_rule_cells(results)
     out = ['<section id="matrix-section"><h2>Kind &times; rule</h2><table id="matrix"><thead><tr><th>kind</th>']
     out += [f'<th title="{_e(RULES.get(rule, "?"))}">rule {rule}</th>' for rule in rules]
     out.append("</tr></thead><tbody>")

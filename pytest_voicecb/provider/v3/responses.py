@@ -8,7 +8,6 @@ raises as ``TencentCloudSDKException(code, message, request_id)``; nothing a cli
 
 from __future__ import annotations
 
-import hmac
 import json
 import time
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_voicecb.contract import CODE, PROMPT
 from pytest_voicecb.provider import exceptions as err
 from pytest_voicecb.provider.models import split_e164
-from pytest_voicecb.provider.v3.signing import parse_authorization, signature, utc_date
+from pytest_voicecb.provider.v3.signing import parse_authorization, scope_mismatch, scope_services, signature_matches
 from pytest_voicecb.provider.wire import ApiRequest, ApiResponse, json_response
 
 if TYPE_CHECKING:
@@ -119,26 +118,23 @@ class V3Api:
             )
         if auth.secret_id != self.credentials.secret_id:
             raise err.SecretIdNotFound()
-        if auth.service != SERVICE or auth.date != utc_date(timestamp):
-            raise err.SignatureFailure(
-                f"The credential scope `{auth.date}/{_safe(auth.service)}/tc3_request` does not match "
-                f"`{utc_date(timestamp)}/{SERVICE}/tc3_request` (the UTC date of X-TC-Timestamp, service {SERVICE})."
-            )
+        accepted = scope_services(request.header("Host") or "", SERVICE)
+        mismatch = scope_mismatch(auth, timestamp=timestamp, accepted=accepted)
+        if mismatch is not None:
+            raise err.SignatureFailure(mismatch)
         if "content-type" not in auth.signed_headers or "host" not in auth.signed_headers:
             raise err.InvalidAuthorization("SignedHeaders must include content-type and host.")
-        expected = signature(
+        if not signature_matches(
             self.credentials.secret_key,
+            auth,
             method=request.method,
             uri=request.path,
             query=request.query,
             headers=request.headers,
-            signed_headers=auth.signed_headers,
             payload=request.body,
             timestamp=timestamp,
-            service=SERVICE,
             unsigned_payload=request.header("X-TC-Content-SHA256") == "UNSIGNED-PAYLOAD",
-        )
-        if not hmac.compare_digest(expected, auth.signature):
+        ):
             raise err.SignatureFailure()
 
     def _send(self, action: str, params: dict[str, Any]) -> ApiResponse:

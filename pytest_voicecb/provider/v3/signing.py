@@ -5,6 +5,22 @@ trimmed), the signed header names, and sha256 of the payload (or ``UNSIGNED-PAYL
 sign = algorithm, timestamp, credential scope ``date/service/tc3_request``, sha256 of the canonical
 request; the key is derived by HMAC-SHA256 from ``"TC3" + secret_key`` over date, service and
 ``tc3_request``.
+
+Which service the credential scope names depends on the SDK (read in each official SDK's source):
+
+- Python (``tencentcloud-sdk-python``) and Go (``tencentcloud-sdk-go``, ``request.GetService()``) pass the
+  product's name, ``vms``, whatever the endpoint;
+- Node.js (``tencentcloud-sdk-nodejs``, ``AbstractClient``: ``service: this.endpoint.split(".")[0]``),
+  Java (``tencentcloud-sdk-java``, ``AbstractClient``: ``endpoint.split("\\.")[0]``) and PHP
+  (``tencentcloud-sdk-php``, ``AbstractClient``: ``explode(".", $endpoint)[0]``) take the endpoint's first
+  label: ``vms`` for the real ``vms.tencentcloudapi.com``, but ``127`` for the simulator's printed
+  ``127.0.0.1:PORT``, and ``localhost:PORT`` (no dot, so the port stays) for ``localhost:PORT``.
+
+The endpoint is what the SDK sends as ``Host``, so :func:`scope_services` accepts ``vms`` or the first
+label of the request's ``Host`` (with and without its port), and nothing else. The canonical ``host``
+header differs too: the Node.js SDK sends ``Host: 127.0.0.1:PORT`` but signs ``host:127.0.0.1``
+(``URL.hostname``, no port), so :func:`signature_matches` takes either (the real service never sees a
+port, so it cannot tell them apart either).
 """
 
 from __future__ import annotations
@@ -16,7 +32,16 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import NamedTuple
 
-__all__ = ["ALGORITHM", "Authorization", "authorization_header", "parse_authorization", "signature"]
+__all__ = [
+    "ALGORITHM",
+    "Authorization",
+    "authorization_header",
+    "parse_authorization",
+    "scope_mismatch",
+    "scope_services",
+    "signature",
+    "signature_matches",
+]
 
 ALGORITHM = "TC3-HMAC-SHA256"
 
@@ -24,6 +49,9 @@ _AUTH = re.compile(
     r"^TC3-HMAC-SHA256 Credential=(?P<id>[^/\s,]+)/(?P<date>\d{4}-\d{2}-\d{2})/(?P<service>[^/\s,]+)/tc3_request,\s*"
     r"SignedHeaders=(?P<headers>[a-z0-9;._-]+),\s*Signature=(?P<sig>[0-9a-f]{64})$"
 )
+
+
+_PORT = re.compile(r":\d*$")
 
 
 class Authorization(NamedTuple):
@@ -42,6 +70,32 @@ def parse_authorization(value: str) -> Authorization | None:
     if match is None:
         return None
     return Authorization(match["id"], match["date"], match["service"], tuple(match["headers"].split(";")), match["sig"])
+
+
+def scope_services(host: str, service: str) -> tuple[str, ...]:
+    """The credential-scope services a request sent to ``host`` may sign for: the product's ``service``,
+    or the host's first label as the endpoint-derived SDKs compute it (``127`` for ``127.0.0.1:PORT``;
+    ``localhost:PORT`` and ``localhost`` for ``localhost:PORT``)."""
+    first = host.strip().split(".")[0]
+    bare = _PORT.sub("", first)
+    return tuple(dict.fromkeys(name for name in (service, first, bare) if name))
+
+
+def scope_mismatch(auth: Authorization, *, timestamp: int, accepted: tuple[str, ...]) -> str | None:
+    """Why the header's credential scope is refused (a wrong date or service), or None when it is accepted."""
+    date = utc_date(timestamp)
+    if auth.date == date and auth.service in accepted:
+        return None
+    expected = " or ".join(f"`{date}/{name}/tc3_request`" for name in accepted)
+    return (
+        f"The credential scope `{auth.date}/{_printable(auth.service)}/tc3_request` does not match {expected} "
+        f"(the UTC date of X-TC-Timestamp; the service `{accepted[0]}`, or the first label of the Host the "
+        "request was sent to, as SDKs that derive it from the endpoint sign)."
+    )
+
+
+def _printable(text: str) -> str:
+    return text.encode("ascii", "backslashreplace").decode()[:64]
 
 
 def utc_date(timestamp: int) -> str:
@@ -72,6 +126,38 @@ def signature(
     key = hmac.new(key, service.encode(), hashlib.sha256).digest()
     key = hmac.new(key, b"tc3_request", hashlib.sha256).digest()
     return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+def signature_matches(
+    secret_key: str,
+    auth: Authorization,
+    *,
+    method: str,
+    uri: str,
+    query: str,
+    headers: Mapping[str, str],
+    payload: bytes,
+    timestamp: int,
+    unsigned_payload: bool = False,
+) -> bool:
+    """Whether ``auth`` signs this request with ``secret_key``, its ``host`` as sent or without the port."""
+    sent = headers.get("host", "")
+    for host in dict.fromkeys((sent, _PORT.sub("", sent))):
+        expected = signature(
+            secret_key,
+            method=method,
+            uri=uri,
+            query=query,
+            headers={**headers, "host": host},
+            signed_headers=auth.signed_headers,
+            payload=payload,
+            timestamp=timestamp,
+            service=auth.service,
+            unsigned_payload=unsigned_payload,
+        )
+        if hmac.compare_digest(expected, auth.signature):
+            return True
+    return False
 
 
 def authorization_header(
