@@ -54,6 +54,7 @@ from pytest_voicecb.provider.legacy.responses import ACTIONS as LEGACY_ACTIONS
 from pytest_voicecb.provider.legacy.responses import PREFIX as LEGACY_PREFIX
 from pytest_voicecb.provider.legacy.responses import LegacyApi
 from pytest_voicecb.provider.models import (
+    DEFAULT_KEEP,
     DEFAULT_RING,
     DEFAULT_TALK,
     DIAL_DELAY,
@@ -139,8 +140,9 @@ class Script:
         return self._add(Outcome(refuse=error_for(code)), times)
 
     def slow(self, seconds: float, *, times: int | None = None) -> Script:
-        """The send's HTTP reply comes ``seconds`` real seconds late (for the sender's timeout)."""
-        return self._add(Outcome(delay=_checks.seconds("seconds", seconds)), times)
+        """The send's HTTP reply comes ``seconds`` real seconds late (for the sender's timeout; at most
+        ``MAX_SLOW`` seconds)."""
+        return self._add(Outcome(delay=_checks.seconds("seconds", seconds, maximum=MAX_SLOW)), times)
 
     def drop(self, *, times: int | None = None) -> Script:
         """The connection is closed without a reply; no call is placed."""
@@ -151,6 +153,11 @@ class Script:
         ``provider.decide(callid, ...)`` (or a button on the console's card) says what happened."""
         return self._add(HELD, times)
 
+
+MAX_CLOCK_MOVE = 366 * 24 * 3600.0
+"""The furthest ``advance``/``run_until_idle`` move the clock in one go (a year)."""
+MAX_SLOW = 600.0
+"""The longest scripted ``slow`` reply, in real seconds (an SDK's own timeout is 60 s by default)."""
 
 DECISIONS = ("answer", "no_answer", "call_error", "fail", "press", "hang_up")
 """What ``Provider.decide`` (and ``POST /voicecb-api/decide``) accept as a held call's outcome."""
@@ -170,7 +177,10 @@ class Provider:
     time passes). ``retry``, ``duplicates``, ``failure_first``, ``concurrency``, ``strict``: delivery
     policy. ``credentials``: what the integrator configures (defaults are fixed test values).
     ``api_time``: the send APIs' clock for signature timestamps (real time by default).
-    ``on_send`` / ``on_attempt``: called for each send and each delivery attempt (the CLI prints them).
+    ``on_send`` / ``on_attempt``: called once for each send and each delivery attempt (the CLI prints
+    them); if one raises, it is logged and counted (``hook_errors``), the send and the delivery go on.
+    ``keep``: how many calls the record holds, the latest ones (10,000 by default; older calls and their
+    deliveries are forgotten, so memory stays flat in a long-running simulator).
     """
 
     def __init__(
@@ -194,10 +204,10 @@ class Provider:
         lazy_target: bool = False,
         on_send: Callable[[Send], None] | None = None,
         on_attempt: Callable[[Delivery, Attempt], None] | None = None,
+        keep: int = DEFAULT_KEEP,
     ) -> None:
         self.clock: Clock = clock if clock is not None else ManualClock()
         self.credentials = credentials or Credentials()
-        self.on_send = on_send
         self.dispatcher: Dispatcher
         self.backend = SimulatorBackend(
             self.clock,
@@ -206,6 +216,8 @@ class Provider:
             duplicates=duplicates,
             failure_first=failure_first,
             schedule=self._schedule,
+            on_send=on_send,
+            keep=keep,
         )
         self.dispatcher = Dispatcher(
             self.backend, retry, path=path, concurrency=concurrency, strict=strict, on_attempt=on_attempt
@@ -260,8 +272,9 @@ class Provider:
     def reset(self, seed: object = None) -> None:
         """Forget sends, calls, deliveries and scripts (``seed``: a new seed for ids and callbacks);
         a manual clock keeps its time."""
-        self.dispatcher.clear()
-        self.backend.reset(seed)
+        with self.dispatcher.changed:  # one step: no send or attempt lands between the two
+            self.backend.reset(seed)
+            self.dispatcher.clear()
         self._expect_undelivered = False
 
     # -- what to configure -------------------------------------------------------------------------
@@ -378,28 +391,33 @@ class Provider:
         return self.dispatcher.run_due(self.clock.now())
 
     def advance(self, seconds: float) -> list[Attempt]:
-        """Move a manual clock by ``seconds``, delivering each callback at the moment it falls due."""
-        clock = self._manual("advance")
-        end = clock.now() + _checks.seconds("seconds", seconds, allow_zero=True)
+        """Move the clock by ``seconds``, delivering each callback at the moment it falls due (on a
+        ``SystemClock`` time jumps forward and flows on; deliveries its own thread started are not listed)."""
+        clock = self._movable("advance")
+        end = clock.now() + _checks.seconds("seconds", seconds, allow_zero=True, maximum=MAX_CLOCK_MOVE)
         return self._run_to(clock, end)
 
     def run_until_idle(self, max_seconds: float = 7 * 24 * 3600) -> list[Attempt]:
-        """Deliver everything owed, retries and duplicates included, moving a manual clock as far as
-        needed (at most ``max_seconds``); returns the attempts made."""
-        clock = self._manual("run_until_idle")
-        end = clock.now() + _checks.seconds("max_seconds", max_seconds)
+        """Deliver everything owed, retries and duplicates included, moving the clock as far as needed
+        (at most ``max_seconds``); returns the attempts made."""
+        clock = self._movable("run_until_idle")
+        end = clock.now() + _checks.seconds("max_seconds", max_seconds, maximum=MAX_CLOCK_MOVE)
         attempts = self._run_to(clock, end, stop_when_idle=True)
         return attempts
 
-    def _manual(self, what: str) -> ManualClock:
-        if not isinstance(self.clock, ManualClock):
-            raise RuntimeError(f"{what}() needs a ManualClock; this provider runs on {self.clock!r}")
+    def _movable(self, what: str) -> ManualClock | SystemClock:
+        if not isinstance(self.clock, (ManualClock, SystemClock)):
+            raise RuntimeError(f"{what}() needs a ManualClock or a SystemClock; this provider runs on {self.clock!r}")
         return self.clock
 
-    def _run_to(self, clock: ManualClock, end: float, *, stop_when_idle: bool = False) -> list[Attempt]:
+    def _run_to(self, clock: ManualClock | SystemClock, end: float, *, stop_when_idle: bool = False) -> list[Attempt]:
         attempts: list[Attempt] = []
         while True:
             due = self.dispatcher.next_due()
+            if due is None and not self.dispatcher.idle:
+                with self.dispatcher.changed:  # a call's attempt in flight (the pump's) may still owe more
+                    self.dispatcher.changed.wait(0.05)
+                continue
             if due is None or due > end:
                 break
             clock.move_to(due)
@@ -424,7 +442,7 @@ class Provider:
                     changed.wait(min(max(wait, 0.001), 1.0))
                     continue
             try:
-                self.dispatcher.run_due(clock.now())
+                self.dispatcher.dispatch_due(clock.now())
             except Exception:  # pragma: no cover - a delivery never raises; keep the loop alive regardless
                 time.sleep(0.01)
 
@@ -538,23 +556,30 @@ class Provider:
 
     # -- HTTP --------------------------------------------------------------------------------------
 
+    @property
+    def on_send(self) -> Callable[[Send], None] | None:
+        return self.backend.on_send
+
+    @on_send.setter
+    def on_send(self, hook: Callable[[Send], None] | None) -> None:
+        self.backend.on_send = hook
+
+    @property
+    def hook_errors(self) -> int:
+        """How many times ``on_send`` or ``on_attempt`` raised (sends and deliveries went on regardless)."""
+        return self.backend.hook_errors + self.dispatcher.hook_errors
+
     def _handle(self, request: ApiRequest) -> ApiResponse:
-        before = len(self.backend.sends)
         if request.path.startswith(CONTROL_PREFIX):
             return self.control(request)
         if request.path.startswith(LEGACY_PREFIX):
-            response = self.legacy(request)
-        elif request.path == "/":
-            response = self.v3(request)
-        else:
-            return json_response(
-                {"error": f"nothing at {request.path[:100]!r}: API 3.0 is POST /, the legacy API {LEGACY_PREFIX}..."},
-                404,
-            )
-        if self.on_send is not None:
-            for send in self.backend.sends[before:]:
-                self.on_send(send)
-        return response
+            return self.legacy(request)
+        if request.path == "/":
+            return self.v3(request)
+        return json_response(
+            {"error": f"nothing at {request.path[:100]!r}: API 3.0 is POST /, the legacy API {LEGACY_PREFIX}..."},
+            404,
+        )
 
 
 def _fields_match(delivery: Delivery, match: dict[str, Any]) -> bool:

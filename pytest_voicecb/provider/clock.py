@@ -66,7 +66,11 @@ class ManualClock:
 
 
 class SystemClock:
-    """Real time, ``scale`` times faster (``scale=60``: a minute of ringing takes a second)."""
+    """Real time, ``scale`` times faster (``scale=60``: a minute of ringing takes a second).
+
+    ``advance``/``move_to`` jump it forward too (the standalone's ``/voicecb-api/advance``): time then
+    flows on from there.
+    """
 
     manual = False
 
@@ -74,12 +78,30 @@ class SystemClock:
         self.scale = _checks.seconds("scale", scale)
         self._wall = time.time()
         self._origin = time.monotonic()
+        self._offset = 0.0
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"SystemClock(scale={self.scale:g})"
 
     def now(self) -> float:
-        return self._wall + (time.monotonic() - self._origin) * self.scale
+        return self._wall + self._offset + (time.monotonic() - self._origin) * self.scale
+
+    def advance(self, seconds: float) -> float:
+        """Jump forward by ``seconds`` (>= 0) of simulated time; returns the new time."""
+        step = _checks.seconds("seconds", seconds, allow_zero=True)
+        with self._lock:
+            self._offset += step
+        return self.now()
+
+    def move_to(self, epoch: float) -> float:
+        """Jump to ``epoch`` if it is later than now; returns the new time."""
+        target = _checks.seconds("epoch", epoch, allow_zero=True)
+        with self._lock:
+            current = self.now()
+            if target > current:
+                self._offset += target - current
+        return self.now()
 
     def real_seconds(self, simulated: float) -> float:
         """How many real seconds ``simulated`` seconds of this clock take."""

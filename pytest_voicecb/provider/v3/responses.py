@@ -97,8 +97,7 @@ class V3Api:
             raise err.JsonParseFail() from None
         if not isinstance(params, dict):
             raise err.JsonParseFail("The request body must be a JSON object of parameters.")
-        _check_fields(ACTIONS[action], params)
-        return params
+        return _check_fields(ACTIONS[action], params)
 
     def _authenticate(self, request: ApiRequest) -> None:
         raw = request.header("Authorization")
@@ -148,7 +147,7 @@ class V3Api:
         nationcode, mobile = split_e164(params["CalledNumber"])
         play_times = params.get("PlayTimes", 2)
         if not 1 <= play_times <= 3:
-            raise err.InvalidParameterValue(f"PlayTimes must be 1 to 3, got {play_times}.")
+            raise err.InvalidParameterValue(f"PlayTimes must be 1 to 3, got {_safe(play_times, 20)}.")
         if action == "SendTtsVoice":
             template = params["TemplateId"]
             if not (template.isascii() and template.isdigit()):
@@ -184,7 +183,9 @@ class V3Api:
         return response
 
 
-def _check_fields(fields: dict[str, _Field], params: dict[str, Any]) -> None:
+def _check_fields(fields: dict[str, _Field], params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters, type-checked; a ``null`` is an absent parameter, as the service reads it (the SDK
+    itself leaves unset fields out)."""
     for name in params:
         if name not in fields:
             raise err.UnknownParameter(f"The parameter `{_safe(name)}` is not recognized.")
@@ -196,6 +197,7 @@ def _check_fields(fields: dict[str, _Field], params: dict[str, Any]) -> None:
         value = params[name]
         if not isinstance(value, types) or isinstance(value, bool):
             raise err.InvalidParameter(f"The value type of parameter `{name}` is not valid: expected {type_name}.")
+    return {name: value for name, value in params.items() if value is not None}
 
 
 def _error(exc: err.SendApiError, request_id: str) -> ApiResponse:
