@@ -10,12 +10,14 @@ no symlinks). Time is real, ``--scale`` times faster. ``add_parser(subparsers)``
 from __future__ import annotations
 
 import argparse
+import secrets
 import signal
 import sys
 import threading
 from typing import Any
 
-from pytest_voicecb import _cliutil
+from pytest_voicecb import _cliutil, _text
+from pytest_voicecb._output import LogOutlet, Printer, say_goodbye
 from pytest_voicecb._text import preview, safe
 from pytest_voicecb.log import LogWriter
 
@@ -64,7 +66,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--callback-url", required=True, metavar="URL", help="where callbacks are delivered")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=_cliutil.port, default=0, metavar="N", help="port to bind (default: any free)")
-    parser.add_argument("--seed", default=None, help="seed for callids and callback fields (default: random)")
+    parser.add_argument(
+        "--seed", default=None, help="seed for callids and callback fields (default: random, printed at start)"
+    )
+    parser.add_argument(
+        "--keep",
+        type=_cliutil.bounded(int, lambda v: v >= 1, "a whole number, 1 or more"),
+        default=10_000,
+        metavar="N",
+        help="calls kept for the control API and the console, the latest ones (10000; --log has them all)",
+    )
     parser.add_argument("--scale", type=_cliutil.positive, default=1.0, help="simulated seconds per second (1)")
     parser.add_argument("--retries", type=_cliutil.whole, default=2, metavar="N", help="retries of a failed delivery")
     parser.add_argument(
@@ -111,14 +122,14 @@ def run(args: argparse.Namespace) -> int:
         log = LogWriter(args.log) if args.log else None
     except OSError as exc:
         return fail(f"cannot write the log {args.log}: {exc.strerror or exc}")
-    lock = threading.Lock()
+    out, errors, records = _outlets(log)
 
     def emit(line: str, record: dict[str, Any]) -> None:
-        with lock:
-            if log is not None:
-                log.write(record)
-            if not args.quiet:
-                print(line, flush=True)
+        """Queued, never waited for: a closed stdout or a full disk never reaches a send or a delivery."""
+        if records is not None:
+            records.put(record)
+        if not args.quiet:
+            out.say(line)
 
     def on_send(send: Send) -> None:
         emit(f"send    {safe(send.summary())}", {"event": "send", **send_data(send)})
@@ -133,9 +144,11 @@ def run(args: argparse.Namespace) -> int:
         emit(f"{line}, {safe(reply)}", record)
 
     policy = RetryPolicy(args.retries, args.backoff, timeout=args.timeout)
+    seed = args.seed if args.seed is not None else str(secrets.randbelow(10**9))
     provider = Provider(
         args.callback_url,
-        seed=args.seed,
+        seed=seed,
+        keep=args.keep,
         clock=SystemClock(args.scale),
         retry=policy,
         duplicates=args.duplicates,
@@ -161,12 +174,13 @@ def run(args: argparse.Namespace) -> int:
         if log is not None:
             log.close()
         return fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
-    settings = provider.settings()
-    print(f"provider listening on {provider.url}, delivering to {args.callback_url}", flush=True)
-    for name, value in settings.items():
-        print(f"  {name} = {value}", flush=True)
+    out.say(
+        f"provider listening on {provider.url}, delivering to {args.callback_url} (seed {seed}: --seed {seed} replays)"
+    )
+    for name, value in provider.settings().items():
+        out.say(f"  {name} = {value}")
     if console is not None:
-        print(f"console: {console.url()}", flush=True)
+        out.say(f"console: {console.url()}")
         if args.open:
             import webbrowser
 
@@ -175,7 +189,19 @@ def run(args: argparse.Namespace) -> int:
         stop.wait()
     finally:
         provider.stop()
-        if log is not None:
-            log.close()
-    print(f"stopped after {len(provider.sends)} sends and {len(provider.calls)} calls", flush=True)
+    counts = provider.backend.counts
+    line = f"stopped after {_text.plural(counts['sends'], 'send')} and {_text.plural(counts['calls'], 'call')}"
+    say_goodbye("voicecb provider", line, out, errors, records)
+    if log is not None:
+        log.close()
     return 0
+
+
+def _outlets(log: LogWriter | None) -> tuple[Printer, Printer, LogOutlet | None]:
+    """stdout, stderr and the log, each behind its own bounded queue (as ``voicecb serve`` prints)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    errors = Printer(sys.stderr.fileno(), "stderr")
+    warning = "voicecb provider: warning: stdout was closed; sends are still answered and callbacks delivered"
+    out = Printer(sys.stdout.fileno(), "stdout", on_closed=lambda: errors.say(warning + (" and logged" if log else "")))
+    return out, errors, LogOutlet(log, errors, "voicecb provider") if log is not None else None

@@ -355,6 +355,8 @@ class SimulatorBackend:
             self.calls: dict[str, Call] = {}
             self.deliveries: deque[Delivery] = deque()
             self.forgotten = 0
+            self.counts = {"sends": 0, "calls": 0}
+            """Sends and calls since the last reset, forgotten ones included."""
             self.rules: list[_Rule] = []
             self._seq = 0
 
@@ -398,6 +400,7 @@ class SimulatorBackend:
         with self._lock:
             send = Send(api, action, self.clock.now(), params, self.request_id(), error=error)
             self.sends.append(send)
+            self.counts["sends"] += 1
         self._report(send)
         return send
 
@@ -405,6 +408,7 @@ class SimulatorBackend:
         """Record ``call``, forgetting the oldest calls (and their deliveries) beyond the latest ``keep``:
         memory stays flat in a long run; what was forgotten is in the CLI's ``--log``."""
         self.calls[call.callid] = call
+        self.counts["calls"] += 1
         while len(self.calls) > self.keep:
             del self.calls[next(iter(self.calls))]
             self.forgotten += 1
@@ -463,6 +467,7 @@ class SimulatorBackend:
                 fresh = list(call.deliveries)
                 self.deliveries.extend(fresh)
             self.sends.append(send)
+            self.counts["sends"] += 1
         if self.schedule is not None and fresh:
             self.schedule(fresh)
         self._report(send)
