@@ -125,7 +125,7 @@ def test_each_run_draws_its_own_seed_and_prints_it_for_a_replay() -> None:
                 process.communicate(timeout=10)
         return first, callid
 
-    (banner1, callid1), (banner2, callid2) = first_callid(), first_callid()
+    (banner1, callid1), (_, callid2) = first_callid(), first_callid()
     assert callid1 != callid2
     seed = banner1.split("--seed ")[1].split()[0]
     banner3, callid3 = first_callid("--seed", seed)

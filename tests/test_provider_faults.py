@@ -169,3 +169,48 @@ def test_the_standalones_clock_verbs_answer_over_http(receiver: CallbackServer) 
         status, data = post(p, "/voicecb-api/run-until-idle", b"{}")
         assert status == 200, data
         assert p.deliveries()[0].acknowledged
+
+
+def test_the_control_api_answers_only_its_own_host_console_or_not(receiver: CallbackServer) -> None:
+    with Provider(receiver.url, seed=1) as p:
+        connection = http.client.HTTPConnection("127.0.0.1", p.server.port, timeout=10)
+        connection.request("GET", "/voicecb-api/state", headers={"Host": f"rebind.attacker.example:{p.server.port}"})
+        response = connection.getresponse()
+        assert response.status == 403
+        assert "is not this simulator's address" in response.read().decode()
+        connection.request("GET", "/voicecb-api/state", headers={"Host": p.endpoint})
+        assert connection.getresponse().status == 200
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://attacker.example", "Content-Type": "application/json"},
+        {"Sec-Fetch-Site": "cross-site", "Content-Type": "application/json"},
+        {"Content-Type": "text/plain;charset=UTF-8"},
+        {"Content-Type": "application/x-www-form-urlencoded"},
+    ],
+    ids=["origin", "sec-fetch-site", "text-plain", "form"],
+)
+def test_a_browser_page_from_another_site_cannot_place_a_legacy_call(
+    headers: dict[str, str], receiver: CallbackServer
+) -> None:
+    from pytest_voicecb.provider.legacy.responses import legacy_sig
+
+    with Provider(receiver.url, seed=1) as p:
+        stamp = int(time.time())
+        body = {
+            "tel": {"nationcode": "86", "mobile": "13800138000"},
+            "sig": legacy_sig(p.appkey, "7", stamp, "13800138000"),
+            "time": stamp,
+            "promptfile": "hello",
+            "prompttype": 2,
+        }
+        path = f"/v5/tlsvoicesvr/sendvoiceprompt?sdkappid={p.sdkappid}&random=7"
+        status, data = post(p, path, json.dumps(body).encode(), headers)
+        assert (status, data["result"]) == (200, 1030), data
+        assert p.calls == []
+        assert [s.ok for s in p.sends] == [False]  # shown as a refused send
+        status, data = post(p, path, json.dumps(body).encode(), {"Content-Type": "application/json"})
+        assert data["result"] == 0  # what qcloudsms_py sends is served

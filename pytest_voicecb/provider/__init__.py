@@ -44,6 +44,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pytest_voicecb import _checks
+from pytest_voicecb._sites import browser_request
 from pytest_voicecb.contract import kind_named
 from pytest_voicecb.provider.clock import Clock, ManualClock, SystemClock
 from pytest_voicecb.provider.control import PREFIX as CONTROL_PREFIX
@@ -572,10 +573,13 @@ class Provider:
     def _handle(self, request: ApiRequest) -> ApiResponse:
         if request.path.startswith(CONTROL_PREFIX):
             return self.control(request)
+        # SDKs send no Origin, no Sec-Fetch-Site and JSON: a page on another site (a no-cors POST with the
+        # default credentials) must not place a call whose callback reaches the user's handler.
+        browser = browser_request(request.headers, self.control.own_hosts())
         if request.path.startswith(LEGACY_PREFIX):
-            return self.legacy(request)
+            return self.legacy(request, browser=browser)
         if request.path == "/":
-            return self.v3(request)
+            return self.v3(request, browser=browser)
         return json_response(
             {"error": f"nothing at {request.path[:100]!r}: API 3.0 is POST /, the legacy API {LEGACY_PREFIX}..."},
             404,

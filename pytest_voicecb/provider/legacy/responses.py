@@ -44,10 +44,13 @@ class LegacyApi:
         self.credentials = credentials
         self.api_time = api_time
 
-    def __call__(self, request: ApiRequest) -> ApiResponse:
+    def __call__(self, request: ApiRequest, *, browser: str = "") -> ApiResponse:
+        """Answer ``request``; ``browser``: why it came from a page on another site (refused, recorded)."""
         action = request.path[len(PREFIX) :] if request.path.startswith(PREFIX) else request.path
         body: dict[str, Any] = {}
         try:
+            if browser:
+                raise err.UnsupportedProtocol(f"a browser's request from another site is refused: {browser}")
             body = self._verified_body(request, action)
             return self._send(action, body)
         except err.SendApiError as exc:
@@ -61,6 +64,10 @@ class LegacyApi:
             raise err.UnsupportedProtocol(f"{request.method} is not supported: POST a JSON body")
         if request.too_large:
             raise err.RequestSizeLimitExceeded("request body too large")
+        if (request.header("Content-Type") or "").lower().startswith("application/x-www-form-urlencoded"):
+            raise err.UnsupportedProtocol(
+                "a form body is not served: POST JSON (application/json), as qcloudsms_py does"
+            )
         query = urllib.parse.parse_qs(request.query)
         sdkappid = (query.get("sdkappid") or [""])[0]
         random = (query.get("random") or [""])[0]

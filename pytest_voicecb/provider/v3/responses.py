@@ -58,10 +58,13 @@ class V3Api:
         self.credentials = credentials
         self.api_time = api_time
 
-    def __call__(self, request: ApiRequest) -> ApiResponse:
+    def __call__(self, request: ApiRequest, *, browser: str = "") -> ApiResponse:
+        """Answer ``request``; ``browser``: why it came from a page on another site (refused, recorded)."""
         action = request.header("X-TC-Action") or ""
         params: dict[str, Any] = {}
         try:
+            if browser:
+                raise err.UnsupportedProtocol(f"A browser's request from another site is refused: {browser}.")
             params = self._verified_params(request, action)
             return self._send(action, params)
         except err.SendApiError as exc:
