@@ -29,7 +29,8 @@ examples:
 
 Each record's body is sent as it was received, with its content type, to URL (or, with --keep-paths, to the
 path it was received on). Lines of the log that are not records (a line cut short by a crash) and records
-that cannot be sent (a bad hex body, an unknown kind) are skipped and counted. exit status: 0 no reply broke the contract, 1 one did, 2 usage or connection error."""
+that cannot be sent (a bad hex body, a header HTTP cannot carry) are skipped and counted.
+exit status: 0 no reply broke the contract, 1 one did, 2 usage or connection error."""
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -128,7 +129,7 @@ def _label(record: dict[str, Any]) -> str:
     try:
         short = kind_named(kind, short=True) if isinstance(kind, str) else "invalid"
     except ValueError:
-        short = f"unknown kind {_text.safe(kind)!r}"
+        short = f"unknown kind {_text.safe(str(kind))!r}"
     callid = record.get("callid") or "-"
     return _text.one_line(f"{short} {_text.safe(str(callid))}", 80)
 
