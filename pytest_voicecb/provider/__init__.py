@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pytest_voicecb import _checks
@@ -328,9 +328,14 @@ class Provider:
             "legacy_url": self.legacy_url(),
         }
 
-    def deliver_to(self, target: object, *, path: str | None = None, lazy: bool = False) -> None:
-        """Deliver callbacks to ``target`` from now on (``lazy``: a callable returning the target, called once)."""
-        self.dispatcher.retarget(target, path=path, lazy=lazy)
+    def deliver_to(
+        self, target: object, *, path: str | None = None, paths: Mapping[str, str] | None = None, lazy: bool = False
+    ) -> None:
+        """Deliver callbacks to ``target`` from now on: a URL, a WSGI/ASGI app, ``module:attribute`` or a
+        ``CallbackClient`` (used as it is). ``path``: the callback path (default: the URL's own, else
+        ``/voice/callback``); ``paths``: a path per kind (``{"keypress": "/voice/keys"}``). ``lazy``: a
+        callable returning the target (or a ``Route``), called at the first delivery."""
+        self.dispatcher.retarget(target, path=path, paths=paths, lazy=lazy)
 
     # -- scripting -------------------------------------------------------------------------------
 
@@ -533,8 +538,15 @@ class Provider:
     def check(self) -> None:
         """``AssertionError`` listing every callback never acknowledged after its retries, and every held
         call never decided (its callbacks were never sent), unless the test expects it."""
+        __tracebackhide__ = True
+        problems = self.problems()
+        if problems:
+            raise AssertionError(problems)
+
+    def problems(self) -> str:
+        """What ``check()`` would fail with ('' when nothing): a 404 says once where callbacks were posted."""
         if self._expect_undelivered:
-            return
+            return ""
         failed = self.undelivered()
         held = self.held()
         lines: list[str] = []
@@ -551,9 +563,12 @@ class Provider:
                 f"{'their' if len(held) != 1 else 'its'} callbacks were never sent (provider.decide(callid, ...)):"
             )
             lines += [call.summary() for call in held[:10]]
+        missing = sorted({a.reply.request.url for d in failed for a in d.attempts if a.reply and a.reply.status == 404})
+        if missing:
+            lines.append(f"the handler answered HTTP 404 at {', '.join(missing[:3])}: is that its callback path?")
         if lines:
             lines.append("(call provider.expect_undelivered() if the test means it)")
-            raise AssertionError("\n".join(lines))
+        return "\n".join(lines)
 
     # -- HTTP --------------------------------------------------------------------------------------
 

@@ -17,8 +17,9 @@ import heapq
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pytest_voicecb import _checks
@@ -29,7 +30,7 @@ from pytest_voicecb.provider.models import Attempt, Delivery
 if TYPE_CHECKING:
     from pytest_voicecb.provider.models import SimulatorBackend
 
-__all__ = ["DEFAULT_BACKOFF", "Dispatcher", "RetryPolicy"]
+__all__ = ["DEFAULT_BACKOFF", "Dispatcher", "RetryPolicy", "Route"]
 
 _log = logging.getLogger("pytest_voicecb.provider")
 
@@ -77,6 +78,16 @@ class RetryPolicy:
         return _checks.seconds(f"backoff({retry})", self._backoff(retry), allow_zero=True)
 
 
+@dataclass(frozen=True)
+class Route:
+    """Where callbacks go: ``target`` (what ``CallbackClient`` takes), ``path``, and ``paths`` by kind.
+    A lazy target's factory may return one (the ``voicecb_provider`` fixture does, with the configured path)."""
+
+    target: object
+    path: str | None = None
+    paths: Mapping[str, str] | None = None
+
+
 class _Slot:
     """Where a client is kept: per thread (``threading.local``) or shared (this)."""
 
@@ -110,7 +121,7 @@ class Dispatcher:
         self.strict = strict
         self.on_attempt = on_attempt
         self._target: object = target
-        self._path = path
+        self._route = Route(None, path)
         self._lazy = False
         self._queue: list[tuple[float, int, Delivery]] = []
         self._lock = threading.RLock()
@@ -127,15 +138,23 @@ class Dispatcher:
 
     # -- the target --------------------------------------------------------------------------------
 
-    def retarget(self, target: object, *, path: str | None = None, lazy: bool = False) -> None:
+    def retarget(
+        self, target: object, *, path: str | None = None, paths: Mapping[str, str] | None = None, lazy: bool = False
+    ) -> None:
         """Deliver to ``target`` from now on (closes the clients of the previous one).
 
-        ``lazy``: ``target`` is a zero-argument callable returning the target, called at the first delivery.
+        ``target``: what ``CallbackClient`` accepts, or a ``CallbackClient`` (used as it is, with its own
+        path, paths and timeout; never closed here). ``path``/``paths``: where callbacks go (``paths`` maps
+        kinds to paths). ``lazy``: ``target`` is a zero-argument callable returning the target or a
+        ``Route``, called at the first delivery.
         """
         if lazy and not callable(target):
             raise TypeError(f"a lazy target is a callable returning the target, got {target!r}")
+        if paths is not None:
+            CallbackClient("http://127.0.0.1:1", paths=paths).close()  # the client's own check, now
         with self._lock:
-            self._target, self._path, self._lazy = target, path, lazy
+            self._target, self._lazy = target, lazy
+            self._route = Route(None, path, paths)
             self._close_clients()
             pool, self._pool = self._pool, None  # its size depended on the old target
         if pool is not None:
@@ -148,16 +167,18 @@ class Dispatcher:
     def _client(self) -> CallbackClient:
         # One client per worker thread for a URL; one shared client for an in-process app (its transport
         # calls the app one delivery at a time, and an ASGI app's lifespan must run once).
+        if isinstance(self._target, CallbackClient):
+            return self._target
         local: Any = self._local if self._fans_out() else self._shared
         if getattr(local, "generation", None) != self._generation or local.client.closed:
             with self._lock:
-                target = self._target
+                target, route = self._target, self._route
                 if target is None:
                     raise RuntimeError(
                         "the provider has callbacks to deliver but no callback target: pass target= "
                         "(a URL or a WSGI/ASGI app) or call provider.deliver_to(target)"
                     )
-                client = CallbackClient(target, path=self._path, timeout=self.policy.timeout)
+                client = CallbackClient(target, path=route.path, paths=route.paths, timeout=self.policy.timeout)
                 self._clients.append(client)
                 local.client, local.generation = client, self._generation
         current: CallbackClient = local.client
@@ -217,7 +238,11 @@ class Dispatcher:
         in a worker thread)."""
         with self._lock:
             if self._lazy:
-                self._target = self._target()  # type: ignore[operator]
+                found = self._target()  # type: ignore[operator]
+                if isinstance(found, Route):
+                    self._target, self._route = found.target, found
+                else:
+                    self._target = found
                 self._lazy = False
 
     def _take_due(self, now: float) -> list[list[Delivery]]:
@@ -299,7 +324,7 @@ class Dispatcher:
         reply = None
         error = verdict = None
         try:
-            reply = self._client().post(body)
+            reply = self._client().post(delivery.payload)  # a payload: the client picks its kind's path
         except DeliveryError as exc:
             error = exc.reason
         except Exception as exc:  # a target that cannot be used at all is a failed delivery, recorded
