@@ -294,3 +294,21 @@ def test_the_control_api_scripts_advances_and_reports(provider: Provider, receiv
     assert call("POST", "reset")[1] == {"ok": True}
     assert provider.calls == []
     assert call("GET", "nothing")[0] == 404
+
+
+def test_chained_verbs_compose_and_impossible_ones_are_refused_at_once(
+    provider: Provider, receiver: CallbackServer
+) -> None:
+    provider.on("+8613800138000").no_answer().duplicate()
+    callid = send(provider)
+    provider.run_until_idle()
+    statuses = [
+        r.json["voiceprompt_callback"] for r in receiver.callbacks if r.json["voiceprompt_callback"]["callid"] == callid
+    ]
+    assert [s["result"] for s in statuses] == ["1", "1"]  # the unanswered status, twice
+    with pytest.raises(ValueError, match="cannot follow"):
+        provider.on().refuse().duplicate()
+    with pytest.raises(ValueError, match="cannot follow"):
+        provider.on().drop().slow(1)
+    with pytest.raises(ValueError, match="times="):
+        provider.on().no_answer(times=1).duplicate(times=2)

@@ -144,7 +144,9 @@ def hook():
 
 def test_the_voicecb_path_setting_is_where_callbacks_go(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nvoicecb_path = /hooks/voice\n")
-    tests = PATHS_APP + """
+    tests = (
+        PATHS_APP
+        + """
 @pytest.fixture
 def voicecb_target():
     return hooks
@@ -155,12 +157,15 @@ def test_path(voicecb_provider):
     voicecb_provider.run_until_idle()
     assert hooks.config["paths"] == ["/hooks/voice"]
 """
+    )
     run(pytester, tests).assert_outcomes(passed=1)
 
 
 def test_a_wrong_path_is_named_once_with_the_setting(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nvoicecb_path = /hooks/nope\n")
-    tests = PATHS_APP + """
+    tests = (
+        PATHS_APP
+        + """
 @pytest.fixture
 def voicecb_target():
     return hooks
@@ -170,6 +175,7 @@ def test_path(voicecb_provider):
     send(voicecb_provider)
     voicecb_provider.run_until_idle()
 """
+    )
     result = run(pytester, tests)
     result.assert_outcomes(passed=1, errors=1)
     text = result.stdout.str()
@@ -179,7 +185,9 @@ def test_path(voicecb_provider):
 
 
 def test_a_callback_client_target_is_used_as_it_is_paths_included(pytester: pytest.Pytester) -> None:
-    tests = PATHS_APP + """
+    tests = (
+        PATHS_APP
+        + """
 from pytest_voicecb import CallbackClient
 
 
@@ -202,4 +210,5 @@ def test_deliver_to_paths(voicecb_provider):
     voicecb_provider.run_until_idle()
     assert hooks.config["paths"] == ["/hooks/keys", "/hooks/voice"]
 """
+    )
     run(pytester, tests).assert_outcomes(passed=2)

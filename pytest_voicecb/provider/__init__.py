@@ -70,6 +70,7 @@ from pytest_voicecb.provider.models import (
     Outcome,
     Send,
     SimulatorBackend,
+    _Rule,
     normalize_number,
 )
 from pytest_voicecb.provider.v3.responses import V3Api
@@ -95,17 +96,40 @@ __all__ = [
 class Script:
     """The outcome of the next sends to one number (or to any number): ``provider.on(number)``.
 
-    Each verb takes ``times=n`` (the next n sends; every send when None, as ``reply_with`` does) and
+    Each outcome verb (``answer``, ``no_answer``, ``call_error``, ``press``, ``refuse``, ``drop``,
+    ``hold``) takes ``times=n`` (the next n sends; every send when None, as ``reply_with`` does) and
     returns the script, so ``provider.on(n).no_answer(times=1).answer()`` reads in the order it applies:
-    the first rule with sends left wins, and a number's rules come before any-number rules.
+    the first rule with sends left wins, and a number's rules come before any-number rules. ``duplicate``
+    and ``slow`` right after an outcome verb add to that outcome (``no_answer().duplicate()``: the
+    unanswered status is delivered twice); a combination that cannot happen (a refused send duplicated)
+    is a ``ValueError`` at once. On their own they script an answered call.
     """
 
     def __init__(self, backend: SimulatorBackend, number: str | None) -> None:
         self._backend = backend
         self.number = normalize_number(number)
+        self._last: _Rule | None = None
 
     def _add(self, outcome: Outcome, times: int | None) -> Script:
-        self._backend.script(self.number, outcome, times)
+        self._last = self._backend.script(self.number, outcome, times)
+        return self
+
+    def _compose(self, verb: str, times: int | None, **changes: Any) -> Script:
+        """Add ``changes`` to the outcome scripted just before, or script an answered call with them."""
+        last = self._last
+        if last is None:
+            return self._add(Outcome(**changes), times)
+        if times is not None and times != last.times:
+            raise ValueError(
+                f"{verb}(times={times}) follows an outcome scripted for {last.times or 'every'} sends: "
+                f"give times= on the outcome verb only"
+            )
+        outcome = last.outcome
+        if verb == "duplicate" and (outcome.refuse is not None or outcome.drop or outcome.status == "held"):
+            raise ValueError(f"duplicate() cannot follow {outcome.describe()!r}: no status callback is scheduled")
+        if verb == "slow" and outcome.drop:
+            raise ValueError("slow() cannot follow drop(): a dropped connection has no reply to delay")
+        self._backend.amend(last, **changes)
         return self
 
     def answer(self, ring: int = DEFAULT_RING, talk: int = DEFAULT_TALK, *, times: int | None = None) -> Script:
@@ -131,8 +155,9 @@ class Script:
         return self._add(Outcome(ring=_whole("ring", ring), talk=_whole("talk", talk), keys=tuple(keys)), times)
 
     def duplicate(self, copies: int = 1, *, times: int | None = None) -> Script:
-        """Answered, and the status callback is delivered ``copies`` more times after it was acknowledged."""
-        return self._add(Outcome(duplicates=_whole("copies", copies)), times)
+        """The status callback is delivered ``copies`` more times after it was acknowledged (of the outcome
+        scripted just before; on its own, of an answered call)."""
+        return self._compose("duplicate", times, duplicates=_checks.whole("copies", copies, minimum=1, maximum=100))
 
     def refuse(
         self, code: str | int | type[SendApiError] = "LimitExceeded.DeliveryFrequencyLimit", *, times: int | None = None
@@ -143,7 +168,7 @@ class Script:
     def slow(self, seconds: float, *, times: int | None = None) -> Script:
         """The send's HTTP reply comes ``seconds`` real seconds late (for the sender's timeout; at most
         ``MAX_SLOW`` seconds)."""
-        return self._add(Outcome(delay=_checks.seconds("seconds", seconds, maximum=MAX_SLOW)), times)
+        return self._compose("slow", times, delay=_checks.seconds("seconds", seconds, maximum=MAX_SLOW))
 
     def drop(self, *, times: int | None = None) -> Script:
         """The connection is closed without a reply; no call is placed."""

@@ -13,7 +13,7 @@ import logging
 import random
 import threading
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from pytest_voicecb import _checks
@@ -362,12 +362,20 @@ class SimulatorBackend:
 
     # -- scripting -------------------------------------------------------------------------------
 
-    def script(self, number: str | None, outcome: Outcome, times: int | None = None) -> None:
-        """Give sends to ``number`` (any number when None) ``outcome``, for the next ``times`` sends (all when None)."""
+    def script(self, number: str | None, outcome: Outcome, times: int | None = None) -> _Rule:
+        """Give sends to ``number`` (any number when None) ``outcome``, for the next ``times`` sends (all
+        when None); returns the rule, for ``amend``."""
         if times is not None:
             times = _checks.whole("times", times, minimum=1)
         with self._lock:
-            self.rules.append(_Rule(normalize_number(number), outcome, times))
+            rule = _Rule(normalize_number(number), outcome, times)
+            self.rules.append(rule)
+            return rule
+
+    def amend(self, rule: _Rule, **changes: Any) -> None:
+        """Change fields of a scripted rule's outcome (``duplicates``, ``delay``): chained verbs compose."""
+        with self._lock:
+            rule.outcome = replace(rule.outcome, **changes)
 
     def outcome_for(self, nationcode: str, mobile: str) -> Outcome:
         """The outcome of the next send to this number (using up one ``times`` of its script)."""
