@@ -95,7 +95,7 @@ def main() -> None:
     kept = run(args.calls, args.step, args.keep)
     unbounded = run(args.calls, args.step, args.calls + 1)
     print(f"{'calls':>8} {'keep=' + str(args.keep):>14} {'unbounded':>12}   (RSS, MiB)")
-    for (n, a), (_, b) in zip(kept, unbounded):
+    for (n, a), (_, b) in zip(kept, unbounded, strict=True):
         print(f"{n:>8,} {a / 2**20:>14.1f} {b / 2**20:>12.1f}")
     after = args.keep + args.step  # past the limit, once the first evictions have settled
     ours, theirs = per_call(kept, after), per_call(unbounded, after)

@@ -102,6 +102,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run until SIGINT/SIGTERM; 2 for a usage problem (printed), else 0."""
     from pytest_voicecb.client import TargetError, resolve_target
+    from pytest_voicecb.contract import kind_named
     from pytest_voicecb.provider import Provider, RetryPolicy, SystemClock
     from pytest_voicecb.provider.control import attempt_data, send_data
     from pytest_voicecb.provider.models import Attempt, Delivery, Send
@@ -138,7 +139,8 @@ def run(args: argparse.Namespace) -> int:
         problems = "; ".join(attempt.verdict.problems) if attempt.verdict and attempt.verdict.problems else ""
         outcome = "acknowledged" if attempt.acknowledged else f"FAILED ({problems or attempt.error})"
         reply = f"HTTP {attempt.reply.status} {preview(attempt.reply.body, 80)}" if attempt.reply else "no reply"
-        line = f"deliver #{delivery.seq} {delivery.kind} callid {delivery.callid} attempt {attempt.number}: {outcome}"
+        kind = kind_named(delivery.kind, short=True)
+        line = f"deliver #{delivery.seq} {kind} callid {delivery.callid} attempt {attempt.number}: {outcome}"
         record = {"event": "delivery", "seq": delivery.seq, "kind": delivery.kind, "callid": delivery.callid}
         record.update(payload=delivery.payload, state=delivery.state, **attempt_data(attempt))
         emit(f"{line}, {safe(reply)}", record)

@@ -40,6 +40,7 @@ def test_it_serves_prints_and_logs_each_send_and_delivery(tmp_path: Path) -> Non
     assert send_line.startswith("send    3.0 SendTtsVoice accepted")
     assert callid in send_line
     assert "attempt 1: acknowledged" in delivery_line
+    assert delivery_line.startswith("deliver #1 prompt callid")  # the short kind names, as everywhere
     events = [json.loads(line) for line in log.read_text().splitlines()]
     assert [e["event"] for e in events] == ["send", "delivery"]
     assert events[1]["callid"] == callid

@@ -383,14 +383,14 @@ class Provider:
         ``outcome``: ``answer`` (picked up, ``talk`` seconds long), ``no_answer``, ``call_error``/``fail``
         (failure ``code``), ``press`` (answered, ``keys`` pressed, then ``talk`` seconds), ``hang_up``
         (answered and hung up at once: 1 s talk, fee 1). ``ring``: seconds from dialling to the decision;
-        by default the time the call was actually held, so the callbacks' times match the moment the
-        button was pressed. Returns the deliveries now owed (due as the clock reaches them).
+        by default the time the call was actually held (on a ``SystemClock``, in real seconds: a person's
+        wait is not sped up by ``scale``). Returns the deliveries now owed (due as the clock reaches them).
         """
         if outcome not in DECISIONS:
             raise ValueError(f"outcome must be one of {', '.join(DECISIONS)}, got {outcome!r}")
         call = self.call(callid)
         if ring is None:
-            ring = max(0, int(self.clock.now()) - (int(call.sent_at) + DIAL_DELAY))
+            ring = self._held_ringing(call)
         ring = _whole("ring", ring)
         talk = _whole("talk", talk)
         chosen: Outcome
@@ -410,6 +410,15 @@ class Provider:
                 raise ValueError(f"press takes one or more keys among 0-9, * and #, got {keys!r}")
             chosen = Outcome(ring=ring, talk=talk, keys=pressed)
         return self.backend.decide(call.callid, chosen)
+
+    def _held_ringing(self, call: Call) -> int:
+        """Seconds a held call rang before its decision: on a manual clock the time the test moved it;
+        on a scaled clock the real seconds a person took to press a button (``--scale 60`` speeds up
+        scripted ringing, not a person: 160 s of waiting is not 9,600 s of ringing)."""
+        held_for = max(0.0, self.clock.now() - (call.sent_at + DIAL_DELAY))
+        if isinstance(self.clock, SystemClock):
+            held_for = self.clock.real_seconds(held_for)
+        return min(int(held_for), 24 * 3600)
 
     def held(self) -> list[Call]:
         """Calls still waiting for ``decide``."""

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_voicecb._cliutil import is_loopback
 from pytest_voicecb._sites import foreign_origin, own_host, own_hosts
+from pytest_voicecb.contract import kind_named
 from pytest_voicecb.provider.wire import ApiRequest, ApiResponse, json_response
 
 if TYPE_CHECKING:
@@ -85,6 +86,7 @@ def delivery_data(delivery: Delivery) -> dict[str, Any]:
         "seq": delivery.seq,
         "callid": delivery.callid,
         "kind": delivery.kind,
+        "name": kind_named(delivery.kind, short=True),
         "payload": delivery.payload,
         "due": delivery.due,
         "duplicate": delivery.duplicate,

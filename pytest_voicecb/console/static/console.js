@@ -85,7 +85,7 @@
     $("live").hidden = live;
     if (epoch === -1) { return; }  // not connected yet
     $("status").textContent = total + " callback" + (total === 1 ? "" : "s") + " kept \u00b7 " +
-      (live ? "live, updated " + new Date().toLocaleTimeString() :
+      (live ? "live, updated " + new Date().toISOString().slice(11, 19) + " UTC" :
         "paused on #" + (rows.length ? rows[rows.length - 1].seq + "\u2013#" + newest : "\u2013") +
         (newestKept > newest ? " \u00b7 " + (newestKept - newest) + " newer since" : ""));
     $("status").dataset.live = "1";
@@ -152,7 +152,7 @@
       verdict.appendChild(el("span", row.verdict, "badge " + row.verdict));
       if (row.why) { verdict.appendChild(el("span", row.why, "why")); }
       tr.appendChild(verdict);
-      tr.appendChild(el("td", row.status === null ? "dropped" : "HTTP " + row.status, "mono"));
+      tr.appendChild(el("td", row.reply, "mono reply"));
       tr.appendChild(el("td", latency(row.latency), "mono latency"));
       tr.addEventListener("click", function () { toggle(row.seq); });
       body.appendChild(tr);
