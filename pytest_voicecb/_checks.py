@@ -23,7 +23,10 @@ def _is_number(value: object) -> bool:
 def seconds(name: str, value: object, *, allow_zero: bool = False, maximum: float | None = None) -> float:
     """A finite number of seconds, positive (or ``>= 0`` with ``allow_zero``), at most ``maximum`` when
     given; ``ValueError`` otherwise."""
-    ok = _is_number(value) and math.isfinite(value) and (value >= 0 if allow_zero else value > 0)  # type: ignore[arg-type,operator]
+    try:
+        ok = _is_number(value) and math.isfinite(value) and (value >= 0 if allow_zero else value > 0)  # type: ignore[arg-type,operator]
+    except OverflowError:  # an int beyond any float (10**400): no number of seconds
+        ok = False
     if ok and maximum is not None:
         ok = value <= maximum  # type: ignore[operator]
     if not ok:

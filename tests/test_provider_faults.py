@@ -214,3 +214,42 @@ def test_a_browser_page_from_another_site_cannot_place_a_legacy_call(
         assert [s.ok for s in p.sends] == [False]  # shown as a refused send
         status, data = post(p, path, json.dumps(body).encode(), {"Content-Type": "application/json"})
         assert data["result"] == 0  # what qcloudsms_py sends is served
+
+
+HOSTILE = [None, True, -1, 0, 10**400, 1e300, float("nan"), "", "x" * 5000, "\u0000\ud800", [], [None], {}, {"a": [1]}]
+
+
+def test_no_value_in_any_field_of_either_send_api_gets_a_500(receiver: CallbackServer) -> None:
+    """Each field of both send APIs, and the control API's numbers, given each hostile JSON value."""
+    from pytest_voicecb.provider.legacy.responses import legacy_sig
+    from pytest_voicecb.provider.v3.signing import authorization_header
+
+    with Provider(receiver.url, seed=1) as p:
+        v3 = {"TemplateId": "1", "CalledNumber": "+8613800138000", "VoiceSdkAppid": p.voice_sdk_appid}
+        v3.update(PlayTimes=2, TemplateParamSet=["1"], SessionContext="s")
+        stamp = int(time.time())
+        legacy = {
+            "tel": {"nationcode": "86", "mobile": "13800138000"},
+            "sig": legacy_sig(p.appkey, "7", stamp, "13800138000"),
+            "time": stamp,
+            "promptfile": "hello",
+            "prompttype": 2,
+            "playtimes": 2,
+            "ext": "",
+        }
+        for value in HOSTILE:
+            for field in v3:
+                body = json.dumps({**v3, field: value}).encode()
+                auth = authorization_header(p.secret_id, p.secret_key, host=p.endpoint, payload=body, timestamp=stamp)
+                headers = {"Content-Type": "application/json", "X-TC-Action": "SendTtsVoice"}
+                headers.update({"X-TC-Version": "2020-09-02", "X-TC-Timestamp": str(stamp), "Authorization": auth})
+                status, data = post(p, "/", body, headers)
+                assert status == 200 and "Response" in data, (field, value, data)
+            for field in [*legacy, "tpl_id", "params", "msg"]:
+                path = f"/v5/tlsvoicesvr/{'sendtvoice' if field in ('tpl_id', 'params') else 'sendvoiceprompt'}"
+                body = json.dumps({**legacy, field: value}).encode()
+                status, data = post(p, f"{path}?sdkappid={p.sdkappid}&random=7", body, {"Content-Type": "application/json"})
+                assert status == 200 and "result" in data, (field, value, data)
+            for name, args in [("advance", {"seconds": value}), ("script", {"outcome": "answer", "ring": value})]:
+                status, data = post(p, f"/voicecb-api/{name}", json.dumps(args).encode())
+                assert status in (200, 400), (name, value, data)

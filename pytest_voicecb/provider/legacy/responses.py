@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -75,12 +74,9 @@ class LegacyApi:
             raise err.MissingParameter("the URL needs ?sdkappid=...&random=...")
         if sdkappid != self.credentials.sdkappid:
             raise err.SdkAppidNotExist(f"sdkappid {sdkappid[:40]!r} does not exist")
-        try:
-            body = json.loads(request.body)
-        except (ValueError, RecursionError):
-            raise err.JsonParseFail("request body is not JSON") from None
-        if not isinstance(body, dict):
-            raise err.JsonParseFail("request body is not a JSON object")
+        body = err.json_object(
+            request.body, not_json="request body is not JSON", not_object="request body is not a JSON object"
+        )
         tel = body.get("tel")
         if (
             not isinstance(tel, dict)

@@ -9,7 +9,6 @@ raises as ``TencentCloudSDKException(code, message, request_id)``; nothing a cli
 from __future__ import annotations
 
 import hmac
-import json
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -94,12 +93,7 @@ class V3Api:
         content_type = (request.header("Content-Type") or "").split(";")[0].strip().lower()
         if content_type != "application/json":
             raise err.UnsupportedProtocol(f"Content-Type `{_safe(content_type)}` is not served: send application/json")
-        try:
-            params = json.loads(request.body)
-        except (ValueError, RecursionError):
-            raise err.JsonParseFail() from None
-        if not isinstance(params, dict):
-            raise err.JsonParseFail("The request body must be a JSON object of parameters.")
+        params = err.json_object(request.body, not_object="The request body must be a JSON object of parameters.")
         return _check_fields(ACTIONS[action], params)
 
     def _authenticate(self, request: ApiRequest) -> None:
