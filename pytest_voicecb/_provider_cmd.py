@@ -1,8 +1,9 @@
 """``voicecb provider``: the simulator standalone, for services written in any language.
 
-It prints the settings to configure, then one line per send and per delivery attempt with its verdict;
-``--log FILE`` appends each as a JSON line through ``pytest_voicecb.log`` (on disk before the next, 0600,
-no symlinks). Time is real, ``--scale`` times faster. ``add_parser(subparsers)`` adds the command to
+It prints the settings to configure and the run's seed, then one line per send and per delivery attempt
+with its verdict; ``--log FILE`` appends each as a JSON line through ``pytest_voicecb.log`` (0600, no
+symlinks). Both go through ``_output``'s bounded queues, so neither a closed stdout nor a full disk ever
+reaches a send or a delivery. Time is real, ``--scale`` times faster. ``add_parser(subparsers)`` adds the command to
 ``voicecb``'s parser and ``run(args)`` runs it; the module lives outside the ``provider`` package so that
 ``voicecb --help`` does not load the simulator.
 """
@@ -32,7 +33,10 @@ Point the official SDK at the printed endpoint: HttpProfile(protocol="http", end
 legacy API is at the printed legacy URL. Numbers +8613900000001 (no answer), +8613900000002 (call
 error), +8613900000003 (presses 1), +86139000001NN (failure code NN), +8613900000201 (rate limited),
 +8613900000202 (no balance) choose an outcome; see pytest_voicecb.provider for the whole table.
-The control API is at /voicecb-api/ (state, reset, script, redeliver, decide); --console serves a page
+The seed is printed at start (random unless --seed): --seed N replays a run's callids. Printed lines and
+--log records never hold up a send or a delivery: what cannot be written is dropped and counted at exit.
+The control API is at /voicecb-api/ (state, reset, advance, run-until-idle, script, redeliver, decide;
+only for requests naming this address in Host); --console serves a page
 at /voicecb-api/console?token=... (printed) showing each call and its deliveries, with buttons that script
 the next calls' outcomes and redeliver a callback. With --hold (or the number +8613900000007) a call rings until a
 button on its card (answer, no answer, call error, fail with a code, press keys, hang up) decides it.
