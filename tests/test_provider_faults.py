@@ -87,6 +87,32 @@ def test_a_delivery_in_flight_during_a_reset_is_never_retried_recorded_or_report
         assert reported == []
 
 
+def test_a_send_finishing_while_another_is_verified_is_reported_once(receiver: CallbackServer) -> None:
+    """Send A is held inside its verification (the API's clock) while send B completes: B is reported
+    once, by B's own request, and A once, by A's."""
+    inside, gate = threading.Event(), threading.Event()
+    first = threading.Lock()
+    seen: list[str] = []
+
+    def api_time() -> float:
+        if first.acquire(blocking=False):  # the first request to verify waits until another was reported
+            inside.set()
+            gate.wait(5)
+        return time.time()
+
+    def on_send(sent: Any) -> None:
+        seen.append(sent.call.number)
+        gate.set()
+
+    with Provider(receiver.url, seed=1, on_send=on_send, api_time=api_time) as p:
+        held = threading.Thread(target=send, args=(p, "+8613800000001"))
+        held.start()
+        assert inside.wait(5)
+        send(p, "+8613800000002")
+        held.join(10)
+    assert sorted(seen) == ["+8613800000001", "+8613800000002"]
+
+
 def test_each_send_is_reported_once_under_concurrency(receiver: CallbackServer) -> None:
     seen: list[str] = []
     lock = threading.Lock()
