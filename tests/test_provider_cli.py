@@ -60,6 +60,13 @@ def banner_of(process: subprocess.Popen[str]) -> dict[str, str]:
     return dict(line.strip().split(" = ") for line in lines[1:])
 
 
+def place_twelve(settings: dict[str, str], receiver: CallbackServer) -> None:
+    """Twelve calls, each send answered (a 500 is a KeyError here) and each callback received."""
+    callids = [place_call(settings, "+8613800138000") for _ in range(12)]
+    for callid in callids:
+        receiver.wait_for(1, callid=callid, timeout=10)
+
+
 def test_a_closed_stdout_costs_printed_lines_never_a_send_or_a_delivery() -> None:
     """``voicecb provider ... | head -3``: every send answered, every callback delivered, the loss reported."""
     with CallbackServer() as receiver:
@@ -68,9 +75,7 @@ def test_a_closed_stdout_costs_printed_lines_never_a_send_or_a_delivery() -> Non
             settings = banner_of(process)
             assert process.stdout is not None
             process.stdout.close()  # the reader is gone, as after head -3
-            callids = [place_call(settings, "+8613800138000") for _ in range(12)]  # KeyError on a 500
-            for callid in callids:
-                receiver.wait_for(1, callid=callid, timeout=10)
+            place_twelve(settings, receiver)
         finally:
             process.send_signal(signal.SIGTERM)
             _out, err = process.communicate(timeout=10)
@@ -97,10 +102,7 @@ def test_a_full_disk_under_the_log_costs_log_records_never_a_send_or_a_delivery(
             preexec_fn=small_files,
         )
         try:
-            settings = banner_of(process)
-            callids = [place_call(settings, "+8613800138000") for _ in range(12)]
-            for callid in callids:
-                receiver.wait_for(1, callid=callid, timeout=10)
+            place_twelve(banner_of(process), receiver)
         finally:
             process.send_signal(signal.SIGTERM)
             out, err = process.communicate(timeout=10)

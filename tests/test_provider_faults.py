@@ -27,6 +27,19 @@ def post(provider: Provider, path: str, body: bytes, headers: dict[str, str] | N
         connection.close()
 
 
+def legacy_prompt(provider: Provider, stamp: int) -> dict[str, Any]:
+    """A signed legacy sendvoiceprompt body (``random=7``), as qcloudsms_py builds it."""
+    from pytest_voicecb.provider.legacy.responses import legacy_sig
+
+    return {
+        "tel": {"nationcode": "86", "mobile": "13800138000"},
+        "sig": legacy_sig(provider.appkey, "7", stamp, "13800138000"),
+        "time": stamp,
+        "promptfile": "hello",
+        "prompttype": 2,
+    }
+
+
 def test_a_hanging_handler_holds_only_its_own_call() -> None:
     """One call's handler hangs 4 s; the other calls' callbacks, due later, arrive while it still hangs."""
     release, hung = threading.Event(), threading.Event()
@@ -222,17 +235,8 @@ def test_the_control_api_answers_only_its_own_host_console_or_not(receiver: Call
 def test_a_browser_page_from_another_site_cannot_place_a_legacy_call(
     headers: dict[str, str], receiver: CallbackServer
 ) -> None:
-    from pytest_voicecb.provider.legacy.responses import legacy_sig
-
     with Provider(receiver.url, seed=1) as p:
-        stamp = int(time.time())
-        body = {
-            "tel": {"nationcode": "86", "mobile": "13800138000"},
-            "sig": legacy_sig(p.appkey, "7", stamp, "13800138000"),
-            "time": stamp,
-            "promptfile": "hello",
-            "prompttype": 2,
-        }
+        body = legacy_prompt(p, int(time.time()))
         path = f"/v5/tlsvoicesvr/sendvoiceprompt?sdkappid={p.sdkappid}&random=7"
         status, data = post(p, path, json.dumps(body).encode(), headers)
         assert (status, data["result"]) == (200, 1030), data
@@ -247,22 +251,13 @@ HOSTILE = [None, True, -1, 0, 10**400, 1e300, float("nan"), "", "x" * 5000, "\u0
 
 def test_no_value_in_any_field_of_either_send_api_gets_a_500(receiver: CallbackServer) -> None:
     """Each field of both send APIs, and the control API's numbers, given each hostile JSON value."""
-    from pytest_voicecb.provider.legacy.responses import legacy_sig
     from pytest_voicecb.provider.v3.signing import authorization_header
 
     with Provider(receiver.url, seed=1) as p:
         v3 = {"TemplateId": "1", "CalledNumber": "+8613800138000", "VoiceSdkAppid": p.voice_sdk_appid}
         v3.update(PlayTimes=2, TemplateParamSet=["1"], SessionContext="s")
         stamp = int(time.time())
-        legacy = {
-            "tel": {"nationcode": "86", "mobile": "13800138000"},
-            "sig": legacy_sig(p.appkey, "7", stamp, "13800138000"),
-            "time": stamp,
-            "promptfile": "hello",
-            "prompttype": 2,
-            "playtimes": 2,
-            "ext": "",
-        }
+        legacy = {**legacy_prompt(p, stamp), "playtimes": 2, "ext": ""}
         for value in HOSTILE:
             for field in v3:
                 body = json.dumps({**v3, field: value}).encode()

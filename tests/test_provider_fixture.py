@@ -141,12 +141,7 @@ def hook():
     return jsonify(result=0, errmsg="OK")
 """
 
-
-def test_the_voicecb_path_setting_is_where_callbacks_go(pytester: pytest.Pytester) -> None:
-    pytester.makeini("[pytest]\nvoicecb_path = /hooks/voice\n")
-    tests = (
-        PATHS_APP
-        + """
+HOOKS_TARGET = """
 @pytest.fixture
 def voicecb_target():
     return hooks
@@ -155,27 +150,18 @@ def voicecb_target():
 def test_path(voicecb_provider):
     send(voicecb_provider)
     voicecb_provider.run_until_idle()
-    assert hooks.config["paths"] == ["/hooks/voice"]
 """
-    )
+
+
+def test_the_voicecb_path_setting_is_where_callbacks_go(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nvoicecb_path = /hooks/voice\n")
+    tests = PATHS_APP + HOOKS_TARGET + '    assert hooks.config["paths"] == ["/hooks/voice"]\n'
     run(pytester, tests).assert_outcomes(passed=1)
 
 
 def test_a_wrong_path_is_named_once_with_the_setting(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nvoicecb_path = /hooks/nope\n")
-    tests = (
-        PATHS_APP
-        + """
-@pytest.fixture
-def voicecb_target():
-    return hooks
-
-
-def test_path(voicecb_provider):
-    send(voicecb_provider)
-    voicecb_provider.run_until_idle()
-"""
-    )
+    tests = PATHS_APP + HOOKS_TARGET
     result = run(pytester, tests)
     result.assert_outcomes(passed=1, errors=1)
     text = result.stdout.str()
