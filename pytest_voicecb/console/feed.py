@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pytest_voicecb import _text
+from pytest_voicecb.contract import kind_named
 
 if TYPE_CHECKING:
     from pytest_voicecb.server import RecordedCallback
@@ -270,6 +271,7 @@ class Feed:
             "method": row[METHOD],
             "path": row[PATH],
             "kind": row[KIND],
+            "name": kind_named(row[KIND], short=True) if row[KIND] else None,
             "callid": row[CALLID],
             "number": _number(row[BODY]) if row[VALID] else None,
             "verdict": verdict,
