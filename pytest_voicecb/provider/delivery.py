@@ -330,7 +330,10 @@ class Dispatcher:
         except Exception as exc:  # a target that cannot be used at all is a failed delivery, recorded
             error = f"{type(exc).__name__}: {exc}"
         if reply is not None:
-            verdict = judge(reply, delivery.payload, strict=self.strict)
+            try:
+                verdict = judge(reply, delivery.payload, strict=self.strict)
+            except Exception as exc:  # never lose the delivery: an unjudged reply is a failed attempt, retried
+                reply, error = None, f"the reply could not be judged: {type(exc).__name__}: {exc}"
         acknowledged = reply is not None and verdict is not None and not verdict.problems
         attempt = Attempt(number, now, body, reply, error, verdict, acknowledged, time.perf_counter() - begin)
         with self.changed:
