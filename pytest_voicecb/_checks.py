@@ -20,12 +20,19 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def seconds(name: str, value: object, *, allow_zero: bool = False) -> float:
-    """A finite number of seconds, positive (or ``>= 0`` with ``allow_zero``); ``ValueError`` otherwise."""
-    ok = _is_number(value) and math.isfinite(value) and (value >= 0 if allow_zero else value > 0)  # type: ignore[arg-type,operator]
+def seconds(name: str, value: object, *, allow_zero: bool = False, maximum: float | None = None) -> float:
+    """A finite number of seconds, positive (or ``>= 0`` with ``allow_zero``), at most ``maximum`` when
+    given; ``ValueError`` otherwise."""
+    try:
+        ok = _is_number(value) and math.isfinite(value) and (value >= 0 if allow_zero else value > 0)  # type: ignore[arg-type,operator]
+    except OverflowError:  # an int beyond any float (10**400): no number of seconds
+        ok = False
+    if ok and maximum is not None:
+        ok = value <= maximum  # type: ignore[operator]
     if not ok:
         what = "a number of seconds >= 0" if allow_zero else "a positive number of seconds"
-        raise ValueError(f"{name} must be {what}, got {value!r}")
+        bound = f" up to {maximum:g}" if maximum is not None else ""
+        raise ValueError(f"{name} must be {what}{bound}, got {value!r}")
     return float(value)  # type: ignore[arg-type]
 
 

@@ -1,8 +1,9 @@
 """``voicecb provider``: the simulator standalone, for services written in any language.
 
-It prints the settings to configure, then one line per send and per delivery attempt with its verdict;
-``--log FILE`` appends each as a JSON line through ``pytest_voicecb.log`` (on disk before the next, 0600,
-no symlinks). Time is real, ``--scale`` times faster. ``add_parser(subparsers)`` adds the command to
+It prints the settings to configure and the run's seed, then one line per send and per delivery attempt
+with its verdict; ``--log FILE`` appends each as a JSON line through ``pytest_voicecb.log`` (0600, no
+symlinks). Both go through ``_output``'s bounded queues, so neither a closed stdout nor a full disk ever
+reaches a send or a delivery. Time is real, ``--scale`` times faster. ``add_parser(subparsers)`` adds the command to
 ``voicecb``'s parser and ``run(args)`` runs it; the module lives outside the ``provider`` package so that
 ``voicecb --help`` does not load the simulator.
 """
@@ -10,12 +11,14 @@ no symlinks). Time is real, ``--scale`` times faster. ``add_parser(subparsers)``
 from __future__ import annotations
 
 import argparse
+import secrets
 import signal
 import sys
 import threading
 from typing import Any
 
-from pytest_voicecb import _cliutil
+from pytest_voicecb import _cliutil, _text
+from pytest_voicecb._output import LogOutlet, Printer, say_goodbye
 from pytest_voicecb._text import preview, safe
 from pytest_voicecb.log import LogWriter
 
@@ -30,7 +33,10 @@ Point the official SDK at the printed endpoint: HttpProfile(protocol="http", end
 legacy API is at the printed legacy URL. Numbers +8613900000001 (no answer), +8613900000002 (call
 error), +8613900000003 (presses 1), +86139000001NN (failure code NN), +8613900000201 (rate limited),
 +8613900000202 (no balance) choose an outcome; see pytest_voicecb.provider for the whole table.
-The control API is at /voicecb-api/ (state, reset, script, redeliver, decide); --console serves a page
+The seed is printed at start (random unless --seed): --seed N replays a run's callids. Printed lines and
+--log records never hold up a send or a delivery: what cannot be written is dropped and counted at exit.
+The control API is at /voicecb-api/ (state, reset, advance, run-until-idle, script, redeliver, decide;
+only for requests naming this address in Host); --console serves a page
 at /voicecb-api/console?token=... (printed) showing each call and its deliveries, with buttons that script
 the next calls' outcomes and redeliver a callback. With --hold (or the number +8613900000007) a call rings until a
 button on its card (answer, no answer, call error, fail with a code, press keys, hang up) decides it.
@@ -64,7 +70,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--callback-url", required=True, metavar="URL", help="where callbacks are delivered")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=_cliutil.port, default=0, metavar="N", help="port to bind (default: any free)")
-    parser.add_argument("--seed", default=None, help="seed for callids and callback fields (default: random)")
+    parser.add_argument(
+        "--seed", default=None, help="seed for callids and callback fields (default: random, printed at start)"
+    )
+    parser.add_argument(
+        "--keep",
+        type=_cliutil.bounded(int, lambda v: v >= 1, "a whole number, 1 or more"),
+        default=10_000,
+        metavar="N",
+        help="calls kept for the control API and the console, the latest ones (10000; --log has them all)",
+    )
     parser.add_argument("--scale", type=_cliutil.positive, default=1.0, help="simulated seconds per second (1)")
     parser.add_argument("--retries", type=_cliutil.whole, default=2, metavar="N", help="retries of a failed delivery")
     parser.add_argument(
@@ -91,6 +106,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run until SIGINT/SIGTERM; 2 for a usage problem (printed), else 0."""
     from pytest_voicecb.client import TargetError, resolve_target
+    from pytest_voicecb.contract import kind_named
     from pytest_voicecb.provider import Provider, RetryPolicy, SystemClock, proxy
     from pytest_voicecb.provider.control import attempt_data, send_data
     from pytest_voicecb.provider.models import Attempt, Delivery, Send
@@ -110,14 +126,14 @@ def run(args: argparse.Namespace) -> int:
         log = LogWriter(args.log) if args.log else None
     except OSError as exc:
         return fail(f"cannot write the log {args.log}: {exc.strerror or exc}")
-    lock = threading.Lock()
+    out, errors, records = _outlets(log)
 
     def emit(line: str, record: dict[str, Any]) -> None:
-        with lock:
-            if log is not None:
-                log.write(record)
-            if not args.quiet:
-                print(line, flush=True)
+        """Queued, never waited for: a closed stdout or a full disk never reaches a send or a delivery."""
+        if records is not None:
+            records.put(record)
+        if not args.quiet:
+            out.say(line)
 
     def on_send(send: Send) -> None:
         emit(f"send    {safe(send.summary())}", {"event": "send", **send_data(send)})
@@ -126,15 +142,18 @@ def run(args: argparse.Namespace) -> int:
         problems = "; ".join(attempt.verdict.problems) if attempt.verdict and attempt.verdict.problems else ""
         outcome = "acknowledged" if attempt.acknowledged else f"FAILED ({problems or attempt.error})"
         reply = f"HTTP {attempt.reply.status} {preview(attempt.reply.body, 80)}" if attempt.reply else "no reply"
-        line = f"deliver #{delivery.seq} {delivery.kind} callid {delivery.callid} attempt {attempt.number}: {outcome}"
+        kind = kind_named(delivery.kind, short=True)
+        line = f"deliver #{delivery.seq} {kind} callid {delivery.callid} attempt {attempt.number}: {outcome}"
         record = {"event": "delivery", "seq": delivery.seq, "kind": delivery.kind, "callid": delivery.callid}
         record.update(payload=delivery.payload, state=delivery.state, **attempt_data(attempt))
         emit(f"{line}, {safe(reply)}", record)
 
     policy = RetryPolicy(args.retries, args.backoff, timeout=args.timeout)
+    seed = args.seed if args.seed is not None else str(secrets.randbelow(10**9))
     provider = Provider(
         args.callback_url,
-        seed=args.seed,
+        seed=seed,
+        keep=args.keep,
         clock=SystemClock(args.scale),
         retry=policy,
         duplicates=args.duplicates,
@@ -160,12 +179,14 @@ def run(args: argparse.Namespace) -> int:
         if log is not None:
             log.close()
         return fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
-    settings = provider.settings()
-    print(f"provider listening on {provider.url} {proxy.STARTUP_HINT}, delivering to {args.callback_url}", flush=True)
-    for name, value in settings.items():
-        print(f"  {name} = {value}", flush=True)
+    out.say(
+        f"provider listening on {provider.url} {proxy.STARTUP_HINT}, delivering to {args.callback_url} "
+        f"(seed {seed}: --seed {seed} replays)"
+    )
+    for name, value in provider.settings().items():
+        out.say(f"  {name} = {value}")
     if console is not None:
-        print(f"console: {console.url()}", flush=True)
+        out.say(f"console: {console.url()}")
         if args.open:
             import webbrowser
 
@@ -174,7 +195,19 @@ def run(args: argparse.Namespace) -> int:
         stop.wait()
     finally:
         provider.stop()
-        if log is not None:
-            log.close()
-    print(f"stopped after {len(provider.sends)} sends and {len(provider.calls)} calls", flush=True)
+    counts = provider.backend.counts
+    line = f"stopped after {_text.plural(counts['sends'], 'send')} and {_text.plural(counts['calls'], 'call')}"
+    say_goodbye("voicecb provider", line, out, errors, records)
+    if log is not None:
+        log.close()
     return 0
+
+
+def _outlets(log: LogWriter | None) -> tuple[Printer, Printer, LogOutlet | None]:
+    """stdout, stderr and the log, each behind its own bounded queue (as ``voicecb serve`` prints)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    errors = Printer(sys.stderr.fileno(), "stderr")
+    warning = "voicecb provider: warning: stdout was closed; sends are still answered and callbacks delivered"
+    out = Printer(sys.stdout.fileno(), "stdout", on_closed=lambda: errors.say(warning + (" and logged" if log else "")))
+    return out, errors, LogOutlet(log, errors, "voicecb provider") if log is not None else None

@@ -28,8 +28,9 @@ examples:
   voicecb replay callbacks.jsonl http://127.0.0.1:8000 --keep-paths --only-valid
 
 Each record's body is sent as it was received, with its content type, to URL (or, with --keep-paths, to the
-path it was received on). Lines of the log that are not records (a line cut short by a crash) are skipped
-and counted. exit status: 0 no reply broke the contract, 1 one did, 2 usage or connection error."""
+path it was received on). Lines of the log that are not records (a line cut short by a crash) and records
+that cannot be sent (a bad hex body, a header HTTP cannot carry) are skipped and counted.
+exit status: 0 no reply broke the contract, 1 one did, 2 usage or connection error."""
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(f"--kind: {exc}") from None
     records = read_records(args.log)
-    read = sent = failed = warned = 0
+    read = sent = failed = warned = undeliverable = 0
     try:
         client = CallbackClient(args.url, timeout=args.timeout, redact=not args.show_secrets)
     except (TargetError, ValueError) as exc:
@@ -74,11 +75,17 @@ def run(args: argparse.Namespace) -> int:
         with client:
             for number, record in enumerate(records, 1):
                 read = number
-                if not _wanted(record, kinds, set(args.callid), args.only_valid):
-                    continue
-                path = str(record.get("path") or "") if args.keep_paths else None
                 try:
+                    if not _wanted(record, kinds, set(args.callid), args.only_valid):
+                        continue
+                    path = str(record.get("path") or "") if args.keep_paths else None
                     reply = _post(client, body_of(record), record.get("content_type"), path)
+                except (ValueError, TypeError) as exc:  # a record we cannot send: skipped and counted
+                    undeliverable += 1
+                    print(
+                        f"#{number} {_label(record)}: skipped, cannot be sent: {_text.one_line(str(exc))}", flush=True
+                    )
+                    continue
                 except DeliveryError as exc:
                     if sent == 0 and exc.unreachable:
                         raise UsageError(f"no reply from {args.url}: {exc.reason}") from None
@@ -97,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
     skipped = f", {_text.plural(records.skipped, 'unreadable line')} skipped" if records.skipped else ""
     if read == 0:
         raise UsageError(f"no records in {args.log}{skipped}: is it a log written by voicecb serve --log?")
+    if undeliverable:
+        skipped += f", {_text.plural(undeliverable, 'record')} that cannot be sent skipped"
     print(f"replayed {_text.plural(sent, 'callback')}: {failed} failed, {warned} warned{skipped}", flush=True)
     return 1 if failed else 0
 
@@ -130,9 +139,12 @@ def _label(record: dict[str, Any]) -> str:
     from pytest_voicecb.contract import kind_named
 
     kind = record.get("kind")
-    short = kind_named(kind, short=True) if isinstance(kind, str) else "invalid"
+    try:
+        short = kind_named(kind, short=True) if isinstance(kind, str) else "invalid"
+    except ValueError:
+        short = f"unknown kind {_text.safe(str(kind))!r}"
     callid = record.get("callid") or "-"
-    return _text.one_line(f"{short} {callid}", 80)
+    return _text.one_line(f"{short} {_text.safe(str(callid))}", 80)
 
 
 def _describe(reply: Reply, verdict: Verdict) -> str:

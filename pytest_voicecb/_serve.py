@@ -1,6 +1,6 @@
 """``voicecb serve``: the recording callback server as a command, with a durable log and safe output.
 
-Answering never waits on the terminal: each printed line goes through a ``_Printer`` (a bounded queue
+Answering never waits on the terminal: each printed line goes through an ``_output.Printer`` (a bounded queue
 and a thread of its own), so a stdout nobody reads or a closed one (``| head -2``) costs printed lines,
 counted and reported at exit, never a reply. With ``--log`` a callback is answered only once its line
 is on disk (``log.LogWriter``); if it cannot be written, the sender gets a 500 and can retry.
@@ -11,16 +11,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import queue
 import signal
 import sys
 import threading
-from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pytest_voicecb import _cliutil, _text
 from pytest_voicecb._cliutil import UsageError
+from pytest_voicecb._output import Printer, say_goodbye
 from pytest_voicecb.values import DEFAULT_PATH
 
 if TYPE_CHECKING:
@@ -30,8 +29,6 @@ if TYPE_CHECKING:
 
 __all__ = ["SERVE_EPILOG", "add_serve", "serve"]
 
-_QUEUE_LINES = 10_000  # lines waiting to be printed before new ones are dropped
-_FINISH_SECONDS = 1.0  # at exit, how long the last lines may take to be printed
 
 SERVE_EPILOG = """\
 examples:
@@ -119,93 +116,6 @@ def add_serve(commands: argparse._SubParsersAction[_cliutil.VoicecbParser]) -> N
     serve_parser.set_defaults(run=serve)
 
 
-class _Printer:
-    """Lines to one output stream, written by a thread of its own so the caller never waits.
-
-    ``say`` queues a line (or drops it, counted in ``dropped``, when the queue is full because nobody
-    reads the stream). When the stream is closed (EPIPE), ``on_closed`` is called once and every later
-    line is dropped.
-    """
-
-    def __init__(self, fd: int, name: str, on_closed: Callable[[], None] | None = None) -> None:
-        self.fd = fd
-        self.closed = False
-        self._dropped = 0
-        self._count_lock = threading.Lock()
-        self._queue: queue.Queue[str | None] = queue.Queue(_QUEUE_LINES)
-        self._on_closed = on_closed
-        self._last: Callable[[], str] | None = None
-        self._thread = threading.Thread(target=self._run, name=f"voicecb-{name}", daemon=True)
-        self._thread.start()
-
-    @property
-    def dropped(self) -> int:
-        return self._dropped
-
-    def say(self, line: str) -> None:
-        """Print ``line`` soon, or count it as dropped; never blocks."""
-        if self.closed:
-            self._drop(1)
-            return
-        try:
-            self._queue.put_nowait(line)
-        except queue.Full:
-            self._drop(1)
-
-    def _drop(self, n: int) -> None:
-        with self._count_lock:
-            self._dropped += n
-
-    @property
-    def pending(self) -> int:
-        """Lines queued and not yet written."""
-        return self._queue.qsize()
-
-    def _run(self) -> None:
-        while True:
-            lines = [self._queue.get()]
-            while len(lines) < 512:  # what else is waiting goes out in the same write
-                try:
-                    lines.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            done = None in lines
-            self._write([line for line in lines if line is not None])
-            if done:
-                if self._last is not None:
-                    self._write([self._last()])
-                return
-
-    def _write(self, lines: list[str]) -> None:
-        if not lines:
-            return
-        if self.closed:
-            self._drop(len(lines))
-            return
-        try:
-            view = memoryview("".join(line + "\n" for line in lines).encode("utf-8", "backslashreplace"))
-            while view:
-                view = view[os.write(self.fd, view) :]
-        except OSError:  # EPIPE: the reader is gone (Python ignores SIGPIPE, so this is an error, not a kill)
-            self.closed = True
-            self._drop(len(lines))
-            if self._on_closed is not None:
-                self._on_closed()
-
-    def finish(self, timeout: float, last: Callable[[], str] | None = None) -> bool:
-        """Write every queued line, then ``last()`` (computed once the count of dropped lines is final).
-
-        Waits up to ``timeout`` seconds; False if the stream is stuck.
-        """
-        self._last = last
-        try:
-            self._queue.put(None, timeout=timeout)
-        except queue.Full:
-            return False
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-
 def _line_of(recorded: RecordedCallback, record: dict[str, Any]) -> str:
     """The line printed per callback: time, kind, callid, result, and valid or why not.
 
@@ -244,8 +154,8 @@ def serve(args: argparse.Namespace) -> int:
     log = _open_log(args.log, args.log_follow_symlinks) if args.log else None
     sys.stdout.flush()
     sys.stderr.flush()
-    errors = _Printer(sys.stderr.fileno(), "stderr")
-    out = _Printer(
+    errors = Printer(sys.stderr.fileno(), "stderr")
+    out = Printer(
         sys.stdout.fileno(),
         "stdout",
         on_closed=lambda: errors.say(
@@ -343,7 +253,7 @@ def serve(args: argparse.Namespace) -> int:
             forward.close()
         if log is not None:
             log.close()
-    _say_goodbye(out, errors, received)
+    say_goodbye("voicecb serve", f"stopped after {_text.plural(received, 'callback')}", out, errors)
     return 0
 
 
@@ -396,7 +306,7 @@ def _open_log(where: str, follow_symlinks: bool) -> LogWriter:
         raise UsageError(f"cannot write the log {_text.safe(where)}: {reason}") from None
 
 
-def _reopen(log: LogWriter | None, errors: _Printer) -> None:
+def _reopen(log: LogWriter | None, errors: Printer) -> None:
     """SIGHUP: open the log again (logrotate moved it away); without a log, nothing to do."""
     if log is None:
         return
@@ -407,30 +317,6 @@ def _reopen(log: LogWriter | None, errors: _Printer) -> None:
             f"voicecb serve: cannot reopen the log {_text.safe(log.path)}: {exc.strerror or exc}; "
             "still writing to the file opened before"
         )
-
-
-def _say_goodbye(out: _Printer, errors: _Printer, received: int) -> None:
-    """The last line: how many callbacks, and how many lines were not printed; on stderr if stdout is gone."""
-    line = f"stopped after {_text.plural(received, 'callback')}"
-
-    def last() -> str:
-        slow = f" ({_text.plural(out.dropped, 'printed line')} dropped: stdout was not read fast enough)"
-        return line + (slow if out.dropped else "")
-
-    written = not out.closed and out.finish(_FINISH_SECONDS, last)
-    if out.closed or not written:
-        if out.closed:
-            lost, why = _text.plural(out.dropped, "printed line"), "stdout was closed"
-        else:  # plus the lines the printer holds in a write that never returned
-            lost = f"at least {_text.plural(out.dropped + out.pending, 'printed line')}"
-            why = "stdout is not being read"
-        errors.say(f"voicecb serve: {line}; {lost} dropped ({why})")
-    errors.finish(_FINISH_SECONDS)
-    if out.closed or not written:
-        # Nothing more may reach the old stdout, not even the interpreter's flush at exit.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, out.fd)
-        os.close(devnull)
 
 
 def _script_replies(server: CallbackServer, mode: str) -> None:
@@ -450,7 +336,7 @@ class _Console:
         self.app = app
         self.PREFIX = prefix
 
-    def say(self, out: _Printer, open_browser: bool) -> None:
+    def say(self, out: Printer, open_browser: bool) -> None:
         """The console's URL (with its token), after the listening line."""
         url = self.app.url()
         out.say(f"live console: {url}")

@@ -96,3 +96,25 @@ def test_bad_input_is_one_line_and_exit_2(log: Path, tmp_path: Path) -> None:
     empty = voicecb("replay", str(garbage), "http://127.0.0.1:9/voice/callback")
     assert empty.returncode == 2  # a script must not take "nothing replayed" for "all good"
     assert empty.stderr.startswith(f"voicecb replay: no records in {garbage}, 2 unreadable lines skipped: ")
+
+
+def test_records_that_cannot_be_sent_are_skipped_and_counted(log: Path, tmp_path: Path) -> None:
+    """Valid JSON that is not a sendable record (a bad hex body, an unknown kind, a list for a kind) is
+    skipped with its reason, and the rest is replayed: no "internal error", no exit 2."""
+    mixed = tmp_path / "mixed.jsonl"
+    bad = [
+        {"method": "POST", "body": "zz not hex", "body_encoding": "hex", "kind": "voiceprompt_callback"},
+        {"method": "POST", "body": "{}", "kind": "sms_callback", "callid": "c-1"},
+        {"method": "POST", "body": "{}", "kind": ["a", "list"]},
+        {"method": "POST", "body": "{}", "content_type": "application/json\r\nX-Injected: 1"},
+    ]
+    mixed.write_bytes(log.read_bytes() + b"\n" + b"".join(json.dumps(r).encode() + b"\n" for r in bad))
+    with serving(flask_app.create_app()) as base:
+        proc = voicecb("replay", str(mixed), base + "/voice/callback", "--kind", "prompt")
+        every = voicecb("replay", str(mixed), base + "/voice/callback")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines()[-1].endswith("2 records that cannot be sent skipped")  # bad hex, a list
+    assert every.returncode == 0, every.stdout + every.stderr
+    assert "#6 unknown kind 'sms_callback' c-1 -> HTTP 200" in every.stdout  # sent as recorded, judged
+    assert "internal error" not in every.stderr
+    assert every.stdout.splitlines()[-1].endswith("2 records that cannot be sent skipped")

@@ -236,6 +236,13 @@ def test_the_console_shows_callbacks_live_in_chromium(serve: tuple[int, str], br
     assert page.evaluate("window.pwned") is None
     expect(page.locator("tr.row .badge.fail")).to_have_count(2)
     expect(page.locator("tr.row td.latency", has_text=" ms")).to_have_count(4)  # the reply's latency, once written
+    # The reply column says what the reply means: the contract error serve answers is not "HTTP 200" alone.
+    expect(page.locator("tr.row td.reply", has_text="result 0: acknowledged")).to_have_count(2)
+    expect(page.locator("tr.row td.reply", has_text="result 1: an error")).to_have_count(2)
+    expect(page.locator("#status")).to_contain_text(" UTC")  # one clock, labelled, as the rows' times
+    expect(rows.first.locator("td").nth(1)).to_contain_text(" UTC")
+    expect(page.locator("tr.row td", has_text="keypress")).to_have_count(2)  # the CLI's names, not "voicekey"
+    expect(page.locator("#f-kind option", has_text="voicekey")).to_have_count(0)
     page.screenshot(path=str(tmp_path / "console-rows.png"))
     # Filter: failures only, then one call's story.
     page.select_option("#f-verdict", "fail")

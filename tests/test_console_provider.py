@@ -190,3 +190,25 @@ def test_answer_on_a_held_calls_card_sends_the_apps_callbacks(
     page.screenshot(path=str(tmp_path / "provider-decided.png"))
     assert errors == []
     page.close()
+
+
+def test_the_console_shows_refused_sends_and_the_clis_kind_names(
+    provider_cli: tuple[CallbackServer, dict[str, str], str], browser: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    _receiver, settings, url = provider_cli
+    page, errors = open_live(browser, url)
+    with pytest.raises(KeyError):  # the send is refused: no SendStatus
+        place_call(settings, "+8613900000201")
+    refused = page.locator(".card.refused")
+    expect(refused).to_have_count(1)
+    expect(refused).to_contain_text("LimitExceeded.DeliveryFrequencyLimit")
+    expect(page.locator("#status")).to_contain_text("1 refused send")
+    callid = place_call(settings, "+8613900000003")  # presses 1
+    card = page.locator(f'.card[data-callid="{callid}"]')
+    expect(card.locator(".delivery")).to_have_count(2)
+    expect(card).to_contain_text("keypress")
+    expect(card).not_to_contain_text("voicekey")
+    assert errors == []
+    page.close()

@@ -222,8 +222,24 @@ def test_a_real_time_clock_delivers_by_itself(receiver: CallbackServer) -> None:
         callid = send(provider)
         receiver.wait_for(1, callid=callid, timeout=10)
         assert provider.wait_for_deliveries(1, timeout=5)[0].acknowledged
-        with pytest.raises(RuntimeError, match="ManualClock"):
-            provider.advance(1)
+
+
+def test_the_scaled_clock_advances_and_runs_until_idle_by_request(receiver: CallbackServer) -> None:
+    """The standalone's clock verbs: a jump forward delivers what falls due, at once, not 60 s later."""
+    receiver.reset()
+    with Provider(receiver.url, seed=2, clock=SystemClock(scale=1)) as provider:
+        callid = send(provider, "+8613900000001")  # 60 s of ringing at scale 1
+        before = provider.clock.now()
+        attempts = provider.advance(120)
+        assert provider.clock.now() >= before + 120
+        assert provider.wait_for_deliveries(1, timeout=5, result="1")[0].acknowledged
+        assert len(attempts) + len(receiver.callbacks) >= 1
+        send(provider, "+8613900000006")  # 40 s ringing, 425 s talk
+        provider.run_until_idle()
+        assert [d.state for d in provider.deliveries()] == ["acknowledged", "acknowledged"]
+        assert receiver.wait_for(2, timeout=5)[0].json["voiceprompt_callback"]["callid"] == callid
+        with pytest.raises(ValueError, match="seconds"):
+            provider.advance(float("inf"))
 
 
 def test_scripts_check_their_arguments(provider: Provider) -> None:
@@ -278,3 +294,21 @@ def test_the_control_api_scripts_advances_and_reports(provider: Provider, receiv
     assert call("POST", "reset")[1] == {"ok": True}
     assert provider.calls == []
     assert call("GET", "nothing")[0] == 404
+
+
+def test_chained_verbs_compose_and_impossible_ones_are_refused_at_once(
+    provider: Provider, receiver: CallbackServer
+) -> None:
+    provider.on("+8613800138000").no_answer().duplicate()
+    callid = send(provider)
+    provider.run_until_idle()
+    statuses = [
+        r.json["voiceprompt_callback"] for r in receiver.callbacks if r.json["voiceprompt_callback"]["callid"] == callid
+    ]
+    assert [s["result"] for s in statuses] == ["1", "1"]  # the unanswered status, twice
+    with pytest.raises(ValueError, match="cannot follow"):
+        provider.on().refuse().duplicate()
+    with pytest.raises(ValueError, match="cannot follow"):
+        provider.on().drop().slow(1)
+    with pytest.raises(ValueError, match="times="):
+        provider.on().no_answer(times=1).duplicate(times=2)

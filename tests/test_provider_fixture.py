@@ -128,3 +128,73 @@ def test_the_fixture_module_imports_nothing_heavy() -> None:
     heavy = {"werkzeug", "pydantic", "tencentcloud", "flask", "faker"}
     assert loaded.isdisjoint(heavy), sorted(loaded & heavy)
     assert "pytest_voicecb.provider" not in loaded
+
+
+PATHS_APP = """
+hooks = Flask("hooks")
+
+
+@hooks.post("/hooks/voice")
+@hooks.post("/hooks/keys")
+def hook():
+    hooks.config.setdefault("paths", []).append(request.path)
+    return jsonify(result=0, errmsg="OK")
+"""
+
+HOOKS_TARGET = """
+@pytest.fixture
+def voicecb_target():
+    return hooks
+
+
+def test_path(voicecb_provider):
+    send(voicecb_provider)
+    voicecb_provider.run_until_idle()
+"""
+
+
+def test_the_voicecb_path_setting_is_where_callbacks_go(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nvoicecb_path = /hooks/voice\n")
+    tests = PATHS_APP + HOOKS_TARGET + '    assert hooks.config["paths"] == ["/hooks/voice"]\n'
+    run(pytester, tests).assert_outcomes(passed=1)
+
+
+def test_a_wrong_path_is_named_once_with_the_setting(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nvoicecb_path = /hooks/nope\n")
+    tests = PATHS_APP + HOOKS_TARGET
+    result = run(pytester, tests)
+    result.assert_outcomes(passed=1, errors=1)
+    text = result.stdout.str()
+    assert text.count("never acknowledged") == 1, text
+    assert text.count("answered HTTP 404 at http://localhost:8000/hooks/nope") == 1
+    assert "voicecb_path ini option or --voicecb-path" in text
+
+
+def test_a_callback_client_target_is_used_as_it_is_paths_included(pytester: pytest.Pytester) -> None:
+    tests = (
+        PATHS_APP
+        + """
+from pytest_voicecb import CallbackClient
+
+
+@pytest.fixture
+def voicecb_target():
+    with CallbackClient(hooks, path="/hooks/voice", paths={"keypress": "/hooks/keys"}) as client:
+        yield client
+
+
+def test_client(voicecb_provider):
+    send(voicecb_provider, "+8613900000003")  # presses 1
+    voicecb_provider.run_until_idle()
+    assert hooks.config["paths"] == ["/hooks/keys", "/hooks/voice"]
+
+
+def test_deliver_to_paths(voicecb_provider):
+    hooks.config["paths"] = []
+    voicecb_provider.deliver_to(hooks, path="/hooks/voice", paths={"keypress": "/hooks/keys"})
+    send(voicecb_provider, "+8613900000003")
+    voicecb_provider.run_until_idle()
+    assert hooks.config["paths"] == ["/hooks/keys", "/hooks/voice"]
+"""
+    )
+    run(pytester, tests).assert_outcomes(passed=2)

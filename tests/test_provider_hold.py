@@ -150,3 +150,23 @@ def test_voicecb_provider_hold_holds_every_call_until_decided() -> None:
     assert state["deliveries"] == []
     assert decided.status == 200
     assert record.json["voiceprompt_callback"]["result"] == "1"
+
+
+def test_a_held_call_decided_by_hand_on_a_scaled_clock_rang_as_long_as_the_person_waited() -> None:
+    """At --scale 60 a person who waits half a second before pressing a button gave the call half a
+    second of ringing, not 30 s (a minute of scripted ringing takes a second; a person is not sped up)."""
+    import time
+
+    from pytest_voicecb.provider import SystemClock
+
+    with CallbackServer() as receiver, Provider(receiver.url, seed=1, clock=SystemClock(scale=60)) as provider:
+        began = time.monotonic()
+        callid = place_call(provider.settings(), HELD_NUMBER)
+        time.sleep(0.5)
+        provider.decide(callid, "no_answer")
+        waited = time.monotonic() - began
+        (record,) = receiver.wait_for(1, callid=callid, timeout=10)
+        call = provider.call(callid)
+        assert call.outcome.ring <= waited + 1  # scaled, it would be 60 x 0.5 s = 30 s at least
+        assert f"not answered ({call.outcome.ring} s ringing)" in call.summary()
+        assert record.json["voiceprompt_callback"]["result"] == "1"

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pytest_voicecb import _text
+from pytest_voicecb.contract import kind_named
 
 if TYPE_CHECKING:
     from pytest_voicecb.server import RecordedCallback
@@ -270,11 +271,13 @@ class Feed:
             "method": row[METHOD],
             "path": row[PATH],
             "kind": row[KIND],
+            "name": kind_named(row[KIND], short=True) if row[KIND] else None,
             "callid": row[CALLID],
             "number": _number(row[BODY]) if row[VALID] else None,
             "verdict": verdict,
             "why": why,
             "status": row[STATUS],
+            "reply": reply_text(row[STATUS], row[REPLY_BODY]),
             "latency": self.latency(row),
         }
 
@@ -310,6 +313,22 @@ class Feed:
             },
             "curl": command or "(the body is over 64 KiB: voicecb serve --log FILE keeps it whole)",
         }
+
+
+def reply_text(status: int | None, body: bytes) -> str:
+    """The reply column: the status and what the body says under the contract (``result 1`` is a
+    refusal the provider retries, not a success, though it came with HTTP 200)."""
+    if status is None:
+        return "dropped"
+    from pytest_voicecb.contract import ReplyContractError, parse_reply
+
+    try:
+        reply = parse_reply(body)
+    except ReplyContractError:
+        return f"HTTP {status}, not a contract reply"
+    if reply.result == 0 and 200 <= status < 300:
+        return f"HTTP {status}, result 0: acknowledged"
+    return f"HTTP {status}, result {reply.result}: an error (the provider retries)"
 
 
 def _binary(body: bytes) -> bool:

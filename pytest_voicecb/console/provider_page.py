@@ -57,9 +57,9 @@ class ConsoleControlApi(ControlApi):
         return f"{self.provider.url.rstrip('/')}{PAGE}?token={self.token}"
 
     def __call__(self, request: ApiRequest) -> ApiResponse:
-        host = request.header("Host") or ""
-        if host not in self.own_hosts():
-            return json_response({"error": f"Host {host!r} is not this simulator's address"}, 403)
+        refused = self.foreign(request)
+        if refused:
+            return json_response({"error": refused}, 403)
         if request.path.rstrip("/") != PAGE:
             refused = self._refused(request)
             return json_response({"error": refused}, 403) if refused else super().__call__(request)

@@ -40,10 +40,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pytest_voicecb import _checks
+from pytest_voicecb._sites import browser_request
 from pytest_voicecb.contract import kind_named
 from pytest_voicecb.provider.clock import Clock, ManualClock, SystemClock
 from pytest_voicecb.provider.control import PREFIX as CONTROL_PREFIX
@@ -54,6 +55,7 @@ from pytest_voicecb.provider.legacy.responses import ACTIONS as LEGACY_ACTIONS
 from pytest_voicecb.provider.legacy.responses import PREFIX as LEGACY_PREFIX
 from pytest_voicecb.provider.legacy.responses import LegacyApi
 from pytest_voicecb.provider.models import (
+    DEFAULT_KEEP,
     DEFAULT_RING,
     DEFAULT_TALK,
     DIAL_DELAY,
@@ -68,6 +70,7 @@ from pytest_voicecb.provider.models import (
     Outcome,
     Send,
     SimulatorBackend,
+    _Rule,
     normalize_number,
 )
 from pytest_voicecb.provider.v3.responses import V3Api
@@ -93,17 +96,40 @@ __all__ = [
 class Script:
     """The outcome of the next sends to one number (or to any number): ``provider.on(number)``.
 
-    Each verb takes ``times=n`` (the next n sends; every send when None, as ``reply_with`` does) and
+    Each outcome verb (``answer``, ``no_answer``, ``call_error``, ``press``, ``refuse``, ``drop``,
+    ``hold``) takes ``times=n`` (the next n sends; every send when None, as ``reply_with`` does) and
     returns the script, so ``provider.on(n).no_answer(times=1).answer()`` reads in the order it applies:
-    the first rule with sends left wins, and a number's rules come before any-number rules.
+    the first rule with sends left wins, and a number's rules come before any-number rules. ``duplicate``
+    and ``slow`` right after an outcome verb add to that outcome (``no_answer().duplicate()``: the
+    unanswered status is delivered twice); a combination that cannot happen (a refused send duplicated)
+    is a ``ValueError`` at once. On their own they script an answered call.
     """
 
     def __init__(self, backend: SimulatorBackend, number: str | None) -> None:
         self._backend = backend
         self.number = normalize_number(number)
+        self._last: _Rule | None = None
 
     def _add(self, outcome: Outcome, times: int | None) -> Script:
-        self._backend.script(self.number, outcome, times)
+        self._last = self._backend.script(self.number, outcome, times)
+        return self
+
+    def _compose(self, verb: str, times: int | None, **changes: Any) -> Script:
+        """Add ``changes`` to the outcome scripted just before, or script an answered call with them."""
+        last = self._last
+        if last is None:
+            return self._add(Outcome(**changes), times)
+        if times is not None and times != last.times:
+            raise ValueError(
+                f"{verb}(times={times}) follows an outcome scripted for {last.times or 'every'} sends: "
+                f"give times= on the outcome verb only"
+            )
+        outcome = last.outcome
+        if verb == "duplicate" and (outcome.refuse is not None or outcome.drop or outcome.status == "held"):
+            raise ValueError(f"duplicate() cannot follow {outcome.describe()!r}: no status callback is scheduled")
+        if verb == "slow" and outcome.drop:
+            raise ValueError("slow() cannot follow drop(): a dropped connection has no reply to delay")
+        self._backend.amend(last, **changes)
         return self
 
     def answer(self, ring: int = DEFAULT_RING, talk: int = DEFAULT_TALK, *, times: int | None = None) -> Script:
@@ -129,8 +155,9 @@ class Script:
         return self._add(Outcome(ring=_whole("ring", ring), talk=_whole("talk", talk), keys=tuple(keys)), times)
 
     def duplicate(self, copies: int = 1, *, times: int | None = None) -> Script:
-        """Answered, and the status callback is delivered ``copies`` more times after it was acknowledged."""
-        return self._add(Outcome(duplicates=_whole("copies", copies)), times)
+        """The status callback is delivered ``copies`` more times after it was acknowledged (of the outcome
+        scripted just before; on its own, of an answered call)."""
+        return self._compose("duplicate", times, duplicates=_checks.whole("copies", copies, minimum=1, maximum=100))
 
     def refuse(
         self, code: str | int | type[SendApiError] = "LimitExceeded.DeliveryFrequencyLimit", *, times: int | None = None
@@ -139,8 +166,9 @@ class Script:
         return self._add(Outcome(refuse=error_for(code)), times)
 
     def slow(self, seconds: float, *, times: int | None = None) -> Script:
-        """The send's HTTP reply comes ``seconds`` real seconds late (for the sender's timeout)."""
-        return self._add(Outcome(delay=_checks.seconds("seconds", seconds)), times)
+        """The send's HTTP reply comes ``seconds`` real seconds late (for the sender's timeout; at most
+        ``MAX_SLOW`` seconds)."""
+        return self._compose("slow", times, delay=_checks.seconds("seconds", seconds, maximum=MAX_SLOW))
 
     def drop(self, *, times: int | None = None) -> Script:
         """The connection is closed without a reply; no call is placed."""
@@ -151,6 +179,11 @@ class Script:
         ``provider.decide(callid, ...)`` (or a button on the console's card) says what happened."""
         return self._add(HELD, times)
 
+
+MAX_CLOCK_MOVE = 366 * 24 * 3600.0
+"""The furthest ``advance``/``run_until_idle`` move the clock in one go (a year)."""
+MAX_SLOW = 600.0
+"""The longest scripted ``slow`` reply, in real seconds (an SDK's own timeout is 60 s by default)."""
 
 DECISIONS = ("answer", "no_answer", "call_error", "fail", "press", "hang_up")
 """What ``Provider.decide`` (and ``POST /voicecb-api/decide``) accept as a held call's outcome."""
@@ -170,7 +203,10 @@ class Provider:
     time passes). ``retry``, ``duplicates``, ``failure_first``, ``concurrency``, ``strict``: delivery
     policy. ``credentials``: what the integrator configures (defaults are fixed test values).
     ``api_time``: the send APIs' clock for signature timestamps (real time by default).
-    ``on_send`` / ``on_attempt``: called for each send and each delivery attempt (the CLI prints them).
+    ``on_send`` / ``on_attempt``: called once for each send and each delivery attempt (the CLI prints
+    them); if one raises, it is logged and counted (``hook_errors``), the send and the delivery go on.
+    ``keep``: how many calls the record holds, the latest ones (10,000 by default; older calls and their
+    deliveries are forgotten, so memory stays flat in a long-running simulator).
     """
 
     def __init__(
@@ -194,10 +230,10 @@ class Provider:
         lazy_target: bool = False,
         on_send: Callable[[Send], None] | None = None,
         on_attempt: Callable[[Delivery, Attempt], None] | None = None,
+        keep: int = DEFAULT_KEEP,
     ) -> None:
         self.clock: Clock = clock if clock is not None else ManualClock()
         self.credentials = credentials or Credentials()
-        self.on_send = on_send
         self.dispatcher: Dispatcher
         self.backend = SimulatorBackend(
             self.clock,
@@ -206,6 +242,8 @@ class Provider:
             duplicates=duplicates,
             failure_first=failure_first,
             schedule=self._schedule,
+            on_send=on_send,
+            keep=keep,
         )
         self.dispatcher = Dispatcher(
             self.backend, retry, path=path, concurrency=concurrency, strict=strict, on_attempt=on_attempt
@@ -260,8 +298,9 @@ class Provider:
     def reset(self, seed: object = None) -> None:
         """Forget sends, calls, deliveries and scripts (``seed``: a new seed for ids and callbacks);
         a manual clock keeps its time."""
-        self.dispatcher.clear()
-        self.backend.reset(seed)
+        with self.dispatcher.changed:  # one step: no send or attempt lands between the two
+            self.backend.reset(seed)
+            self.dispatcher.clear()
         self._expect_undelivered = False
 
     # -- what to configure -------------------------------------------------------------------------
@@ -314,9 +353,14 @@ class Provider:
             "legacy_url": self.legacy_url(),
         }
 
-    def deliver_to(self, target: object, *, path: str | None = None, lazy: bool = False) -> None:
-        """Deliver callbacks to ``target`` from now on (``lazy``: a callable returning the target, called once)."""
-        self.dispatcher.retarget(target, path=path, lazy=lazy)
+    def deliver_to(
+        self, target: object, *, path: str | None = None, paths: Mapping[str, str] | None = None, lazy: bool = False
+    ) -> None:
+        """Deliver callbacks to ``target`` from now on: a URL, a WSGI/ASGI app, ``module:attribute`` or a
+        ``CallbackClient`` (used as it is). ``path``: the callback path (default: the URL's own, else
+        ``/voice/callback``); ``paths``: a path per kind (``{"keypress": "/voice/keys"}``). ``lazy``: a
+        callable returning the target (or a ``Route``), called at the first delivery."""
+        self.dispatcher.retarget(target, path=path, paths=paths, lazy=lazy)
 
     # -- scripting -------------------------------------------------------------------------------
 
@@ -339,14 +383,14 @@ class Provider:
         ``outcome``: ``answer`` (picked up, ``talk`` seconds long), ``no_answer``, ``call_error``/``fail``
         (failure ``code``), ``press`` (answered, ``keys`` pressed, then ``talk`` seconds), ``hang_up``
         (answered and hung up at once: 1 s talk, fee 1). ``ring``: seconds from dialling to the decision;
-        by default the time the call was actually held, so the callbacks' times match the moment the
-        button was pressed. Returns the deliveries now owed (due as the clock reaches them).
+        by default the time the call was actually held (on a ``SystemClock``, in real seconds: a person's
+        wait is not sped up by ``scale``). Returns the deliveries now owed (due as the clock reaches them).
         """
         if outcome not in DECISIONS:
             raise ValueError(f"outcome must be one of {', '.join(DECISIONS)}, got {outcome!r}")
         call = self.call(callid)
         if ring is None:
-            ring = max(0, int(self.clock.now()) - (int(call.sent_at) + DIAL_DELAY))
+            ring = self._held_ringing(call)
         ring = _whole("ring", ring)
         talk = _whole("talk", talk)
         chosen: Outcome
@@ -367,6 +411,15 @@ class Provider:
             chosen = Outcome(ring=ring, talk=talk, keys=pressed)
         return self.backend.decide(call.callid, chosen)
 
+    def _held_ringing(self, call: Call) -> int:
+        """Seconds a held call rang before its decision: on a manual clock the time the test moved it;
+        on a scaled clock the real seconds a person took to press a button (``--scale 60`` speeds up
+        scripted ringing, not a person: 160 s of waiting is not 9,600 s of ringing)."""
+        held_for = max(0.0, self.clock.now() - (call.sent_at + DIAL_DELAY))
+        if isinstance(self.clock, SystemClock):
+            held_for = self.clock.real_seconds(held_for)
+        return min(int(held_for), 24 * 3600)
+
     def held(self) -> list[Call]:
         """Calls still waiting for ``decide``."""
         return [call for call in list(self.backend.calls.values()) if call.held]
@@ -378,28 +431,33 @@ class Provider:
         return self.dispatcher.run_due(self.clock.now())
 
     def advance(self, seconds: float) -> list[Attempt]:
-        """Move a manual clock by ``seconds``, delivering each callback at the moment it falls due."""
-        clock = self._manual("advance")
-        end = clock.now() + _checks.seconds("seconds", seconds, allow_zero=True)
+        """Move the clock by ``seconds``, delivering each callback at the moment it falls due (on a
+        ``SystemClock`` time jumps forward and flows on; deliveries its own thread started are not listed)."""
+        clock = self._movable("advance")
+        end = clock.now() + _checks.seconds("seconds", seconds, allow_zero=True, maximum=MAX_CLOCK_MOVE)
         return self._run_to(clock, end)
 
     def run_until_idle(self, max_seconds: float = 7 * 24 * 3600) -> list[Attempt]:
-        """Deliver everything owed, retries and duplicates included, moving a manual clock as far as
-        needed (at most ``max_seconds``); returns the attempts made."""
-        clock = self._manual("run_until_idle")
-        end = clock.now() + _checks.seconds("max_seconds", max_seconds)
+        """Deliver everything owed, retries and duplicates included, moving the clock as far as needed
+        (at most ``max_seconds``); returns the attempts made."""
+        clock = self._movable("run_until_idle")
+        end = clock.now() + _checks.seconds("max_seconds", max_seconds, maximum=MAX_CLOCK_MOVE)
         attempts = self._run_to(clock, end, stop_when_idle=True)
         return attempts
 
-    def _manual(self, what: str) -> ManualClock:
-        if not isinstance(self.clock, ManualClock):
-            raise RuntimeError(f"{what}() needs a ManualClock; this provider runs on {self.clock!r}")
+    def _movable(self, what: str) -> ManualClock | SystemClock:
+        if not isinstance(self.clock, (ManualClock, SystemClock)):
+            raise RuntimeError(f"{what}() needs a ManualClock or a SystemClock; this provider runs on {self.clock!r}")
         return self.clock
 
-    def _run_to(self, clock: ManualClock, end: float, *, stop_when_idle: bool = False) -> list[Attempt]:
+    def _run_to(self, clock: ManualClock | SystemClock, end: float, *, stop_when_idle: bool = False) -> list[Attempt]:
         attempts: list[Attempt] = []
         while True:
             due = self.dispatcher.next_due()
+            if due is None and not self.dispatcher.idle:
+                with self.dispatcher.changed:  # a call's attempt in flight (the pump's) may still owe more
+                    self.dispatcher.changed.wait(0.05)
+                continue
             if due is None or due > end:
                 break
             clock.move_to(due)
@@ -424,7 +482,7 @@ class Provider:
                     changed.wait(min(max(wait, 0.001), 1.0))
                     continue
             try:
-                self.dispatcher.run_due(clock.now())
+                self.dispatcher.dispatch_due(clock.now())
             except Exception:  # pragma: no cover - a delivery never raises; keep the loop alive regardless
                 time.sleep(0.01)
 
@@ -514,8 +572,15 @@ class Provider:
     def check(self) -> None:
         """``AssertionError`` listing every callback never acknowledged after its retries, and every held
         call never decided (its callbacks were never sent), unless the test expects it."""
+        __tracebackhide__ = True
+        problems = self.problems()
+        if problems:
+            raise AssertionError(problems)
+
+    def problems(self) -> str:
+        """What ``check()`` would fail with ('' when nothing): a 404 says once where callbacks were posted."""
         if self._expect_undelivered:
-            return
+            return ""
         failed = self.undelivered()
         held = self.held()
         lines: list[str] = []
@@ -532,29 +597,42 @@ class Provider:
                 f"{'their' if len(held) != 1 else 'its'} callbacks were never sent (provider.decide(callid, ...)):"
             )
             lines += [call.summary() for call in held[:10]]
+        missing = sorted({a.reply.request.url for d in failed for a in d.attempts if a.reply and a.reply.status == 404})
+        if missing:
+            lines.append(f"the handler answered HTTP 404 at {', '.join(missing[:3])}: is that its callback path?")
         if lines:
             lines.append("(call provider.expect_undelivered() if the test means it)")
-            raise AssertionError("\n".join(lines))
+        return "\n".join(lines)
 
     # -- HTTP --------------------------------------------------------------------------------------
 
+    @property
+    def on_send(self) -> Callable[[Send], None] | None:
+        return self.backend.on_send
+
+    @on_send.setter
+    def on_send(self, hook: Callable[[Send], None] | None) -> None:
+        self.backend.on_send = hook
+
+    @property
+    def hook_errors(self) -> int:
+        """How many times ``on_send`` or ``on_attempt`` raised (sends and deliveries went on regardless)."""
+        return self.backend.hook_errors + self.dispatcher.hook_errors
+
     def _handle(self, request: ApiRequest) -> ApiResponse:
-        before = len(self.backend.sends)
         if request.path.startswith(CONTROL_PREFIX):
             return self.control(request)
+        # SDKs send no Origin, no Sec-Fetch-Site and JSON: a page on another site (a no-cors POST with the
+        # default credentials) must not place a call whose callback reaches the user's handler.
+        browser = browser_request(request.headers, self.control.own_hosts())
         if request.path.startswith(LEGACY_PREFIX):
-            response = self.legacy(request)
-        elif request.path == "/":
-            response = self.v3(request)
-        else:
-            return json_response(
-                {"error": f"nothing at {request.path[:100]!r}: API 3.0 is POST /, the legacy API {LEGACY_PREFIX}..."},
-                404,
-            )
-        if self.on_send is not None:
-            for send in self.backend.sends[before:]:
-                self.on_send(send)
-        return response
+            return self.legacy(request, browser=browser)
+        if request.path == "/":
+            return self.v3(request, browser=browser)
+        return json_response(
+            {"error": f"nothing at {request.path[:100]!r}: API 3.0 is POST /, the legacy API {LEGACY_PREFIX}..."},
+            404,
+        )
 
 
 def _fields_match(delivery: Delivery, match: dict[str, Any]) -> bool:

@@ -23,30 +23,19 @@ class Clock(Protocol):
     def now(self) -> float: ...
 
 
-class ManualClock:
-    """Epoch seconds that move only when told: ``advance(seconds)``, ``move_to(epoch)``.
+class _Movable:
+    """Moves forward when told: ``advance(seconds)``, ``move_to(epoch)`` (an offset on top of ``_base``)."""
 
-    ``start`` defaults to the current wall-clock second, so callbacks carry plausible times; pass a
-    number for times that are the same on every run. ``tick=True`` also lets real time flow on top
-    of the moves (for a standalone server a test still nudges).
-    """
-
-    manual = True
-
-    def __init__(self, start: float | None = None, *, tick: bool = False) -> None:
-        self._start = float(int(time.time())) if start is None else _checks.seconds("start", start, allow_zero=True)
-        self.tick = bool(tick)
+    def __init__(self) -> None:
         self._offset = 0.0
-        self._origin = time.monotonic()
         self._lock = threading.Lock()
 
-    def __repr__(self) -> str:
-        return f"ManualClock(now={self.now():.3f}, tick={self.tick})"
+    def _base(self) -> float:
+        raise NotImplementedError
 
     def now(self) -> float:
         """The current simulated epoch seconds."""
-        flow = time.monotonic() - self._origin if self.tick else 0.0
-        return self._start + self._offset + flow
+        return self._base() + self._offset
 
     def advance(self, seconds: float) -> float:
         """Move forward by ``seconds`` (>= 0); returns the new time."""
@@ -65,12 +54,40 @@ class ManualClock:
         return self.now()
 
 
-class SystemClock:
-    """Real time, ``scale`` times faster (``scale=60``: a minute of ringing takes a second)."""
+class ManualClock(_Movable):
+    """Epoch seconds that move only when told: ``advance(seconds)``, ``move_to(epoch)``.
+
+    ``start`` defaults to the current wall-clock second, so callbacks carry plausible times; pass a
+    number for times that are the same on every run. ``tick=True`` also lets real time flow on top
+    of the moves (for a standalone server a test still nudges).
+    """
+
+    manual = True
+
+    def __init__(self, start: float | None = None, *, tick: bool = False) -> None:
+        super().__init__()
+        self._start = float(int(time.time())) if start is None else _checks.seconds("start", start, allow_zero=True)
+        self.tick = bool(tick)
+        self._origin = time.monotonic()
+
+    def __repr__(self) -> str:
+        return f"ManualClock(now={self.now():.3f}, tick={self.tick})"
+
+    def _base(self) -> float:
+        return self._start + (time.monotonic() - self._origin if self.tick else 0.0)
+
+
+class SystemClock(_Movable):
+    """Real time, ``scale`` times faster (``scale=60``: a minute of ringing takes a second).
+
+    ``advance``/``move_to`` jump it forward too (the standalone's ``/voicecb-api/advance``): time then
+    flows on from there.
+    """
 
     manual = False
 
     def __init__(self, scale: float = 1.0) -> None:
+        super().__init__()
         self.scale = _checks.seconds("scale", scale)
         self._wall = time.time()
         self._origin = time.monotonic()
@@ -78,7 +95,7 @@ class SystemClock:
     def __repr__(self) -> str:
         return f"SystemClock(scale={self.scale:g})"
 
-    def now(self) -> float:
+    def _base(self) -> float:
         return self._wall + (time.monotonic() - self._origin) * self.scale
 
     def real_seconds(self, simulated: float) -> float:

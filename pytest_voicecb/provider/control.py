@@ -13,8 +13,9 @@
 (``seconds``), ``drop``, ``hold`` (no callback until ``decide``). ``decide`` takes ``answer`` (``ring``,
 ``talk``), ``no_answer``, ``call_error``/``fail`` (``code``), ``press`` (``keys``, ``talk``), ``hang_up``;
 ``ring`` defaults to the time the call was held. Bad requests get HTTP 400 with ``{"error": ...}``; the
-server keeps serving. A POST a browser sends from another site (its ``Origin`` is not this address) is
-refused with 403: no web page can drive the simulator behind its user's back.
+server keeps serving; a verb the clock cannot do gets 409. A request whose ``Host`` does not name this
+simulator (DNS rebinding) and a POST a browser sends from another site (its ``Origin`` is not this
+address) are refused with 403: no web page can read or drive the simulator behind its user's back.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ import json
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
-from pytest_voicecb._sites import foreign_origin, own_hosts
+from pytest_voicecb._cliutil import is_loopback
+from pytest_voicecb._sites import foreign_origin, own_host, own_hosts
+from pytest_voicecb.contract import kind_named
 from pytest_voicecb.provider.wire import ApiRequest, ApiResponse, json_response
 
 if TYPE_CHECKING:
@@ -83,6 +86,7 @@ def delivery_data(delivery: Delivery) -> dict[str, Any]:
         "seq": delivery.seq,
         "callid": delivery.callid,
         "kind": delivery.kind,
+        "name": kind_named(delivery.kind, short=True),
         "payload": delivery.payload,
         "due": delivery.due,
         "duplicate": delivery.duplicate,
@@ -99,19 +103,31 @@ class ControlApi:
 
     def __call__(self, request: ApiRequest) -> ApiResponse:
         name = request.path[len(PREFIX) :].strip("/")
-        origin = request.header("Origin")
-        if request.method != "GET" and foreign_origin(origin, self.own_hosts()):
-            # A browser on another site (a form or a fetch) must not drive the simulator: CSRF.
-            return json_response({"error": f"Origin {origin!r} is another site"}, 403)
+        refused = self.foreign(request)
+        if refused:
+            return json_response({"error": refused}, 403)
         try:
             return self._route(name, request)
         except (ValueError, TypeError, KeyError) as exc:
             return json_response({"error": f"{type(exc).__name__}: {exc}"}, 400)
+        except RuntimeError as exc:  # a verb this simulator's clock cannot do
+            return json_response({"error": str(exc)}, 409)
 
     def own_hosts(self) -> set[str]:
         """``Host`` values naming this simulator: its endpoint and the loopback names with its port."""
         host, _, port = self.provider.endpoint.rpartition(":")
         return own_hosts(host.strip("[]"), port)
+
+    def foreign(self, request: ApiRequest) -> str:
+        """Why another site's page may not use this request ('' when it may): a ``Host`` that is not this
+        simulator (DNS rebinding: a page reading the state), or a POST from another site (CSRF)."""
+        host = request.header("Host")
+        if not own_host(host, self.own_hosts(), remote=not is_loopback(self.provider.server.host)):
+            return f"Host {host!r} is not this simulator's address"
+        origin = request.header("Origin")
+        if request.method != "GET" and foreign_origin(origin, self.own_hosts()):
+            return f"Origin {origin!r} is another site"
+        return ""
 
     def _route(self, name: str, request: ApiRequest) -> ApiResponse:
         p = self.provider

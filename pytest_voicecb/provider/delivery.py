@@ -4,18 +4,23 @@ One path for every callback: ``Dispatcher.run_due(now)`` posts each delivery who
 the reply with ``conformance.judge``, records the ``Attempt``, and schedules a retry by the
 ``RetryPolicy`` when it failed (non-2xx, ``result != 0``, a reply outside the contract, a timeout, a
 refused connection). Retries and timeouts are *unconfirmed* for voice (CONTRACT.md): every number here
-is an option. Deliveries of different calls may run concurrently, so a hanging target costs each of its
-attempts one timeout and never holds up the rest; a call's own callbacks keep their order.
+is an option. Each call's deliveries progress on their own: on a real-time clock ``dispatch_due`` hands
+each due call to a bounded worker pool without waiting, so a handler hanging on one call holds that call
+(for its timeout) and never the others; a call's own callbacks keep their order (a call with an attempt
+in flight has its next deliveries parked until it is over). A reset moves the backend's generation:
+an attempt in flight across it is neither recorded, retried nor reported.
 """
 
 from __future__ import annotations
 
 import heapq
+import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from pytest_voicecb import _checks
 from pytest_voicecb.client import CallbackClient, DeliveryError
@@ -25,7 +30,9 @@ from pytest_voicecb.provider.models import Attempt, Delivery
 if TYPE_CHECKING:
     from pytest_voicecb.provider.models import SimulatorBackend
 
-__all__ = ["DEFAULT_BACKOFF", "Dispatcher", "RetryPolicy"]
+__all__ = ["DEFAULT_BACKOFF", "Dispatcher", "RetryPolicy", "Route"]
+
+_log = logging.getLogger("pytest_voicecb.provider")
 
 DEFAULT_BACKOFF: tuple[float, ...] = (10.0, 60.0)
 """Seconds before the first and second retry (unconfirmed for voice; the last value repeats)."""
@@ -71,6 +78,23 @@ class RetryPolicy:
         return _checks.seconds(f"backoff({retry})", self._backoff(retry), allow_zero=True)
 
 
+@dataclass(frozen=True)
+class Route:
+    """Where callbacks go: ``target`` (what ``CallbackClient`` takes), ``path``, and ``paths`` by kind.
+    A lazy target's factory may return one (the ``voicecb_provider`` fixture does, with the configured path)."""
+
+    target: object
+    path: str | None = None
+    paths: Mapping[str, str] | None = None
+
+
+class _Slot:
+    """Where a client is kept: per thread (``threading.local``) or shared (this)."""
+
+    client: CallbackClient
+    generation: int
+
+
 class Dispatcher:
     """Posts due deliveries to the target and keeps the queue of what is still owed.
 
@@ -97,44 +121,64 @@ class Dispatcher:
         self.strict = strict
         self.on_attempt = on_attempt
         self._target: object = target
-        self._path = path
+        self._route = Route(None, path)
         self._lazy = False
         self._queue: list[tuple[float, int, Delivery]] = []
         self._lock = threading.RLock()
         self.changed = threading.Condition(self._lock)
         self._local = threading.local()
+        self._shared = _Slot()
         self._clients: list[CallbackClient] = []
         self._generation = 0
         self._pool: ThreadPoolExecutor | None = None
+        self._busy: set[str] = set()
+        self._parked: dict[str, list[Delivery]] = {}
+        self.hook_errors = 0
+        """How many times ``on_attempt`` raised (each logged on the ``pytest_voicecb.provider`` logger)."""
 
     # -- the target --------------------------------------------------------------------------------
 
-    def retarget(self, target: object, *, path: str | None = None, lazy: bool = False) -> None:
+    def retarget(
+        self, target: object, *, path: str | None = None, paths: Mapping[str, str] | None = None, lazy: bool = False
+    ) -> None:
         """Deliver to ``target`` from now on (closes the clients of the previous one).
 
-        ``lazy``: ``target`` is a zero-argument callable returning the target, called at the first delivery.
+        ``target``: what ``CallbackClient`` accepts, or a ``CallbackClient`` (used as it is, with its own
+        path, paths and timeout; never closed here). ``path``/``paths``: where callbacks go (``paths`` maps
+        kinds to paths). ``lazy``: ``target`` is a zero-argument callable returning the target or a
+        ``Route``, called at the first delivery.
         """
         if lazy and not callable(target):
             raise TypeError(f"a lazy target is a callable returning the target, got {target!r}")
+        if paths is not None:
+            CallbackClient("http://127.0.0.1:1", paths=paths).close()  # the client's own check, now
         with self._lock:
-            self._target, self._path, self._lazy = target, path, lazy
+            self._target, self._lazy = target, lazy
+            self._route = Route(None, path, paths)
             self._close_clients()
+            pool, self._pool = self._pool, None  # its size depended on the old target
+        if pool is not None:
+            pool.shutdown(wait=False)
 
     @property
     def has_target(self) -> bool:
         return self._target is not None
 
     def _client(self) -> CallbackClient:
-        local = self._local
+        # One client per worker thread for a URL; one shared client for an in-process app (its transport
+        # calls the app one delivery at a time, and an ASGI app's lifespan must run once).
+        if isinstance(self._target, CallbackClient):
+            return self._target
+        local: Any = self._local if self._fans_out() else self._shared
         if getattr(local, "generation", None) != self._generation or local.client.closed:
             with self._lock:
-                target = self._target
+                target, route = self._target, self._route
                 if target is None:
                     raise RuntimeError(
                         "the provider has callbacks to deliver but no callback target: pass target= "
                         "(a URL or a WSGI/ASGI app) or call provider.deliver_to(target)"
                     )
-                client = CallbackClient(target, path=self._path, timeout=self.policy.timeout)
+                client = CallbackClient(target, path=route.path, paths=route.paths, timeout=self.policy.timeout)
                 self._clients.append(client)
                 local.client, local.generation = client, self._generation
         current: CallbackClient = local.client
@@ -157,15 +201,19 @@ class Dispatcher:
     # -- the queue -------------------------------------------------------------------------------
 
     def schedule(self, deliveries: list[Delivery]) -> None:
-        """Queue deliveries (in order: equal due times keep the order given)."""
+        """Queue deliveries (in order: equal due times keep the order given); a delivery from before the
+        last reset (another generation) is dropped."""
         with self.changed:
             for delivery in deliveries:
-                heapq.heappush(self._queue, (delivery.due, delivery.seq, delivery))
+                if delivery.generation == self.backend.generation:
+                    heapq.heappush(self._queue, (delivery.due, delivery.seq, delivery))
             self.changed.notify_all()
 
     def clear(self) -> None:
+        """Forget everything queued; attempts in flight finish unrecorded (``backend.reset`` moved the generation)."""
         with self.changed:
             self._queue.clear()
+            self._parked.clear()
             self.changed.notify_all()
 
     def next_due(self) -> float | None:
@@ -175,61 +223,122 @@ class Dispatcher:
 
     @property
     def pending(self) -> int:
+        """Deliveries queued or waiting for their call's attempt in flight."""
         with self._lock:
-            return len(self._queue)
+            return len(self._queue) + sum(len(parked) for parked in self._parked.values())
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and no attempt in flight."""
+        with self._lock:
+            return not self._queue and not self._busy
 
     def resolve_target(self) -> None:
         """Call a lazy target's factory now, in the calling thread (a pytest fixture lookup must not run
         in a worker thread)."""
         with self._lock:
             if self._lazy:
-                self._target = self._target()  # type: ignore[operator]
+                found = self._target()  # type: ignore[operator]
+                if isinstance(found, Route):
+                    self._target, self._route = found.target, found
+                else:
+                    self._target = found
                 self._lazy = False
 
-    def run_due(self, now: float) -> list[Attempt]:
-        """Attempt every delivery due at ``now``; returns the attempts made, in order."""
-        if self._lazy and self.next_due() is not None and self.next_due() <= now:  # type: ignore[operator]
-            self.resolve_target()
-        with self._lock:
-            due: list[Delivery] = []
-            while self._queue and self._queue[0][0] <= now:
-                due.append(heapq.heappop(self._queue)[2])
-        if not due:
-            return []
+    def _take_due(self, now: float) -> list[list[Delivery]]:
+        """The due deliveries, one group per call, each call marked busy; a busy call's deliveries wait
+        (parked) until its attempt in flight is over, so a call's callbacks keep their order."""
         groups: dict[str, list[Delivery]] = {}
-        for delivery in due:
-            groups.setdefault(delivery.callid, []).append(delivery)
+        with self._lock:
+            while self._queue and self._queue[0][0] <= now:
+                delivery = heapq.heappop(self._queue)[2]
+                if delivery.callid in self._busy:
+                    self._parked.setdefault(delivery.callid, []).append(delivery)
+                else:
+                    groups.setdefault(delivery.callid, []).append(delivery)
+            self._busy.update(groups)
+        return list(groups.values())
+
+    def _release(self, callid: str) -> None:
+        with self.changed:
+            self._busy.discard(callid)
+            for delivery in self._parked.pop(callid, []):
+                heapq.heappush(self._queue, (delivery.due, delivery.seq, delivery))
+            self.changed.notify_all()
+
+    def _fans_out(self) -> bool:
         # An in-process app is called one delivery at a time by its client (a hung one times out), and
         # one client per thread would run an ASGI app's lifespan once per thread: only URLs fan out.
-        if self.concurrency == 1 or len(groups) == 1 or not isinstance(self._target, str):
-            return [attempt for group in groups.values() for attempt in self._run_group(group, now)]
+        return self.concurrency > 1 and isinstance(self._target, str)
+
+    def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="voicecb-provider")
-            pool = self._pool
-        futures = [pool.submit(self._run_group, group, now) for group in groups.values()]
+                workers = self.concurrency if self._fans_out() else 1
+                self._pool = ThreadPoolExecutor(workers, thread_name_prefix="voicecb-provider")
+            return self._pool
+
+    def run_due(self, now: float) -> list[Attempt]:
+        """Attempt every delivery due at ``now`` and wait for them; returns the attempts made, in order."""
+        if self._lazy and self.next_due() is not None and self.next_due() <= now:  # type: ignore[operator]
+            self.resolve_target()
+        groups = self._take_due(now)
+        if not groups:
+            return []
+        if len(groups) == 1 or not self._fans_out():
+            return [attempt for group in groups for attempt in self._run_group(group, now)]
+        pool = self._executor()
+        futures = [pool.submit(self._run_group, group, now) for group in groups]
         return [attempt for future in futures for attempt in future.result()]
 
-    def _run_group(self, group: list[Delivery], now: float) -> list[Attempt]:
-        return [self._attempt(delivery, now) for delivery in group]
+    def dispatch_due(self, now: float) -> int:
+        """Start every delivery due at ``now`` on the worker pool without waiting (the real-time pump): a
+        hanging handler holds only its own call. Returns how many calls were started."""
+        if self._lazy and self.next_due() is not None and self.next_due() <= now:  # type: ignore[operator]
+            self.resolve_target()
+        groups = self._take_due(now)
+        pool = self._executor() if groups else None
+        for group in groups:
+            assert pool is not None
+            pool.submit(self._run_group, group, now)
+        return len(groups)
 
-    def _attempt(self, delivery: Delivery, now: float) -> Attempt:
+    def _run_group(self, group: list[Delivery], now: float) -> list[Attempt]:
+        try:
+            attempts = []
+            for delivery in group:
+                attempt = self._attempt(delivery, now)
+                if attempt is not None:
+                    attempts.append(attempt)
+            return attempts
+        finally:
+            self._release(group[0].callid)
+
+    def _attempt(self, delivery: Delivery, now: float) -> Attempt | None:
+        """Post ``delivery`` once and record the attempt; None (nothing recorded) when a reset came first."""
+        if delivery.generation != self.backend.generation:
+            return None
         body = delivery.body
         number = len(delivery.attempts) + 1
         begin = time.perf_counter()
         reply = None
         error = verdict = None
         try:
-            reply = self._client().post(body)
+            reply = self._client().post(delivery.payload)  # a payload: the client picks its kind's path
         except DeliveryError as exc:
             error = exc.reason
         except Exception as exc:  # a target that cannot be used at all is a failed delivery, recorded
             error = f"{type(exc).__name__}: {exc}"
         if reply is not None:
-            verdict = judge(reply, delivery.payload, strict=self.strict)
+            try:
+                verdict = judge(reply, delivery.payload, strict=self.strict)
+            except Exception as exc:  # never lose the delivery: an unjudged reply is a failed attempt, retried
+                reply, error = None, f"the reply could not be judged: {type(exc).__name__}: {exc}"
         acknowledged = reply is not None and verdict is not None and not verdict.problems
         attempt = Attempt(number, now, body, reply, error, verdict, acknowledged, time.perf_counter() - begin)
         with self.changed:
+            if delivery.generation != self.backend.generation:
+                return None  # reset while in flight: nothing from before a reset is retried, logged or counted
             delivery.attempts.append(attempt)
             if acknowledged:
                 for i in range(self.backend.status_duplicates(delivery)):
@@ -242,6 +351,15 @@ class Dispatcher:
             else:
                 delivery.gave_up = True
             self.changed.notify_all()
-        if self.on_attempt is not None:
-            self.on_attempt(delivery, attempt)
+        self._report(delivery, attempt)
         return attempt
+
+    def _report(self, delivery: Delivery, attempt: Attempt) -> None:
+        """``on_attempt``, whose failure (a closed stdout, a bug in a hook) never touches the queue."""
+        if self.on_attempt is None:
+            return
+        try:
+            self.on_attempt(delivery, attempt)
+        except Exception as exc:
+            self.hook_errors += 1
+            _log.warning("on_attempt failed for delivery #%s: %s: %s", delivery.seq, type(exc).__name__, exc)

@@ -9,7 +9,8 @@ the legacy API's result table); the messages are ours, in the provider's style.
 
 from __future__ import annotations
 
-from typing import ClassVar
+import json
+from typing import Any, ClassVar
 
 __all__ = [
     "SEND_ERRORS",
@@ -35,6 +36,7 @@ __all__ = [
     "UnknownParameter",
     "UnsupportedProtocol",
     "error_for",
+    "json_object",
 ]
 
 
@@ -223,6 +225,19 @@ SEND_ERRORS: dict[str, type[SendApiError]] = {
     )
 }
 """Every error by its API 3.0 code."""
+
+
+def json_object(body: bytes, *, not_json: str | None = None, not_object: str | None = None) -> dict[str, Any]:
+    """A send API's JSON body, or ``JsonParseFail``: not JSON, not an object, or text no UTF-8 can carry
+    (a lone surrogate such as ``"\\ud800"``, which the service's parser refuses and no answer could echo)."""
+    try:
+        data = json.loads(body)
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
+        raise JsonParseFail(not_json) from None
+    if not isinstance(data, dict):
+        raise JsonParseFail(not_object)
+    return data
 
 
 def error_for(code: str | int | type[SendApiError] | SendApiError) -> SendApiError:

@@ -9,9 +9,11 @@ dispatcher to post when they fall due.
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from pytest_voicecb import _checks
@@ -47,6 +49,8 @@ __all__ = [
     "split_e164",
 ]
 
+_log = logging.getLogger("pytest_voicecb.provider")
+
 Status = Literal["answered", "no_answer", "call_error", "held"]
 
 DIAL_DELAY = 1
@@ -54,6 +58,8 @@ DIAL_DELAY = 1
 REPORT_DELAY = 1
 """Seconds from the end of a call to its status callback falling due."""
 DEFAULT_RING, DEFAULT_TALK, NO_ANSWER_RING, ERROR_RING = 8, 24, 60, 2
+DEFAULT_KEEP = 10_000
+"""Calls the simulator remembers (the latest ones): a long test run fits, a week-long standalone stays flat."""
 
 
 @dataclass(frozen=True)
@@ -185,6 +191,8 @@ class Delivery:
     duplicate: bool = False
     attempts: list[Attempt] = field(default_factory=list)
     gave_up: bool = False
+    generation: int = 0
+    """The backend's generation (reset count) it was made in: a delivery from before a reset is never sent."""
 
     @property
     def body(self) -> bytes:
@@ -302,9 +310,10 @@ def normalize_number(number: object) -> str | None:
 class SimulatorBackend:
     """Sends, calls and scripts, shared by both send APIs; thread-safe (the API server is threaded).
 
-    ``schedule`` receives each new call's deliveries. ``duplicates`` extra status callbacks are sent
-    for every call (0 by default); ``failure_first`` puts a failed call's ``voice_failure_callback``
-    before its status callback.
+    ``schedule`` receives each new call's deliveries, ``on_send`` each send (once, outside the lock).
+    ``keep``: how many calls (and sends) are remembered, the latest ones. ``duplicates`` extra status
+    callbacks are sent for every call (0 by default); ``failure_first`` puts a failed call's
+    ``voice_failure_callback`` before its status callback.
     """
 
     def __init__(
@@ -316,38 +325,57 @@ class SimulatorBackend:
         duplicates: int = 0,
         failure_first: bool = False,
         schedule: Callable[[list[Delivery]], None] | None = None,
+        on_send: Callable[[Send], None] | None = None,
+        keep: int = DEFAULT_KEEP,
     ) -> None:
         self.clock = clock
+        self.on_send = on_send
+        self.hook_errors = 0
+        """How many times ``on_send`` raised (each logged; the send itself was answered as usual)."""
+        self.keep = _checks.whole("keep", keep, minimum=1)
         self.seed = seed
         self.call_from = call_from
         self.duplicates = _checks.whole("duplicates", duplicates, maximum=100)
         self.failure_first = bool(failure_first)
         self.schedule = schedule
         self._lock = threading.RLock()
+        self.generation = 0
         self.reset()
 
     def reset(self, seed: object = None) -> None:
         """Forget every send, call and script, and restart the id and payload streams from the seed
         (``seed``, when given, replaces it)."""
         with self._lock:
+            self.generation += 1
             if seed is not None:
                 self.seed = seed
             self.factory = PayloadFactory((self.seed, "provider"))
             self._ids = random.Random(f"{self.seed!r}/provider-ids")
-            self.sends: list[Send] = []
+            self.sends: deque[Send] = deque(maxlen=self.keep)
             self.calls: dict[str, Call] = {}
-            self.deliveries: list[Delivery] = []
+            self.deliveries: deque[Delivery] = deque()
+            self.forgotten = 0
+            self.counts = {"sends": 0, "calls": 0}
+            """Sends and calls since the last reset, forgotten ones included."""
             self.rules: list[_Rule] = []
             self._seq = 0
 
     # -- scripting -------------------------------------------------------------------------------
 
-    def script(self, number: str | None, outcome: Outcome, times: int | None = None) -> None:
-        """Give sends to ``number`` (any number when None) ``outcome``, for the next ``times`` sends (all when None)."""
+    def script(self, number: str | None, outcome: Outcome, times: int | None = None) -> _Rule:
+        """Give sends to ``number`` (any number when None) ``outcome``, for the next ``times`` sends (all
+        when None); returns the rule, for ``amend``."""
         if times is not None:
             times = _checks.whole("times", times, minimum=1)
         with self._lock:
-            self.rules.append(_Rule(normalize_number(number), outcome, times))
+            rule = _Rule(normalize_number(number), outcome, times)
+            self.rules.append(rule)
+            return rule
+
+    def amend(self, rule: _Rule, **changes: Any) -> None:
+        """Change fields of a scripted rule's outcome (``duplicates``, ``delay``): chained verbs compose."""
+        with self._lock:
+            rule.outcome = replace(rule.outcome, **changes)
 
     def outcome_for(self, nationcode: str, mobile: str) -> Outcome:
         """The outcome of the next send to this number (using up one ``times`` of its script)."""
@@ -380,7 +408,30 @@ class SimulatorBackend:
         with self._lock:
             send = Send(api, action, self.clock.now(), params, self.request_id(), error=error)
             self.sends.append(send)
-            return send
+            self.counts["sends"] += 1
+        self._report(send)
+        return send
+
+    def _keep(self, call: Call) -> None:
+        """Record ``call``, forgetting the oldest calls (and their deliveries) beyond the latest ``keep``:
+        memory stays flat in a long run; what was forgotten is in the CLI's ``--log``."""
+        self.calls[call.callid] = call
+        self.counts["calls"] += 1
+        while len(self.calls) > self.keep:
+            del self.calls[next(iter(self.calls))]
+            self.forgotten += 1
+        while self.deliveries and self.calls.get(self.deliveries[0].callid) is not self.deliveries[0].call:
+            self.deliveries.popleft()
+
+    def _report(self, send: Send) -> None:
+        """``on_send``, once per send, outside the lock; its failure (a closed stdout) never fails the send."""
+        if self.on_send is None:
+            return
+        try:
+            self.on_send(send)
+        except Exception as exc:
+            self.hook_errors += 1
+            _log.warning("on_send failed for request %s: %s: %s", send.request_id, type(exc).__name__, exc)
 
     def place(
         self,
@@ -395,6 +446,7 @@ class SimulatorBackend:
         session_context: str = "",
     ) -> Send:
         """Place a call (or refuse it, as its outcome says): record the send, build and schedule its callbacks."""
+        fresh: list[Delivery] = []
         with self._lock:
             if outcome is None:
                 outcome = self.outcome_for(nationcode, mobile)
@@ -402,29 +454,31 @@ class SimulatorBackend:
             now = self.clock.now()
             if outcome.refuse is not None:
                 send = Send(api, action, now, params, request_id, error=error_for(outcome.refuse))
-                self.sends.append(send)
-                return send
-            call = Call(
-                self._callid(api),
-                api,
-                action,
-                nationcode,
-                mobile,
-                now,
-                outcome,
-                request_id,
-                session_context,
-                dict(params),
-                CODE if kind == CODE else PROMPT,
-            )
-            self._build(call)
-            self.calls[call.callid] = call
-            send = Send(api, action, now, params, request_id, call=call)
+            else:
+                kind = CODE if kind == CODE else PROMPT
+                number = (nationcode, mobile)
+                call = Call(
+                    self._callid(api),
+                    api,
+                    action,
+                    *number,
+                    now,
+                    outcome,
+                    request_id,
+                    session_context,
+                    dict(params),
+                    kind,
+                )
+                self._build(call)
+                self._keep(call)
+                send = Send(api, action, now, params, request_id, call=call)
+                fresh = list(call.deliveries)
+                self.deliveries.extend(fresh)
             self.sends.append(send)
-            fresh = list(call.deliveries)
-            self.deliveries.extend(fresh)
-        if self.schedule is not None:
+            self.counts["sends"] += 1
+        if self.schedule is not None and fresh:
             self.schedule(fresh)
+        self._report(send)
         return send
 
     def decide(self, callid: str, outcome: Outcome) -> list[Delivery]:
@@ -456,14 +510,15 @@ class SimulatorBackend:
         with self._lock:
             copy = self._delivery(delivery.call, delivery.kind, delivery.payload, due, duplicate=True)
             delivery.call.deliveries.append(copy)
-            self.deliveries.append(copy)
+            if self.calls.get(delivery.callid) is delivery.call:  # a forgotten call stays forgotten
+                self.deliveries.append(copy)
             return copy
 
     def _delivery(
         self, call: Call, kind: str, payload: dict[str, Any], due: float, *, duplicate: bool = False
     ) -> Delivery:
         self._seq += 1
-        return Delivery(self._seq, call, kind, payload, due, duplicate)
+        return Delivery(self._seq, call, kind, payload, due, duplicate, generation=self.generation)
 
     def _build(self, call: Call) -> None:
         """The callbacks of ``call``, with times on the clock and fields from the factory."""

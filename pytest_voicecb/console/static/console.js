@@ -38,7 +38,7 @@
     if (seconds === null || seconds === undefined) { return "\u2026"; }
     return seconds < 1 ? (seconds * 1000).toFixed(1) + " ms" : seconds.toFixed(2) + " s";
   }
-  function short(kind) { return kind ? kind.replace(/_callback$/, "") : "(invalid)"; }
+  function short(row) { return row.name || "(invalid)"; }  // the short kind name, as the CLI prints it
 
   // Live, the page shows the newest SHOWN callbacks (matching the filters) and prepends what arrives. It
   // always shows one unbroken run of callbacks: when more arrive between two polls than one poll brings,
@@ -85,7 +85,7 @@
     $("live").hidden = live;
     if (epoch === -1) { return; }  // not connected yet
     $("status").textContent = total + " callback" + (total === 1 ? "" : "s") + " kept \u00b7 " +
-      (live ? "live, updated " + new Date().toLocaleTimeString() :
+      (live ? "live, updated " + new Date().toISOString().slice(11, 19) + " UTC" :
         "paused on #" + (rows.length ? rows[rows.length - 1].seq + "\u2013#" + newest : "\u2013") +
         (newestKept > newest ? " \u00b7 " + (newestKept - newest) + " newer since" : ""));
     $("status").dataset.live = "1";
@@ -128,7 +128,7 @@
       if (entry.group) {
         var tr = el("tr", null, "group");
         var kindsSeen = {};
-        entry.group.items.forEach(function (r) { kindsSeen[short(r.kind)] = 1; });
+        entry.group.items.forEach(function (r) { kindsSeen[short(r)] = 1; });
         var td = el("td", (entry.group.callid ? "call " + entry.group.callid : "no callid") + " \u00b7 " +
           entry.group.items.length + " callback" + (entry.group.items.length === 1 ? "" : "s") + " \u00b7 " +
           Object.keys(kindsSeen).join(", ") + " \u00b7 " + entry.worst);
@@ -138,21 +138,21 @@
       var row = entry.row;
       if (row.kind && !kinds[row.kind]) {
         kinds[row.kind] = 1;
-        var option = el("option", short(row.kind)); option.value = row.kind; $("f-kind").appendChild(option);
+        var option = el("option", short(row)); option.value = row.kind; $("f-kind").appendChild(option);
       }
       var tr = el("tr", null, "row" + (row.fresh ? " new" : ""));
       row.fresh = false;
       tr.dataset.seq = row.seq;
       tr.appendChild(el("td", row.seq, "mono"));
       tr.appendChild(el("td", (row.at || "").replace("T", " ").replace(/\.\d+/, "").replace("+00:00", " UTC"), "mono"));
-      tr.appendChild(el("td", short(row.kind)));
+      tr.appendChild(el("td", short(row)));
       tr.appendChild(el("td", row.callid || "", "mono callid"));
       tr.appendChild(el("td", row.number || "", "mono"));
       var verdict = el("td");
       verdict.appendChild(el("span", row.verdict, "badge " + row.verdict));
       if (row.why) { verdict.appendChild(el("span", row.why, "why")); }
       tr.appendChild(verdict);
-      tr.appendChild(el("td", row.status === null ? "dropped" : "HTTP " + row.status, "mono"));
+      tr.appendChild(el("td", row.reply, "mono reply"));
       tr.appendChild(el("td", latency(row.latency), "mono latency"));
       tr.addEventListener("click", function () { toggle(row.seq); });
       body.appendChild(tr);

@@ -71,7 +71,7 @@
         var row = el("div", null, "delivery");
         row.dataset.seq = d.seq;
         row.appendChild(el("span", d.state, "state " + d.state));
-        row.appendChild(document.createTextNode(" #" + d.seq + " " + d.kind.replace(/_callback$/, "") +
+        row.appendChild(document.createTextNode(" #" + d.seq + " " + d.name +
           (d.duplicate ? " (again)" : "") + " \u00b7 " + d.attempts.length + " attempt" + (d.attempts.length === 1 ? "" : "s") + " "));
         var last = d.attempts[d.attempts.length - 1];
         if (last) {
@@ -96,16 +96,26 @@
       card.appendChild(next);
       cards.appendChild(card);
     });
-    $("empty").hidden = state.calls.length > 0;
+    state.sends.filter(function (send) { return !send.ok; }).reverse().forEach(function (send) {
+      var card = el("div", null, "card refused");
+      card.dataset.requestId = send.request_id;
+      card.appendChild(el("h3", "refused \u00b7 " + send.api + " " + send.action));
+      card.appendChild(el("div", send.error.code + ": " + send.error.message, "why"));
+      card.appendChild(el("div", "RequestId " + send.request_id + " \u00b7 no call placed, no callback", "mono"));
+      cards.appendChild(card);
+    });
+    $("empty").hidden = state.sends.length > 0;
   }
 
   var timer = null;
   function poll() {
     clearTimeout(timer);
     return fetch(base + "state", { headers: { "X-Voicecb-Token": token } }).then(function (response) { return response.json(); }).then(function (state) {
-      var json = JSON.stringify([state.calls, state.deliveries]);
+      var json = JSON.stringify([state.calls, state.deliveries, state.sends]);
       if (json !== lastJson) { lastJson = json; render(state); }
+      var refused = state.sends.length - state.calls.length;
       $("status").textContent = state.calls.length + " call" + (state.calls.length === 1 ? "" : "s") + ", " +
+        (refused > 0 ? refused + " refused send" + (refused === 1 ? "" : "s") + ", " : "") +
         state.deliveries.length + " deliver" + (state.deliveries.length === 1 ? "y" : "ies") + " \u00b7 live";
       $("status").dataset.live = "1";
     }).catch(function (error) {

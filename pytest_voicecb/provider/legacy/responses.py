@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -44,10 +43,13 @@ class LegacyApi:
         self.credentials = credentials
         self.api_time = api_time
 
-    def __call__(self, request: ApiRequest) -> ApiResponse:
+    def __call__(self, request: ApiRequest, *, browser: str = "") -> ApiResponse:
+        """Answer ``request``; ``browser``: why it came from a page on another site (refused, recorded)."""
         action = request.path[len(PREFIX) :] if request.path.startswith(PREFIX) else request.path
         body: dict[str, Any] = {}
         try:
+            if browser:
+                raise err.UnsupportedProtocol(f"a browser's request from another site is refused: {browser}")
             body = self._verified_body(request, action)
             return self._send(action, body)
         except err.SendApiError as exc:
@@ -61,6 +63,10 @@ class LegacyApi:
             raise err.UnsupportedProtocol(f"{request.method} is not supported: POST a JSON body")
         if request.too_large:
             raise err.RequestSizeLimitExceeded("request body too large")
+        if (request.header("Content-Type") or "").lower().startswith("application/x-www-form-urlencoded"):
+            raise err.UnsupportedProtocol(
+                "a form body is not served: POST JSON (application/json), as qcloudsms_py does"
+            )
         query = urllib.parse.parse_qs(request.query)
         sdkappid = (query.get("sdkappid") or [""])[0]
         random = (query.get("random") or [""])[0]
@@ -68,12 +74,9 @@ class LegacyApi:
             raise err.MissingParameter("the URL needs ?sdkappid=...&random=...")
         if sdkappid != self.credentials.sdkappid:
             raise err.SdkAppidNotExist(f"sdkappid {sdkappid[:40]!r} does not exist")
-        try:
-            body = json.loads(request.body)
-        except (ValueError, RecursionError):
-            raise err.JsonParseFail("request body is not JSON") from None
-        if not isinstance(body, dict):
-            raise err.JsonParseFail("request body is not a JSON object")
+        body = err.json_object(
+            request.body, not_json="request body is not JSON", not_object="request body is not a JSON object"
+        )
         tel = body.get("tel")
         if (
             not isinstance(tel, dict)
@@ -86,8 +89,9 @@ class LegacyApi:
             raise err.InvalidAuthorization("sig is missing or empty")
         if not isinstance(stamp, int) or isinstance(stamp, bool):
             raise err.InvalidParameter("time must be a number (Unix seconds)")
-        if abs(self.api_time() - stamp) > self.credentials.window:
-            raise err.SignatureExpire(f"time {stamp} is out of the allowed window of {self.credentials.window:g} s")
+        if abs(int(self.api_time()) - stamp) > self.credentials.window:  # whole numbers: any int compares
+            shown = str(stamp) if abs(stamp) < 10**15 else f"of {len(str(abs(stamp)))} digits"
+            raise err.SignatureExpire(f"time {shown} is out of the allowed window of {self.credentials.window:g} s")
         expected = legacy_sig(self.credentials.appkey, random, stamp, tel["mobile"])
         if not hmac.compare_digest(expected, sig.lower()):
             raise err.SignatureFailure()
@@ -100,13 +104,13 @@ class LegacyApi:
             raise err.CalledNumberInvalid("nationcode and mobile must be digits")
         if nationcode == "86" and not (len(mobile) == 11 and mobile[0] == "1"):
             raise err.CalledNumberInvalid(f"{mobile[:20]} is not a mainland China mobile number")
-        playtimes = body.get("playtimes", 2)
+        playtimes = 2 if body.get("playtimes") is None else body["playtimes"]
         if not isinstance(playtimes, int) or isinstance(playtimes, bool) or not 1 <= playtimes <= 3:
             raise err.InvalidParameterValue("playtimes must be 1 to 3")
         if action == "sendvoiceprompt":
             if not isinstance(body.get("promptfile"), str) or not body["promptfile"]:
                 raise err.MissingParameter("promptfile is missing")
-            if body.get("prompttype", 2) != 2:
+            if body.get("prompttype") not in (None, 2):
                 raise err.InvalidParameterValue("prompttype must be 2")
         elif action == "sendcvoice":
             msg = body.get("msg")
@@ -115,7 +119,8 @@ class LegacyApi:
         else:
             if not isinstance(body.get("tpl_id"), int) or isinstance(body.get("tpl_id"), bool):
                 raise err.TemplateIncorrectOrUnapproved("tpl_id must be the number of an approved template")
-            if not isinstance(body.get("params", []), list):
+            params = body.get("params")
+            if params is not None and not (isinstance(params, list) and all(isinstance(p, str) for p in params)):
                 raise err.InvalidParameter("params must be a list of strings")
         outcome = self.backend.outcome_for(nationcode, mobile)
         if outcome.drop:

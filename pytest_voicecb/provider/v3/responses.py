@@ -57,10 +57,13 @@ class V3Api:
         self.credentials = credentials
         self.api_time = api_time
 
-    def __call__(self, request: ApiRequest) -> ApiResponse:
+    def __call__(self, request: ApiRequest, *, browser: str = "") -> ApiResponse:
+        """Answer ``request``; ``browser``: why it came from a page on another site (refused, recorded)."""
         action = request.header("X-TC-Action") or ""
         params: dict[str, Any] = {}
         try:
+            if browser:
+                raise err.UnsupportedProtocol(f"A browser's request from another site is refused: {browser}.")
             params = self._verified_params(request, action)
             return self._send(action, params)
         except err.SendApiError as exc:
@@ -90,14 +93,8 @@ class V3Api:
         content_type = (request.header("Content-Type") or "").split(";")[0].strip().lower()
         if content_type != "application/json":
             raise err.UnsupportedProtocol(f"Content-Type `{_safe(content_type)}` is not served: send application/json")
-        try:
-            params = json.loads(request.body)
-        except (ValueError, RecursionError):
-            raise err.JsonParseFail() from None
-        if not isinstance(params, dict):
-            raise err.JsonParseFail("The request body must be a JSON object of parameters.")
-        _check_fields(ACTIONS[action], params)
-        return params
+        params = err.json_object(request.body, not_object="The request body must be a JSON object of parameters.")
+        return _check_fields(ACTIONS[action], params)
 
     def _authenticate(self, request: ApiRequest) -> None:
         raw = request.header("Authorization")
@@ -144,7 +141,7 @@ class V3Api:
         nationcode, mobile = split_e164(params["CalledNumber"])
         play_times = params.get("PlayTimes", 2)
         if not 1 <= play_times <= 3:
-            raise err.InvalidParameterValue(f"PlayTimes must be 1 to 3, got {play_times}.")
+            raise err.InvalidParameterValue(f"PlayTimes must be 1 to 3, got {_safe(play_times, 20)}.")
         if action == "SendTtsVoice":
             template = params["TemplateId"]
             if not (template.isascii() and template.isdigit()):
@@ -180,7 +177,9 @@ class V3Api:
         return response
 
 
-def _check_fields(fields: dict[str, _Field], params: dict[str, Any]) -> None:
+def _check_fields(fields: dict[str, _Field], params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters, type-checked; a ``null`` is an absent parameter, as the service reads it (the SDK
+    itself leaves unset fields out)."""
     for name in params:
         if name not in fields:
             raise err.UnknownParameter(f"The parameter `{_safe(name)}` is not recognized.")
@@ -192,6 +191,7 @@ def _check_fields(fields: dict[str, _Field], params: dict[str, Any]) -> None:
         value = params[name]
         if not isinstance(value, types) or isinstance(value, bool):
             raise err.InvalidParameter(f"The value type of parameter `{name}` is not valid: expected {type_name}.")
+    return {name: value for name, value in params.items() if value is not None}
 
 
 def _error(exc: err.SendApiError, request_id: str) -> ApiResponse:
