@@ -257,7 +257,7 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _probe_upstream(forward: Forwarder, errors: _Printer) -> None:
+def _probe_upstream(forward: Forwarder, errors: Printer) -> None:
     """Before serving, one empty POST to the handler (a body it refuses without acting on it): nothing
     listening is said (the handler may start later; until then callbacks get a 502), and a 404, 405 or
     redirect, no handler at that URL, is a usage error said as ``check`` says it."""

@@ -8,7 +8,6 @@ raises as ``TencentCloudSDKException(code, message, request_id)``; nothing a cli
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
