@@ -24,7 +24,17 @@ from pytest_voicecb._text import one_line, plural, safe, shorten
 from pytest_voicecb.contract import input_classes
 from pytest_voicecb.inputs import Input
 
-__all__ = ["EffectsFailed", "EffectsOn", "Finding", "StopRun", "Watcher", "diff", "judge_change", "name_of"]
+__all__ = [
+    "EffectsFailed",
+    "EffectsOn",
+    "Finding",
+    "StopRun",
+    "Watcher",
+    "called",
+    "diff",
+    "judge_change",
+    "name_of",
+]
 
 PREPARE_HINT = (
     "does the handler know this callid? A handler that acts only on calls it placed needs prepare to "
@@ -97,6 +107,11 @@ class EffectsOn:
 
     def words(self) -> str:
         return ", ".join(self.given) if self.given else "nothing"
+
+
+def called(name: str) -> str:
+    """How a sentence names the snapshot: ``dialled()`` for a function, ``GET /_test/effects`` as it is."""
+    return f"{name}()" if name.isidentifier() else name
 
 
 def name_of(hook: object, given: str | None = None, default: str = "effects") -> str:
@@ -213,7 +228,7 @@ def judge_change(
     """The verdict on what one delivery did to the snapshot (``change``: None when nothing), or None when
     it is right (or only to be reported). ``required=False``: an allowed class may act but need not (the
     second callback of a call that already acted, a corpus case)."""
-    what = f"{name}()" if name.isidentifier() else name
+    what = called(name)
     if change is None:
         if delivery.standing == "valid" and required and expect.declared and expect.allows(delivery.cls):
             message = f"expected an effect and saw none: {delivery.describe()} left {what} unchanged; {PREPARE_HINT}"

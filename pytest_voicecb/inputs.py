@@ -7,8 +7,8 @@ the harm of acting on it (CONTRACT.md rule 7):
 
 - ``valid``: ``parse_callback`` accepts it; acting on it is the handler's job;
 - ``questionable``: a callback with something wrong inside (a missing, null or mistyped field, a value
-  out of range, two kinds at once), or a valid callback in another JSON encoding (UTF-16/32, a byte-order
-  mark, a broken UTF-8 character): acting on it is a risk, a warning;
+  out of range, two kinds at once, a size over the limit), or a valid callback in another JSON encoding
+  (UTF-16/32, a byte-order mark, a broken UTF-8 character): acting on it is a risk, a warning;
 - ``unprocessable``: no callback at all (not JSON, not an object, no known kind, the callback not an
   object, empty): acting on it always fails;
 - ``repeat``: an exact repeat of a delivery already made (set by the suite, not read from the body).
@@ -23,7 +23,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal, NamedTuple
 
-from pytest_voicecb.contract import CALLBACK_MODELS, OUTCOMES, CallbackError, kind_named, parse_callback
+from pytest_voicecb.contract import CALLBACK_MODELS, MAX_BODY_SIZE, OUTCOMES, CallbackError, kind_named, parse_callback
 
 __all__ = ["Input", "Standing", "classify", "decoded", "payload_of"]
 
@@ -32,7 +32,8 @@ Standing = Literal["valid", "questionable", "unprocessable", "repeat"]
 
 class Input(NamedTuple):
     """A delivery's ``cls`` (``"prompt/not-answered"``, ``"failure"``; ``""`` when unknown), ``standing``,
-    ``encoding`` (True when only another JSON encoding made it readable) and ``callid`` (when it names one)."""
+    ``encoding`` (True when only another JSON encoding made it readable) and ``callid`` (when it names one
+    within the size limit: the call ``prepare`` registers)."""
 
     cls: str
     standing: Standing
@@ -74,6 +75,8 @@ def classify(body: bytes | bytearray | str | Mapping[str, Any]) -> Input:
     cls = _class_of(kind, fields)
     if encoding:
         return Input(cls, "questionable", True, named)
+    if not isinstance(body, Mapping) and len(body) > MAX_BODY_SIZE:
+        return Input(cls, "questionable", False, None)  # over the size limit: the provider never sends it
     try:
         parse_callback(data)
     except CallbackError:

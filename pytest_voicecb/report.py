@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pytest_voicecb._text import plural, preview, safe, shorten
 from pytest_voicecb.assertions import RULES as REPLY_RULES
-from pytest_voicecb.effects import Finding, diff, jsonable
+from pytest_voicecb.effects import Finding, called, diff, jsonable
 
 if TYPE_CHECKING:
     from pytest_voicecb.client import Reply
@@ -355,7 +355,7 @@ class Report:
                 table.setdefault(result.input, []).append(result)
         declared = self.effects_on is not None
         judged = f"effects_on={list(self.effects_on or ())!r}" if declared else "no effects_on: reported, not judged"
-        lines = [f"side effects seen by {self.effects_name}() on valid input, by class ({judged}):"]
+        lines = [f"side effects seen by {called(self.effects_name)} on valid input, by class ({judged}):"]
         acting = []
         for cls, results in table.items():
             changed = [result for result in results if result.change]

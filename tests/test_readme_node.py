@@ -95,8 +95,9 @@ def test_the_node_commands_run_as_written(tmp_path: Path, background: list[subpr
                 time.sleep(0.05)
             continue
         output = until_it_shows(command, cwd, env) if command.startswith("curl ") else run(command, cwd, env)
-    escalations = json.loads(output)["escalations"]
-    assert [row["number"] for row in escalations] == ["+8613900000001"]
+    numbers = [row["number"] for row in json.loads(output)["escalations"]]
+    assert numbers.count("+8613900000001") == 1, numbers  # the SDK's call: once, however often delivered
+    assert len(numbers) > 50, "and each call voicecb check registered and left unanswered: once each"
     for report in ("junit.xml", "summary.md"):  # written where the README's check ran; not left in the repository
         assert (cwd / report).is_file()
         (cwd / report).unlink()
@@ -113,6 +114,7 @@ def until_it_shows(command: str, cwd: Path, env: dict[str, str]) -> str:
     deadline = time.monotonic() + 60
     while True:
         output = run(command, cwd, env)
-        if json.loads(output)["escalations"] or time.monotonic() > deadline:
+        numbers = [row["number"] for row in json.loads(output)["escalations"]]
+        if "+8613900000001" in numbers or time.monotonic() > deadline:
             return output
         time.sleep(0.2)

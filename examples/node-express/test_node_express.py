@@ -68,6 +68,22 @@ def test_the_express_handler_passes_voicecb_check_and_acts_on_none_of_its_callba
     assert node_service.effects() == {"escalations": []}  # none of those callids was a call it placed
 
 
+def test_voicecb_check_judges_what_the_express_handler_does(node_service: NodeService) -> None:
+    """With its test endpoints, the check registers each call first (prepare) and judges every escalation:
+    one per unanswered or failed call, none for anything else, never a second one for a duplicate."""
+    base = node_service.base
+    done = voicecb(
+        "check",
+        node_service.url,
+        *("--effects-url", f"{base}/_test/effects", "--prepare-url", f"{base}/_test/prepare"),
+        *("--effects-on", "prompt/not-answered", "--effects-on", "prompt/call-error", "--effects-on", "failure"),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "failure              49 of 49 checks changed it" in done.stdout
+    assert "keypress             0 of 30 checks changed it" in done.stdout
+    assert len(node_service.effects()["escalations"]) > 50, "prepared calls were escalated, once each"
+
+
 def test_calls_placed_through_the_node_sdk_are_escalated_once_when_unanswered(
     node_service: NodeService, provider_settings: dict[str, str]
 ) -> None:
