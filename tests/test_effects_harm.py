@@ -92,6 +92,9 @@ def test_a_handler_that_knows_only_its_own_calls_needs_prepare() -> None:
     vacuous = run(EffectsApp("escalate-unanswered", known_only=True))
     assert not any(result.change for result in vacuous.results), "it ignores the suite's callids: nothing to see"
     assert "0 of 4 checks changed it" in "\n".join(vacuous.effects_lines())
+    assert '<section id="effects"><h2>Side effects</h2><pre>side effects seen by effects() on valid input' in (
+        vacuous.to_html()
+    )
     missing = run(EffectsApp("escalate-unanswered", known_only=True), effects_on=ESCALATES)
     failed = rule7(missing)
     assert "valid/prompt/not-answered-times-zero" in failed

@@ -100,6 +100,11 @@ def render(report: Report, *, rerun: str | None = None, title: str = "pytest-voi
         note = "In-process target: in the curl commands, replace http://localhost:8000 with a live URL."
         parts.append(f'<p class="note">{note}</p>')
     parts += _causes(report)
+    effects = report.effects_lines()
+    if effects:  # what the handler did, by input class (rule 7)
+        parts.append(
+            f'<section id="effects"><h2>Side effects</h2><pre>{_t(safe(chr(10).join(effects)))}</pre></section>'
+        )
     parts += _matrix(report.results)
     end = []
     if report.skipped:
