@@ -18,7 +18,6 @@ hangs makes its check fail; the suite itself never crashes.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sized
@@ -29,12 +28,13 @@ from pytest_voicecb._text import preview
 from pytest_voicecb.assertions import reply_problems
 from pytest_voicecb.checklist import Check, Together, checks, every_check, matches, skip_patterns
 from pytest_voicecb.client import CallbackClient, DeliveryError, Reply
-from pytest_voicecb.effects import EffectsFailed, EffectsOn, Finding, StopRun, Watcher, judge_change
+from pytest_voicecb.effects import EffectsFailed, EffectsOn, StopRun, Watcher
 from pytest_voicecb.factory import PayloadFactory
-from pytest_voicecb.inputs import Input, classify, payload_of
+from pytest_voicecb.inputs import classify
 from pytest_voicecb.report import RULES, Cause, CheckResult, Outcome, Report, signature
 from pytest_voicecb.values import Case
 from pytest_voicecb.verdict import Verdict, judge
+from pytest_voicecb.watching import Watch, racing
 
 __all__ = [
     "DEFAULT_DEADLINE",
@@ -293,7 +293,7 @@ class Runner:
             return self._together(check)
         body = check.data.body if isinstance(check.data, Case) else check.data
         delivery = classify(body)
-        watch = _Watch(self, delivery, required=check.family not in ("reject", "robust"))
+        watch = Watch(self, delivery, required=check.family not in ("reject", "robust"))
         watch.first(body, delivery)
         reply = self._deliver(check, check.data)
         if check.family == "deadline":
@@ -333,7 +333,7 @@ class Runner:
         nothing (the first is judged as any valid first delivery is)."""
         callid = next(iter(check.data.values()))["callid"]
         delivery = classify(check.data)
-        watch = _Watch(self, delivery)
+        watch = Watch(self, delivery)
         watch.first(check.data, delivery)
         result: CheckResult | None = None
         for attempt in ("first", "second"):
@@ -352,7 +352,7 @@ class Runner:
         number, or a collection's length), and the second round (repeats) must leave it unchanged."""
         together: Together = check.data
         items = list(together.items)
-        watch = _Watch(self, classify(items[0]))
+        watch = Watch(self, classify(items[0]))
         result: CheckResult | None = None
         grew: float | None = None
         if watch.on:
@@ -390,7 +390,7 @@ class Runner:
                     f"{len(items)} deliveries at the same moment changed {watch.name}() by {grew_now:g} where the "
                     f"same callbacks one by one changed it by {grew:g}"
                 )
-                watch.found(_racing(what, watch.name, watch.change_of(before, after) or ""), before, after)
+                watch.found(racing(what, watch.name, watch.change_of(before, after) or ""), before, after)
         assert result is not None
         return watch.result(result)
 
@@ -419,120 +419,6 @@ class Runner:
             expected=f"every reply within {self.deadline:g} s",
             cause=f"replies slower than {self.deadline:g} s",
         )
-
-
-class _Watch:
-    """One check's window on the effects: ``prepare`` before each call's first delivery, a snapshot around
-    each delivery, the verdict on each change (``effects.judge_change``), and the check's result with what
-    its deliveries did, the worst finding by harm first. Without ``effects`` it only prepares."""
-
-    def __init__(self, runner: Runner, delivery: Input, *, required: bool = True) -> None:
-        self.runner = runner
-        self.watcher = runner.watcher
-        self.on = self.watcher.watching
-        self.name = self.watcher.name
-        self.input = delivery
-        self.required = required
-        self.last: object = None
-        self._before: object = None
-        self._prepared: set[str] = set()
-        self._acted: dict[str, bool] = {}
-        self.changes: list[str] = []
-        self.findings: list[tuple[Finding, object, object]] = []
-
-    def snapshot(self) -> object:
-        self.last = self.watcher.snapshot()
-        return self.last
-
-    def first(self, body: object, delivery: Input, *, snapshot: bool = True) -> None:
-        """Before a call's first delivery: ``prepare`` it (once per callid), then the snapshot to compare with."""
-        callid = delivery.callid
-        if self.watcher.prepare_hook is not None and callid is not None and callid not in self._prepared:
-            payload = body if isinstance(body, dict) else payload_of(body)  # type: ignore[arg-type]
-            if payload is not None:
-                self.watcher.prepare(payload)
-                self._prepared.add(callid)
-        if snapshot:
-            self.mark()
-
-    def mark(self) -> None:
-        if self.on:
-            self._before = self.snapshot()
-
-    def change_of(self, before: object, after: object) -> str | None:
-        return self.watcher.change(before, after)
-
-    def judge(self, delivery: Input, *, per_call: bool = False) -> None:
-        """What the delivery just made did, judged; ``per_call``: one effect per call is right, so a call
-        that already acted may act again on its other callback, or not."""
-        if not self.on:
-            return
-        before, after = self._before, self.snapshot()
-        self._before = after
-        change = self.watcher.change(before, after)
-        if change is not None:
-            self.changes.append(f"{delivery.describe()}: {change}")
-        callid = delivery.callid
-        if per_call and callid is not None and self._acted.get(callid):
-            return
-        if callid is not None and delivery.standing != "repeat":
-            self._acted[callid] = self._acted.get(callid, False) or change is not None
-        runner = self.runner
-        finding = judge_change(
-            delivery, change, runner.effects_on, self.name, strict=runner.strict, required=self.required
-        )
-        if finding is not None:
-            self.found(finding, before, after)
-
-    def found(self, finding: Finding, before: object, after: object) -> None:
-        self.findings.append((finding, before, after))
-
-    def result(self, result: CheckResult) -> CheckResult:
-        """``result`` (the reply's verdict) with the effects' findings: the worst by harm leads, the rest
-        follow in ``also``, so a check that failed for both says both."""
-        seen = {"input": self.input.cls, "standing": self.input.standing, "change": "; ".join(self.changes) or None}
-        if not self.findings:
-            return dataclasses.replace(result, **seen)  # type: ignore[arg-type]
-        findings = sorted(self.findings, key=lambda found: found[0].outcome != "failed")
-        lead, before, after = findings[0]
-        rest = [finding for finding, _, _ in findings[1:]]
-        if result.failed and lead.outcome != "failed":  # a failed reply outranks a warned effect
-            also = tuple(_unique([lead, *rest]))
-            return dataclasses.replace(result, also=also, effects=(before, after), **seen)  # type: ignore[arg-type]
-        reply_finding = [] if result.passed else [_finding_of(result)]
-        return CheckResult(
-            id=result.id,
-            outcome=lead.outcome,  # type: ignore[arg-type]
-            rule=lead.rule,
-            message=lead.message,
-            reply=result.reply,
-            problems=lead.problems,
-            curl=result.curl,
-            expected=lead.expected,
-            cause=lead.cause,
-            effects=(before, after),
-            also=tuple(_unique([*reply_finding, *rest])),
-            **seen,  # type: ignore[arg-type]
-        )
-
-
-def _unique(findings: list[Finding]) -> list[Finding]:
-    return list({finding.cause: finding for finding in reversed(findings)}.values())[::-1]
-
-
-def _finding_of(result: CheckResult) -> Finding:
-    return Finding(result.outcome, result.rule, result.cause, result.message, result.problems, result.expected)
-
-
-def _racing(what: str, name: str, change: str) -> Finding:
-    return Finding(
-        "failed",
-        7,
-        f"deliveries at the same moment changed {name}() more than one by one",
-        f"{what}: {change}",
-        (f"{name}(): {change}",),
-        "deliveries at the same moment must act no more than the same callbacks one by one",
-    )
 
 
 def _growth(before: object, after: object) -> float | None:
