@@ -170,9 +170,7 @@ def run(args: argparse.Namespace) -> int:
         console = provider.control = ConsoleControlApi(provider)  # the control API plus its page
     if args.hold:
         provider.on().hold()  # any-number rules come after the console's per-number scripts
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    signals = _cliutil.Signals(signal.SIGINT, signal.SIGTERM)
     try:
         provider.start()
     except OSError as exc:
@@ -192,7 +190,8 @@ def run(args: argparse.Namespace) -> int:
 
             threading.Thread(target=webbrowser.open, args=(console.url(),), daemon=True).start()
     try:
-        stop.wait()
+        while not signals.received:
+            signals.wait(3600)
     finally:
         provider.stop()
     counts = provider.backend.counts

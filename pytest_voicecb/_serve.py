@@ -201,15 +201,7 @@ def serve(args: argparse.Namespace) -> int:
     if console is not None:
         console.app.server = server
     _script_replies(server, args.reply)
-    wake = threading.Event()
-    signals: list[int] = []
-
-    def on_signal(number: int, frame: object) -> None:
-        signals.append(number)
-        wake.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_signal)
+    signals = _cliutil.Signals(signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     try:
         server.start()
     except OSError as exc:
@@ -233,14 +225,12 @@ def serve(args: argparse.Namespace) -> int:
         console.say(out, args.open)
     try:
         while True:
-            wake.wait(0.5)
-            wake.clear()
+            signals.wait(0.5)
             server.clear()  # the printed lines and the log are the record; keep memory flat
             if feed is not None:
                 feed.flush()  # off the callback path: the console's rows are built here, in one batch
             stop = False
-            while signals:
-                number = signals.pop(0)
+            for number in signals.take():
                 if number == signal.SIGHUP:
                     _reopen(log, errors)
                 else:
