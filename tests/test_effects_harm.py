@@ -260,7 +260,9 @@ def test_voicecb_check_takes_commands_for_effects_and_prepare(tmp_path: Path) ->
     prepare = f"{sys.executable} {tmp_path / 'prepare.py'}"
     with serving(app) as base:
         done = voicecb(
-            *check_args(base, "--skip", "reject/*", "--skip", "robust/*", "--skip", "valid/*"),
+            *check_args(
+                base, "--skip", "reject/*", "--skip", "robust/*", "--skip", "valid/*", "--skip", "duplicate/[!f]*"
+            ),
             "--effects-cmd",
             f"{effects} {base}/_test/effects",
             "--prepare-cmd",
@@ -273,7 +275,7 @@ def test_voicecb_check_takes_commands_for_effects_and_prepare(tmp_path: Path) ->
             "prompt/call-error",
         )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert len(placed.read_text().splitlines()) == len(app.placed) >= 10
+    assert len(placed.read_text().splitlines()) == len(app.placed) >= 5
 
 
 # ---- pytest: the fixtures and the ini option ------------------------------------------------------
