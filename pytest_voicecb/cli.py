@@ -681,8 +681,8 @@ def _verdict(reply: Reply, sent: Any, strict: bool, *, duplicate: bool) -> tuple
 
     The verdict is the conformance suite's own (``conformance.judge``), so ``send`` and ``check`` agree.
     """
-    from pytest_voicecb.assertions import expectation
     from pytest_voicecb.conformance import judge
+    from pytest_voicecb.verdict import expectation
 
     verdict = judge(reply, sent, strict=strict)
     if verdict.outcome == "passed":

@@ -26,7 +26,6 @@ from typing import Any
 
 from pytest_voicecb import _checks
 from pytest_voicecb._text import preview
-from pytest_voicecb.assertions import reply_problems
 from pytest_voicecb.checklist import Check, Together, checks, every_check, matches, skip_patterns
 from pytest_voicecb.client import CallbackClient, DeliveryError, Reply
 from pytest_voicecb.effects import EffectsFailed, EffectsOn, Finding, StopRun, Watcher, judge_change
@@ -34,7 +33,7 @@ from pytest_voicecb.factory import PayloadFactory
 from pytest_voicecb.inputs import Input, classify, payload_of
 from pytest_voicecb.report import RULES, Cause, CheckResult, Outcome, Report, signature
 from pytest_voicecb.values import Case
-from pytest_voicecb.verdict import Verdict, judge
+from pytest_voicecb.verdict import Verdict, judge, reply_problems
 
 __all__ = [
     "DEFAULT_DEADLINE",

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 from pytest_voicecb import __version__
 from pytest_voicecb._text import plural, preview, safe, shorten
-from pytest_voicecb.assertions import RULES
 from pytest_voicecb.console import asset
+from pytest_voicecb.verdict import RULES
 
 if TYPE_CHECKING:
     from pytest_voicecb.report import CheckResult, Report
