@@ -10,15 +10,23 @@ unanswered call's times hold) is accepted in every documented-as-seen shape.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar, Literal, NamedTuple
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, model_validator
 from pydantic_core import from_json
 
 from pytest_voicecb.values import DEFAULT_PATH, JSON_CONTENT_TYPE
 
+if TYPE_CHECKING:  # the factory builds on this module: its type only, so imports run one way
+    from pytest_voicecb.factory import PayloadFactory
+    from pytest_voicecb.values import Variant
+
 __all__ = [
+    "ANSWERED",
     "CALLBACK_MODELS",
     "DEFAULT_PATH",
     "FAILURE_CODES",
@@ -30,6 +38,7 @@ __all__ = [
     "SHORT_NAMES",
     "Callback",
     "CallbackError",
+    "CallbackKind",
     "CodeCallback",
     "FailureCallback",
     "FailureCode",
@@ -40,11 +49,14 @@ __all__ = [
     "ReplyContractError",
     "encode",
     "error_reply",
+    "extra_kinds",
     "input_classes",
+    "kind_info",
     "kind_named",
     "ok_reply",
     "parse_callback",
     "parse_reply",
+    "registered_kinds",
 ]
 
 PROMPT = "voiceprompt_callback"
@@ -52,12 +64,15 @@ CODE = "voicecode_callback"
 KEYPRESS = "voicekey_callback"
 FAILURE = "voice_failure_callback"
 KINDS: tuple[str, ...] = (PROMPT, CODE, KEYPRESS, FAILURE)
-"""The four top-level keys, in the order the provider documents them."""
+"""The four documented top-level keys, in the order the provider documents them (``registered_kinds()``
+lists every kind registered, extra ones included)."""
 
-RESULTS: dict[str, str] = {"0": "answered", "1": "not answered", "2": "call error"}
-"""The documented values of a call's ``result`` string."""
+ANSWERED: Final = "0"
+"""The ``result`` of a call the callee answered."""
+RESULTS: dict[str, str] = {ANSWERED: "answered", "1": "not answered", "2": "call error"}
+"""The documented values of a call's ``result`` string: the one place they are written."""
 
-OUTCOMES: dict[str, str] = {"0": "answered", "1": "not-answered", "2": "call-error"}
+OUTCOMES: dict[str, str] = {result: words.replace(" ", "-") for result, words in RESULTS.items()}
 """The outcome each ``result`` names, as it is spelled in check ids and input classes (``prompt/not-answered``)."""
 
 MAX_BODY_SIZE = 1024 * 1024
@@ -68,7 +83,8 @@ MAX_BODY_SIZE = 1024 * 1024
 
 
 class FailureCode(NamedTuple):
-    """One documented ``failure_code``: its meaning in English and the provider's Chinese text."""
+    """One documented ``failure_code``: its meaning in English (shown nowhere yet: for people reading the
+    table) and the provider's Chinese text, the ``failure_reason`` the factory sends with the code."""
 
     meaning: str
     reason: str
@@ -128,10 +144,16 @@ class Callback(BaseModel):
         return {self.kind: self.model_dump()}
 
 
+if TYPE_CHECKING:
+    Result = str
+else:
+    Result = Literal[tuple(RESULTS)]  # Literal["0", "1", "2"], from the one table of results
+
+
 class _CallStatus(Callback):
     """The nine string fields of a call's status, shared by prompt and code callbacks."""
 
-    result: Literal["0", "1", "2"]
+    result: Result
     accept_time: DigitsOrEmpty
     end_calltime: DigitsOrEmpty
     fee: DigitsOrEmpty
@@ -139,7 +161,7 @@ class _CallStatus(Callback):
 
     @property
     def answered(self) -> bool:
-        return self.result == "0"
+        return self.result == ANSWERED
 
     @model_validator(mode="after")
     def _times_agree(self) -> _CallStatus:
@@ -147,7 +169,7 @@ class _CallStatus(Callback):
         start = int(self.start_calltime)
         accept = int(self.accept_time) if self.accept_time else 0
         end = int(self.end_calltime) if self.end_calltime else 0
-        if self.result == "0":
+        if self.result == ANSWERED:
             if not (accept and end and self.fee):
                 raise ValueError('an answered call (result "0") needs accept_time, end_calltime and fee set')
             if not start <= accept <= end:
@@ -187,9 +209,135 @@ class FailureCallback(Callback):
     failure_reason: StrictStr
 
 
-CALLBACK_MODELS: dict[str, type[Callback]] = {
-    model.kind: model for model in (PromptCallback, CodeCallback, KeypressCallback, FailureCallback)
-}
+@dataclass(frozen=True)
+class CallbackKind:
+    """One callback kind, every fact about it in one place: everything that lists kinds reads this.
+
+    ``key`` is the envelope's top-level key, ``model`` its contract model (the field lists come from it),
+    ``short`` its name in ids and on the command line, ``display`` its name in sentences; ``outcomes``
+    maps its ``result`` values to outcome names (``OUTCOMES`` for the call-status kinds, empty for a kind
+    without a result); ``steering`` names the fields a strategy or factory draws the others to agree with;
+    ``build(factory, overrides)`` returns a valid callback object (the fields, overrides applied), and
+    ``variants(factory, kind, build)`` the kind's own documented variants (``build(**overrides)`` builds
+    an envelope of this kind).
+    """
+
+    key: str
+    model: type[Callback]
+    short: str
+    display: str
+    build: Callable[[PayloadFactory, dict[str, Any]], dict[str, Any]] = field(repr=False)
+    variants: Callable[[PayloadFactory, CallbackKind, Callable[..., dict[str, Any]]], list[Variant]] = field(
+        repr=False
+    )
+    outcomes: Mapping[str, str] = field(default_factory=dict)
+    steering: frozenset[str] = frozenset({"nationcode"})
+
+
+def _call_status(factory: PayloadFactory, overrides: dict[str, Any]) -> dict[str, Any]:
+    return factory.call_status_fields(overrides)
+
+
+def _call_status_variants(
+    factory: PayloadFactory, kind: CallbackKind, build: Callable[..., dict[str, Any]]
+) -> list[Variant]:
+    return factory.call_status_variants(kind, build)
+
+
+_BUILT_IN: tuple[CallbackKind, ...] = (
+    CallbackKind(
+        PROMPT,
+        PromptCallback,
+        "prompt",
+        "prompt",
+        _call_status,
+        _call_status_variants,
+        OUTCOMES,
+        frozenset({"result", "nationcode"}),
+    ),
+    CallbackKind(
+        CODE,
+        CodeCallback,
+        "code",
+        "voice code",
+        _call_status,
+        _call_status_variants,
+        OUTCOMES,
+        frozenset({"result", "nationcode"}),
+    ),
+    CallbackKind(
+        KEYPRESS,
+        KeypressCallback,
+        "keypress",
+        "key press",
+        lambda factory, overrides: factory.keypress_fields(overrides),
+        lambda factory, kind, build: factory.keypress_variants(kind, build),
+    ),
+    CallbackKind(
+        FAILURE,
+        FailureCallback,
+        "failure",
+        "failure callback",
+        lambda factory, overrides: factory.failure_fields(overrides),
+        lambda factory, kind, build: factory.failure_variants(kind, build),
+        steering=frozenset({"failure_code", "nationcode"}),
+    ),
+)
+_REGISTRY: dict[str, CallbackKind] = {kind.key: kind for kind in _BUILT_IN}
+_REGISTRY_LOCK = threading.Lock()
+
+CALLBACK_MODELS: dict[str, type[Callback]] = {}
+"""Each registered kind's model by its key (a view of the registry, kept in step with it)."""
+SHORT_NAMES: dict[str, str] = {}
+"""Short names for the registered kinds, as used in variant and check ids and on the command line."""
+
+
+def _sync() -> None:
+    """Bring the public views of the registry in step with it (in place: importers hold these dicts)."""
+    CALLBACK_MODELS.clear()
+    CALLBACK_MODELS.update({key: kind.model for key, kind in _REGISTRY.items()})
+    SHORT_NAMES.clear()
+    SHORT_NAMES.update({kind.short: key for key, kind in _REGISTRY.items()})
+
+
+_sync()
+
+
+def registered_kinds() -> tuple[CallbackKind, ...]:
+    """Every registered kind, in the order the provider documents them (extra kinds after)."""
+    return tuple(_REGISTRY.values())
+
+
+def kind_info(name: str) -> CallbackKind:
+    """The registered kind a short or full name stands for; ``ValueError`` naming the known ones otherwise."""
+    found = _REGISTRY.get(SHORT_NAMES.get(name, name)) if isinstance(name, str) else None
+    if found is None:
+        choices = ", ".join(f"{kind.short} ({kind.key})" for kind in _REGISTRY.values())
+        raise ValueError(f"unknown callback kind {name!r}; expected one of {choices}")
+    return found
+
+
+@contextmanager
+def extra_kinds(*kinds: CallbackKind) -> Iterator[None]:
+    """Register ``kinds`` for the duration of a ``with`` block, then restore the registry as it was.
+
+    What a new kind needs, and nothing else: the factory, the corpus, the strategies and the conformance
+    suite read the registry. A key or short name already registered is a ``ValueError``.
+    """
+    with _REGISTRY_LOCK:
+        saved = dict(_REGISTRY)
+        for kind in kinds:
+            if kind.key in _REGISTRY or kind.short in SHORT_NAMES:
+                raise ValueError(f"callback kind {kind.key!r} ({kind.short}) is registered already")
+            _REGISTRY[kind.key] = kind
+            _sync()
+    try:
+        yield
+    finally:
+        with _REGISTRY_LOCK:
+            _REGISTRY.clear()
+            _REGISTRY.update(saved)
+            _sync()
 
 
 class ReplyBody(BaseModel):
@@ -269,7 +417,7 @@ def parse_callback(body: bytes | bytearray | str | Mapping[str, Any], *, max_siz
     if not kinds:
         found = ", ".join(repr(k) for k in list(data)[:5]) or "none"
         raise CallbackError(
-            [Problem("$", f"no known callback key (expected one of {', '.join(KINDS)}; found {found})")]
+            [Problem("$", f"no known callback key (expected one of {', '.join(CALLBACK_MODELS)}; found {found})")]
         )
     if len(kinds) > 1:
         raise CallbackError([Problem("$", f"holds {len(kinds)} callback kinds ({', '.join(kinds)}); expected one")])
@@ -393,19 +541,12 @@ def _preview(text: str, limit: int = 60) -> str:
     return json.dumps(text[:limit] + ("…" if len(text) > limit else ""), ensure_ascii=False)
 
 
-SHORT_NAMES: dict[str, str] = {"prompt": PROMPT, "code": CODE, "keypress": KEYPRESS, "failure": FAILURE}
-"""Short names for the four kinds, as used in variant and check ids and on the command line."""
-
-
 def input_classes() -> tuple[str, ...]:
     """What a delivery can be about, as ``effects_on`` names it: each call status kind with each outcome
     (``prompt/answered`` ... ``code/call-error``), then ``keypress`` and ``failure``."""
     found: list[str] = []
-    for short, kind in SHORT_NAMES.items():
-        if "result" in CALLBACK_MODELS[kind].model_fields:
-            found += [f"{short}/{outcome}" for outcome in OUTCOMES.values()]
-        else:
-            found.append(short)
+    for kind in _REGISTRY.values():
+        found += [f"{kind.short}/{outcome}" for outcome in kind.outcomes.values()] or [kind.short]
     return tuple(found)
 
 
@@ -414,8 +555,5 @@ def kind_named(name: str, *, short: bool = False) -> str:
 
     With ``short=True`` the short name is returned instead. Raises ``ValueError`` for anything else.
     """
-    full = SHORT_NAMES.get(name, name)
-    if full not in CALLBACK_MODELS:
-        choices = ", ".join(f"{s} ({f})" for s, f in SHORT_NAMES.items())
-        raise ValueError(f"unknown callback kind {name!r}; expected one of {choices}")
-    return next(s for s, f in SHORT_NAMES.items() if f == full) if short else full
+    kind = kind_info(name)
+    return kind.short if short else kind.key

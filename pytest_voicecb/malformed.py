@@ -11,14 +11,16 @@ body that is not UTF-8, one over the size limit, nesting no parser should follow
 operator-shaped values such as ``{"$ne": null}`` in string fields; JSON's non-standard ``NaN``, which
 Python's ``json`` reads), unknown values, non-digit or out-of-order times, a negative fee, extra keys
 such as ``__proto__``, a byte-order mark, the wrong content type. ``parse_callback`` (strict) refuses
-every case except the one whose body is valid and only its content type is wrong.
+every case but four: the valid body under the wrong content type, and the three whose only fault is an
+extra key (``_id``, ``__proto__``, ``constructor``), since extra fields are legal.
 
 Which cases exist and what each proves do not depend on the seed: where a case's verdict could hang on
 an incidental value (an unanswered call's other times, ``"0"`` or ``""``), the case pins it and a twin
 case covers the other value.
 
-The corpus depends only on the factory's seed, so one seed always gives the same bodies under the
-same ids; it is built once per seed and cached (cases are immutable).
+Each case draws from a stream of its own, derived from the seed and its id, so one seed always gives the
+same body under an id, whatever cases or kinds are added or removed; the corpus is built once per seed
+and cached (cases are immutable). Every registered kind (``contract.registered_kinds()``) gets its cases.
 """
 
 from __future__ import annotations
@@ -29,15 +31,13 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from pytest_voicecb.contract import (
-    CALLBACK_MODELS,
     CODE,
     FAILURE,
-    KINDS,
     MAX_BODY_SIZE,
     PROMPT,
-    SHORT_NAMES,
     encode,
     kind_named,
+    registered_kinds,
 )
 from pytest_voicecb.values import JSON_CONTENT_TYPE, MISSING, Case
 
@@ -197,8 +197,8 @@ def _envelope(stream: Stream) -> list[Case]:
 def _not_an_object(stream: Stream) -> list[Case]:
     """The envelope is right but the callback under it is not a JSON object."""
     out = []
-    for kind in KINDS:
-        short = _short(kind)
+    for info in registered_kinds():
+        kind, short = info.key, info.short
         fields = _inner(stream(f"{short}/callback-array").build(kind))
         out += [
             _reject(f"{short}/callback-null", encode({kind: None}), "the callback is null: there are no fields", kind),
@@ -220,8 +220,9 @@ def _not_an_object(stream: Stream) -> list[Case]:
 def _missing_fields(stream: Stream) -> list[Case]:
     """Every required field of every kind, left out in turn (the field list comes from the models)."""
     out = []
-    for kind in KINDS:
-        for name, field in CALLBACK_MODELS[kind].model_fields.items():
+    for info in registered_kinds():
+        kind = info.key
+        for name, field in info.model.model_fields.items():
             if field.is_required():
                 pinned = _UNANSWERED_TIMES if name == "result" else {}  # no result: built as unanswered
                 case_id = f"{_short(kind)}/missing-{name}"
@@ -258,16 +259,8 @@ _NULL_TIMES = (
     ("prompt/fee-null", "fee", 'nothing was billed: null instead of "0"'),
 )
 _OVERRIDDEN: tuple[tuple[str, Literal["reject", "robust"], dict[str, Any], str], ...] = (
-    # An empty or null callid: the callback cannot be correlated with the call it reports.
-    *(
-        (
-            f"{short}/callid-empty",
-            "reject",
-            {"callid": ""},
-            "an empty callid matches no call: nothing to correlate with",
-        )
-        for short in SHORT_NAMES
-    ),
+    # An empty or null callid: the callback cannot be correlated with the call it reports (an empty one
+    # for every kind: see ``_overridden``).
     ("prompt/callid-null", "reject", {"callid": None}, "a null callid is as good as a missing one"),
     # JSON null in place of a string. Where the field may be empty anyway, null is only questionable.
     # JSON null in place of a string is a wrong type (CONTRACT.md rule 3), except in callid (above).
@@ -333,8 +326,12 @@ _OVERRIDDEN: tuple[tuple[str, Literal["reject", "robust"], dict[str, Any], str],
 
 
 def _overridden(stream: Stream) -> list[Case]:
-    """The table above, each on a fresh payload of its kind."""
+    """An empty callid for every kind, then the table above, each on a fresh payload of its kind."""
     out = []
+    for info in registered_kinds():
+        case_id = f"{info.short}/callid-empty"
+        body = encode(stream(case_id).build(info.key, callid=""))
+        out.append(_reject(case_id, body, "an empty callid matches no call: nothing to correlate with", info.key))
     for case_id, expect, overrides, why in _OVERRIDDEN:
         kind = kind_named(case_id.partition("/")[0])
         out.append(Case(case_id, encode(stream(case_id).build(kind, **overrides)), JSON, expect, why, kind))
@@ -418,7 +415,7 @@ def _outcome_twins(stream: Stream) -> list[Case]:
         twin = f"{case_id}-times-empty"
         body = stream(twin).build(kind, **{**overrides, **empty})
         out.append(Case(twin, encode(body), JSON, expect, why, kind))
-    for kind in (PROMPT, CODE):
+    for kind in (info.key for info in registered_kinds() if info.outcomes):
         twin = f"{_short(kind)}/missing-result-times-empty"
         body = stream(twin).build(kind, **{"result": MISSING, **empty})
         out.append(_reject(twin, encode(body), f"result is required in every {kind}", kind))
