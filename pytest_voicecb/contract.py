@@ -227,9 +227,7 @@ class CallbackKind:
     short: str
     display: str
     build: Callable[[PayloadFactory, dict[str, Any]], dict[str, Any]] = field(repr=False)
-    variants: Callable[[PayloadFactory, CallbackKind, Callable[..., dict[str, Any]]], list[Variant]] = field(
-        repr=False
-    )
+    variants: Callable[[PayloadFactory, CallbackKind, Callable[..., dict[str, Any]]], list[Variant]] = field(repr=False)
     outcomes: Mapping[str, str] = field(default_factory=dict)
     steering: frozenset[str] = frozenset({"nationcode"})
 

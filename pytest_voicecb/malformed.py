@@ -31,6 +31,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from pytest_voicecb.contract import (
+    CALLBACK_MODELS,
     CODE,
     FAILURE,
     MAX_BODY_SIZE,
@@ -69,14 +70,15 @@ def cases(factory: PayloadFactory, kind: str | None = None) -> list[Case]:
     return [case for case in corpus if case.kind in (None, wanted)]
 
 
-_CACHE: dict[str, tuple[Case, ...]] = {}
+_CACHE: dict[tuple[str, bool, tuple[str, ...]], tuple[Case, ...]] = {}
 _CACHE_SIZE = 32
 _CACHE_LOCK = threading.Lock()
 
 
 def _corpus(factory: PayloadFactory) -> tuple[Case, ...]:
-    """Every case for ``factory``'s seed, built once per seed (the last 32 seeds are kept)."""
-    seed = f"{factory.seed}{'/typical' if factory.is_typical else ''}"
+    """Every case for ``factory``'s seed, built once per seed, typical mode and set of registered kinds
+    (the last 32 are kept)."""
+    seed = (str(factory.seed), factory.is_typical, tuple(CALLBACK_MODELS))
     with _CACHE_LOCK:
         found = _CACHE.get(seed)
     if found is None:
