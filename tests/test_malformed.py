@@ -9,11 +9,19 @@ import time
 import pytest
 
 from pytest_voicecb import malformed
-from pytest_voicecb.contract import CALLBACK_MODELS, KINDS, MAX_BODY_SIZE, SHORT_NAMES, CallbackError, parse_callback
+from pytest_voicecb.contract import (
+    CALLBACK_MODELS,
+    FAILURE,
+    KEYPRESS,
+    MAX_BODY_SIZE,
+    PROMPT,
+    SHORT_NAMES,
+    CallbackError,
+    parse_callback,
+)
 from pytest_voicecb.factory import PayloadFactory
 from pytest_voicecb.malformed import DEEP_NESTING, JSON, Case, cases
 
-PROMPT, CODE, KEYPRESS, FAILURE = KINDS
 GROUPS = ("envelope", "encoding", "transport", *SHORT_NAMES)
 
 
