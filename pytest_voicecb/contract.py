@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -83,45 +84,88 @@ MAX_BODY_SIZE = 1024 * 1024
 
 
 class FailureCode(NamedTuple):
-    """One documented ``failure_code``: its meaning in English (shown nowhere yet: for people reading the
-    table) and the provider's Chinese text, the ``failure_reason`` the factory sends with the code."""
+    """One documented ``failure_code``: the provider's Chinese text for it, the ``failure_reason`` the
+    factory sends with the code (CONTRACT.md says what each code means in English)."""
 
-    meaning: str
     reason: str
+
+    @property
+    def meaning(self) -> str:
+        """Deprecated (read nowhere; CONTRACT.md lists the meanings): the code's meaning in English."""
+        warnings.warn(
+            "FailureCode.meaning is deprecated and goes in the next release: CONTRACT.md lists what each "
+            "failure_code means",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return _DEPRECATED_MEANINGS.get(self.reason, "")
 
 
 FAILURE_CODES: dict[int, FailureCode] = {
-    1: FailureCode("switched off", "关机"),
-    2: FailureCode("line busy", "占线"),
-    3: FailureCode("out of coverage", "不在服务区"),
-    4: FailureCode("in arrears", "欠费"),
-    5: FailureCode("no answer", "无人接听"),
-    6: FailureCode("temporarily unreachable", "暂时无法接通"),
-    7: FailureCode("suspended", "停机"),
-    8: FailureCode("number not in service", "空号"),
-    9: FailureCode("circuits busy", "线路忙"),
-    10: FailureCode("user busy", "用户忙"),
-    11: FailureCode("other", "其他"),
-    12: FailureCode("call restricted", "呼叫受限"),
-    13: FailureCode("number suspended", "号码已暂停服务"),
-    15: FailureCode("number does not exist", "号码不存在"),
-    16: FailureCode("missed-call alert", "来电提醒"),
-    17: FailureCode("number expired", "号码已过期"),
-    18: FailureCode("network busy", "网络忙"),
-    19: FailureCode("voice not enabled", "未开通语音功能"),
-    20: FailureCode("no response", "无应答"),
-    22: FailureCode("system busy", "系统忙"),
-    23: FailureCode("extra leading zero", "号码多拨了0"),
-    24: FailureCode("number changed", "改号"),
-    25: FailureCode("secretary service not enabled", "未开通秘书服务"),
-    26: FailureCode("call assistant", "呼叫助理"),
-    27: FailureCode("temporarily unreachable", "暂时无法接通"),
-    28: FailureCode("missed-call reminder", "未接来电提醒"),
-    29: FailureCode("voicemail", "语音信箱"),
-    30: FailureCode("wrong number", "号码错误"),
-    31: FailureCode("not in use", "号码未启用"),
+    1: FailureCode("关机"),
+    2: FailureCode("占线"),
+    3: FailureCode("不在服务区"),
+    4: FailureCode("欠费"),
+    5: FailureCode("无人接听"),
+    6: FailureCode("暂时无法接通"),
+    7: FailureCode("停机"),
+    8: FailureCode("空号"),
+    9: FailureCode("线路忙"),
+    10: FailureCode("用户忙"),
+    11: FailureCode("其他"),
+    12: FailureCode("呼叫受限"),
+    13: FailureCode("号码已暂停服务"),
+    15: FailureCode("号码不存在"),
+    16: FailureCode("来电提醒"),
+    17: FailureCode("号码已过期"),
+    18: FailureCode("网络忙"),
+    19: FailureCode("未开通语音功能"),
+    20: FailureCode("无应答"),
+    22: FailureCode("系统忙"),
+    23: FailureCode("号码多拨了0"),
+    24: FailureCode("改号"),
+    25: FailureCode("未开通秘书服务"),
+    26: FailureCode("呼叫助理"),
+    27: FailureCode("暂时无法接通"),
+    28: FailureCode("未接来电提醒"),
+    29: FailureCode("语音信箱"),
+    30: FailureCode("号码错误"),
+    31: FailureCode("号码未启用"),
 }
 """Every documented ``failure_code`` (14 and 21 are not listed by the provider)."""
+
+_DEPRECATED_MEANINGS: dict[str, str] = {
+    "关机": "switched off",
+    "占线": "line busy",
+    "不在服务区": "out of coverage",
+    "欠费": "in arrears",
+    "无人接听": "no answer",
+    "暂时无法接通": "temporarily unreachable",
+    "停机": "suspended",
+    "空号": "number not in service",
+    "线路忙": "circuits busy",
+    "用户忙": "user busy",
+    "其他": "other",
+    "呼叫受限": "call restricted",
+    "号码已暂停服务": "number suspended",
+    "号码不存在": "number does not exist",
+    "来电提醒": "missed-call alert",
+    "号码已过期": "number expired",
+    "网络忙": "network busy",
+    "未开通语音功能": "voice not enabled",
+    "无应答": "no response",
+    "系统忙": "system busy",
+    "号码多拨了0": "extra leading zero",
+    "改号": "number changed",
+    "未开通秘书服务": "secretary service not enabled",
+    "呼叫助理": "call assistant",
+    "未接来电提醒": "missed-call reminder",
+    "语音信箱": "voicemail",
+    "号码错误": "wrong number",
+    "号码未启用": "not in use",
+}
+"""What ``FailureCode.meaning`` returns until it goes (a release after issue 20)."""
+
 
 Digits = Annotated[StrictStr, Field(pattern=r"^[0-9]+$")]
 DigitsOrEmpty = Annotated[StrictStr, Field(pattern=r"^[0-9]*$")]

@@ -8,7 +8,10 @@ registry is the real one again afterwards.
 
 from __future__ import annotations
 
+import importlib.util
+import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
@@ -180,3 +183,31 @@ def test_the_real_registry_is_back_after_the_fifth_kind() -> None:
     assert len(registered_kinds()) == len(KINDS)
     assert "tts" not in SHORT_NAMES
     assert contract.CALLBACK_MODELS is CALLBACK_MODELS
+
+
+def test_failure_code_meaning_is_deprecated_and_still_answers() -> None:
+    """``FailureCode.meaning`` was read nowhere (CONTRACT.md lists the meanings): it warns for a release."""
+    code = contract.FAILURE_CODES[2]
+    assert code == ("占线",)
+    with pytest.warns(DeprecationWarning, match="FailureCode.meaning is deprecated"):
+        assert code.meaning == "line busy"
+    contract_text = (Path(__file__).resolve().parents[1] / "CONTRACT.md").read_text(encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        meanings = {number: known.meaning for number, known in contract.FAILURE_CODES.items()}
+    words = " ".join(contract_text.split())
+    assert [number for number, meaning in meanings.items() if f"{number} {meaning}" not in words] == []
+
+
+def test_the_example_handlers_field_lists_match_the_models() -> None:
+    """``examples/voice_callbacks.FIELDS`` is integrator code that must not import the plugin, so it spells
+    the field lists out: this keeps that copy equal to the models'."""
+    path = Path(__file__).resolve().parents[1] / "examples" / "voice_callbacks.py"
+    spec = importlib.util.spec_from_file_location("voice_callbacks_copy", path)
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    assert {key: set(fields) for key, fields in example.FIELDS.items()} == {
+        kind.key: {name for name, field in kind.model.model_fields.items() if field.is_required()}
+        for kind in registered_kinds()
+    }
