@@ -276,52 +276,49 @@ class CallbackKind:
     steering: frozenset[str] = frozenset({"nationcode"})
 
 
+# The hooks of the documented kinds: each calls the factory's builder of its shape (the factory is handed
+# in, so this module never imports it).
 def _call_status(factory: PayloadFactory, overrides: dict[str, Any]) -> dict[str, Any]:
     return factory.call_status_fields(overrides)
 
 
-def _call_status_variants(
-    factory: PayloadFactory, kind: CallbackKind, build: Callable[..., dict[str, Any]]
-) -> list[Variant]:
+def _call_status_variants(factory: PayloadFactory, kind: CallbackKind, build: Callable[..., Any]) -> list[Variant]:
     return factory.call_status_variants(kind, build)
 
 
+def _keypress(factory: PayloadFactory, overrides: dict[str, Any]) -> dict[str, Any]:
+    return factory.keypress_fields(overrides)
+
+
+def _keypress_variants(factory: PayloadFactory, kind: CallbackKind, build: Callable[..., Any]) -> list[Variant]:
+    return factory.keypress_variants(kind, build)
+
+
+def _failure(factory: PayloadFactory, overrides: dict[str, Any]) -> dict[str, Any]:
+    return factory.failure_fields(overrides)
+
+
+def _failure_variants(factory: PayloadFactory, kind: CallbackKind, build: Callable[..., Any]) -> list[Variant]:
+    return factory.failure_variants(kind, build)
+
+
+def _call_status_kind(key: str, model: type[Callback], short: str, display: str) -> CallbackKind:
+    """A kind reporting a call's status: a ``result`` with every outcome, drawn to agree with it."""
+    steering = frozenset({"result", "nationcode"})
+    return CallbackKind(key, model, short, display, _call_status, _call_status_variants, OUTCOMES, steering)
+
+
 _BUILT_IN: tuple[CallbackKind, ...] = (
-    CallbackKind(
-        PROMPT,
-        PromptCallback,
-        "prompt",
-        "prompt",
-        _call_status,
-        _call_status_variants,
-        OUTCOMES,
-        frozenset({"result", "nationcode"}),
-    ),
-    CallbackKind(
-        CODE,
-        CodeCallback,
-        "code",
-        "voice code",
-        _call_status,
-        _call_status_variants,
-        OUTCOMES,
-        frozenset({"result", "nationcode"}),
-    ),
-    CallbackKind(
-        KEYPRESS,
-        KeypressCallback,
-        "keypress",
-        "key press",
-        lambda factory, overrides: factory.keypress_fields(overrides),
-        lambda factory, kind, build: factory.keypress_variants(kind, build),
-    ),
+    _call_status_kind(PROMPT, PromptCallback, "prompt", "prompt"),
+    _call_status_kind(CODE, CodeCallback, "code", "voice code"),
+    CallbackKind(KEYPRESS, KeypressCallback, "keypress", "key press", _keypress, _keypress_variants),
     CallbackKind(
         FAILURE,
         FailureCallback,
         "failure",
         "failure callback",
-        lambda factory, overrides: factory.failure_fields(overrides),
-        lambda factory, kind, build: factory.failure_variants(kind, build),
+        _failure,
+        _failure_variants,
         steering=frozenset({"failure_code", "nationcode"}),
     ),
 )
