@@ -93,7 +93,7 @@ _OTHER_REASON = FAILURE_CODES[11].reason
 
 
 class PayloadFactory:
-    """Builds valid callback payloads of all four kinds from one seeded random stream.
+    """Builds valid callback payloads of every registered kind from one seeded random stream.
 
     ``PayloadFactory(seed)`` and another ``PayloadFactory(seed)`` build identical payloads in the
     same order. ``seed`` may be anything with a stable ``str()`` (the plugin passes ``(seed, test id)``).
