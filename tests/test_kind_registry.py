@@ -204,7 +204,8 @@ def test_the_example_handlers_field_lists_match_the_models() -> None:
     the field lists out: this keeps that copy equal to the models'."""
     path = Path(__file__).resolve().parents[1] / "examples" / "voice_callbacks.py"
     spec = importlib.util.spec_from_file_location("voice_callbacks_copy", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
     assert {key: set(fields) for key, fields in example.FIELDS.items()} == {
