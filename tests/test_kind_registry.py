@@ -212,3 +212,20 @@ def test_the_example_handlers_field_lists_match_the_models() -> None:
         kind.key: {name for name, field in kind.model.model_fields.items() if field.is_required()}
         for kind in registered_kinds()
     }
+
+
+@pytest.mark.parametrize("kind", [kind.key for kind in registered_kinds()])
+def test_every_builder_and_strategy_writes_exactly_the_models_fields(kind: str) -> None:
+    """The builders and the strategies draw a value per field by a rule of that field; which fields there
+    are is the model's to say."""
+    fields = set(kind_info(kind).model.model_fields)
+    factory = PayloadFactory(9)
+    assert {name for _ in range(20) for name in factory.build(kind)[kind]} == fields
+
+    @settings(max_examples=20, database=None, deadline=None)
+    @given(callbacks(kind))
+    def drawn(payload: dict[str, dict[str, object]]) -> None:
+        assert fields <= set(payload[kind])
+        assert set(payload[kind]) - fields <= {"future_field", "sessionid", "ext", "sign", "version"}
+
+    drawn()
