@@ -133,7 +133,7 @@ def is_loopback(host: str) -> bool:
 
 def describe_body(body: bytes, content_type: str | None) -> str:
     """A reply body for a person: JSON as it came, anything else named with its type, on one line."""
-    media_type = _text.safe((content_type or "").split(";")[0].strip())
+    media_type = _text.safe(_text.media_type(content_type))
     if body and media_type and "json" not in media_type:
         return f"({media_type}, {len(body)} bytes) {_text.preview(body, 120)}"
     return _text.preview(body)

@@ -3,13 +3,15 @@
 A browser names the site it thinks it talks to in ``Host`` (a DNS-rebinding page names its own domain)
 and the page that sent a request in ``Origin`` (a form on another site names that site); it also says
 ``Sec-Fetch-Site`` and, for a request a page may send without asking (CORS "simple"), uses a form or
-text content type. A leaf module: every server imports it, none imports another.
+text content type. Near the bottom: every server imports it; it imports only ``_text``.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
+
+from pytest_voicecb._text import media_type
 
 __all__ = ["browser_request", "foreign_origin", "own_host", "own_hosts"]
 
@@ -57,7 +59,7 @@ def browser_request(headers: Mapping[str, str], hosts: set[str]) -> str:
     fetch_site = headers.get("sec-fetch-site", "").lower()
     if fetch_site in ("cross-site", "same-site"):
         return f"Sec-Fetch-Site is {fetch_site}"
-    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    content_type = media_type(headers.get("content-type"))
     if content_type in SIMPLE_TYPES:
         return f"Content-Type {content_type} is what a page on another site can send; the SDKs send JSON"
     return ""

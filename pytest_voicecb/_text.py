@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["bullets", "one_line", "plural", "preview", "safe", "shorten"]
+__all__ = ["bullets", "media_type", "one_line", "plural", "preview", "safe", "shorten"]
 
 _ESCAPES = {"\r": "\\r", "\n": "\\n", "\t": "\\t"}
 
@@ -69,3 +69,9 @@ def plural(count: int, word: str, many: str | None = None) -> str:
 def bullets(items: Iterable[object], indent: str = "  ") -> list[str]:
     """One ``  - item`` line per item."""
     return [f"{indent}- {item}" for item in items]
+
+
+def media_type(content_type: str | None) -> str:
+    """The media type of a ``Content-Type`` value, lower-cased and without its parameters
+    (``"Application/JSON; charset=utf-8"`` -> ``"application/json"``); ``""`` when there is none."""
+    return (content_type or "").split(";", 1)[0].strip().lower()

@@ -1,18 +1,17 @@
 """Assertions on a handler's reply, in the words of CONTRACT.md's rules.
 
 ``assert_reply_ok``, ``assert_reply_error`` and ``assert_reply_contract`` judge a ``Reply`` with
-``contract.parse_reply`` (the one validator) plus the HTTP status the rules ask for. A failure says
-what was sent, what came back, which rule broke, and how to reproduce it with curl.
+``verdict.reply_problems`` (the rules live with the verdict) and raise when it falls short. A failure
+says what was sent, what came back, which rule broke, and how to reproduce it with curl. ``RULES``,
+``cite``, ``expectation`` and ``reply_problems`` are re-exported from ``verdict`` under their old names.
 """
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pytest_voicecb._models import Reply
 from pytest_voicecb._text import preview, safe
-from pytest_voicecb.contract import ReplyBody, ReplyContractError, parse_reply
 from pytest_voicecb.errors import REPRODUCE
+from pytest_voicecb.verdict import RULES, Expect, cite, expectation, headline_rule, reply_problems
 
 __all__ = [
     "RULES",
@@ -25,82 +24,6 @@ __all__ = [
     "preview",
     "reply_problems",
 ]
-
-RULES: dict[int, str] = {
-    1: "valid input gets success",
-    2: "unprocessable input gets a contract error, never a crash",
-    3: "questionable input gets the contract shape, never a crash",
-    4: "a duplicate gets success again",
-    5: "all four kinds are acknowledged",
-    6: "answer promptly",
-    7: "no side effect on a repeat or on garbage; the declared ones on valid input",
-}
-"""Short titles of the seven handler rules at the end of CONTRACT.md, for citing in messages."""
-
-Expect = Literal["ok", "error", "contract"]
-
-
-_HEADLINES: dict[Expect, tuple[str, int]] = {
-    "ok": ("expected a success reply", 1),
-    "error": ("expected an error reply", 2),
-    "contract": ("expected a reply in the contract shape", 3),
-}
-
-
-def cite(rule: int) -> str:
-    """``CONTRACT.md rule 2 (unprocessable input gets ...)``."""
-    return f"CONTRACT.md rule {rule} ({RULES[rule]})"
-
-
-def expectation(expect: Expect, rule: int | None = None) -> str:
-    """What was demanded, ``expected an error reply``; with ``rule``, citing it: ``...: CONTRACT.md rule 2 (...)``."""
-    headline = _HEADLINES[expect][0]
-    return headline if rule is None else f"{headline}: {cite(rule)}"
-
-
-def reply_problems(reply: Reply, expect: Expect, *, result: int | None = None, errmsg: str | None = None) -> list[str]:
-    """Everything wrong with ``reply`` for the expectation; empty when it holds.
-
-    ``"ok"``: HTTP 200 and a contract body with ``result`` 0. ``"error"``: HTTP 200 or 4xx and a contract
-    body with ``result`` not 0 (equal to ``result`` and containing ``errmsg`` when given). ``"contract"``:
-    HTTP 200 or 4xx and a contract body, any result.
-    """
-    problems: list[str] = []
-    status = reply.status
-    if expect == "ok":
-        if status != 200:
-            problems.append(f"HTTP status {status}: a success reply is HTTP 200")
-    elif status >= 500:
-        problems.append(f"HTTP status {status}: a server error, where the handler must answer (200 or 4xx)")
-    elif status != 200 and not 400 <= status < 500:
-        problems.append(f"HTTP status {status}: expected 200 or a 4xx")
-    body = _parsed(reply, problems)
-    if body is None:
-        return problems
-    if expect == "ok" and body.result != 0:
-        problems.append(f"result is {body.result} (a failure, errmsg {body.errmsg!r}); expected 0")
-    elif expect == "error":
-        if body.result == 0:
-            problems.append("result is 0 (success); expected a non-zero result rejecting this input")
-        elif result is not None and body.result != result:
-            problems.append(f"result is {body.result}; expected {result}")
-        if errmsg is not None and errmsg not in body.errmsg:
-            problems.append(f"errmsg {body.errmsg!r} does not contain {errmsg!r}")
-    return problems
-
-
-def _parsed(reply: Reply, problems: list[str]) -> ReplyBody | None:
-    if reply.truncated:
-        problems.append(
-            f"the reply is larger than {len(reply.body):,} bytes (the read limit); "
-            'the contract reply is a small JSON object: {"result": 0, "errmsg": "OK"}'
-        )
-        return None
-    try:
-        return parse_reply(reply.body)
-    except ReplyContractError as exc:
-        problems.extend(str(problem) for problem in exc.problems)
-        return None
 
 
 def assert_reply_ok(reply: Reply) -> None:
@@ -134,7 +57,7 @@ def _assert(reply: Reply, expect: Expect, *, result: int | None = None, errmsg: 
         raise TypeError(f"expected a Reply (from CallbackClient.post), got {type(reply).__name__}")
     problems = reply_problems(reply, expect, result=result, errmsg=errmsg)
     if problems:
-        raise AssertionError(explain(reply, expectation(expect, _HEADLINES[expect][1]), problems))
+        raise AssertionError(explain(reply, expectation(expect, headline_rule(expect)), problems))
 
 
 def explain(reply: Reply, headline: str, problems: list[str] | tuple[str, ...] = ()) -> str:

@@ -2,7 +2,8 @@
 
 ``checks(factory)`` builds them all, in the order the suite runs them: every valid variant (rule 1), every
 case of the malformed corpus (rules 2 and 3), duplicates of every kind and outcome, one by one and at the
-same moment (rule 4), each kind at the same path (rule 5), and the deadline (rule 6). The ids, and what
+same moment (rule 4), each kind at the same path (rule 5), and the deadline (rule 6). The kinds and their
+outcomes come from the kind registry (``contract.registered_kinds()``). The ids, and what
 each check proves, do not depend on the seed; only incidental values of the payloads do.
 """
 
@@ -13,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
-from pytest_voicecb.contract import KINDS, kind_named
+from pytest_voicecb.contract import ANSWERED, FAILURE, PROMPT, CallbackKind, registered_kinds
 from pytest_voicecb.factory import PayloadFactory
 
 __all__ = ["Check", "Family", "Together", "checks", "every_check", "matches", "skip_patterns"]
@@ -54,17 +55,30 @@ def checks(
 # A duplicate of every kind and outcome. Unanswered calls pin their times to "0" so that what the check
 # proves does not hang on the seed's "0" or "" (the valid/* variants cover both).
 _UNSET = {"accept_time": "0", "end_calltime": "0", "fee": "0"}
-_DUPLICATES: tuple[tuple[str, str, Callable[[PayloadFactory], dict[str, Any]]], ...] = (
-    ("duplicate", "an answered prompt", lambda f: f.answered()),
-    ("duplicate/prompt/not-answered", "an unanswered prompt", lambda f: f.prompt(result="1", **_UNSET)),
-    ("duplicate/prompt/call-error", "a prompt whose call failed", lambda f: f.prompt(result="2", **_UNSET)),
-    ("duplicate/code/answered", "an answered voice code", lambda f: f.code(result="0")),
-    ("duplicate/code/not-answered", "an unanswered voice code", lambda f: f.code(result="1", **_UNSET)),
-    ("duplicate/code/call-error", "a voice code whose call failed", lambda f: f.code(result="2", **_UNSET)),
-    ("duplicate/keypress", "a key press", lambda f: f.keypress()),
-    ("duplicate/failure", "a failure callback", lambda f: f.failure()),
+_OUTCOME_WORDS = {ANSWERED: "an answered {}", "1": "an unanswered {}", "2": "a {} whose call failed"}
+"""How a duplicate check names a call status kind with its outcome (the results are ``contract.RESULTS``)."""
+_EXTRA_DUPLICATES: tuple[tuple[str, str, Callable[[PayloadFactory], dict[str, Any]]], ...] = (
     ("duplicate/failure/no-answer", "a failure callback for no answer", lambda f: f.failure(failure_code=5)),
 )
+
+
+def _duplicates() -> list[tuple[str, str, Callable[[PayloadFactory], dict[str, Any]]]]:
+    """(id, what, build) of a duplicate of every registered kind and outcome; the first, an answered
+    prompt, is plain ``duplicate``."""
+    found: list[tuple[str, str, Callable[[PayloadFactory], dict[str, Any]]]] = []
+    for kind in registered_kinds():
+        for result, outcome in kind.outcomes.items():
+            check_id = "duplicate" if (kind.key, result) == (PROMPT, ANSWERED) else f"duplicate/{kind.short}/{outcome}"
+            what = _OUTCOME_WORDS.get(result, f"a {{}} with result {result!r}").format(kind.display)
+            unset = _UNSET if result != ANSWERED else {}
+            found.append((check_id, what, _builder(kind, {"result": result, **unset})))
+        if not kind.outcomes:
+            found.append((f"duplicate/{kind.short}", f"a {kind.display}", _builder(kind, {})))
+    return found + list(_EXTRA_DUPLICATES)
+
+
+def _builder(kind: CallbackKind, overrides: dict[str, Any]) -> Callable[[PayloadFactory], dict[str, Any]]:
+    return lambda factory: factory.build(kind.key, **overrides)
 
 
 def every_check(factory: PayloadFactory) -> list[Check]:
@@ -76,7 +90,7 @@ def every_check(factory: PayloadFactory) -> list[Check]:
             found.append(Check(f"reject/{case.id}", 2, "reject", case, case.why))
         else:
             found.append(Check(f"robust/{case.id}", 3, "robust", case, case.why))
-    for check_id, what, build in _DUPLICATES:
+    for check_id, what, build in _duplicates():
         found.append(Check(check_id, 4, "duplicate", build(factory), f"{what} delivered twice gets result 0 twice"))
     unanswered = factory.prompt(result="1", **_UNSET)
     found.append(
@@ -97,10 +111,11 @@ def every_check(factory: PayloadFactory) -> list[Check]:
             "a failed call's status and failure callbacks (one callid) arriving together both get result 0",
         )
     )
-    for kind in KINDS:
-        short = kind_named(kind, short=True)
-        payload = getattr(factory, short)()
-        found.append(Check(f"sibling/{short}", 5, "sibling", payload, f"a {kind} at the same path gets result 0"))
+    for kind in registered_kinds():
+        payload = factory.build(kind.key)
+        found.append(
+            Check(f"sibling/{kind.short}", 5, "sibling", payload, f"a {kind.key} at the same path gets result 0")
+        )
     found.append(Check("deadline", 6, "deadline", factory.answered(), "every reply arrives within the deadline"))
     return found
 
@@ -116,9 +131,9 @@ class Together(NamedTuple):
 def _failed_call(factory: PayloadFactory) -> tuple[dict[str, Any], ...]:
     """A failed call's status callback and its failure callback: one callid, one number."""
     status = factory.prompt(result="2", **_UNSET)
-    fields = status[KINDS[0]]
+    fields = status[PROMPT]
     failure = factory.failure(callid=fields["callid"], nationcode=fields["nationcode"])
-    failure[KINDS[3]]["mobile"] = fields["mobile"]
+    failure[FAILURE]["mobile"] = fields["mobile"]
     return status, failure
 
 
@@ -137,7 +152,3 @@ def skip_patterns(skip: str | Iterable[str]) -> tuple[str, ...]:
 
 def matches(check_id: str, patterns: tuple[str, ...]) -> bool:
     return any(check_id == p or fnmatch.fnmatchcase(check_id, p) for p in patterns)
-
-
-# Runs of one seed in this process: the second run's payloads come from a stream of their own, so a
-# module-level app that saw the first run never takes the second run's first delivery for a duplicate.

@@ -75,6 +75,24 @@ examples:
 exit status: 0 all good, 1 the handler broke the contract, 2 usage or connection error."""
 
 
+def _kind_words(last: str = "or", *, outcomes: bool = False) -> str:
+    """The registered kinds' short names for help and errors: ``prompt, code, keypress or failure``
+    (with ``outcomes``, only the kinds that have a ``result``)."""
+    from pytest_voicecb.contract import registered_kinds
+
+    names = [kind.short for kind in registered_kinds() if kind.outcomes or not outcomes]
+    if last == "/":
+        return "/".join(names)
+    return ", ".join(names[:-1]) + f" {last} {names[-1]}" if len(names) > 1 else names[0]
+
+
+def _results() -> str:
+    """The documented ``result`` values for help: ``"0" answered, "1" not answered, "2" call error``."""
+    from pytest_voicecb.contract import RESULTS
+
+    return ", ".join(f'"{value}" {words}' for value, words in RESULTS.items())
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``voicecb`` argument parser, with one sub-parser per command."""
     parser = _cliutil.VoicecbParser(
@@ -205,9 +223,9 @@ def _add_send(commands: argparse._SubParsersAction[_cliutil.VoicecbParser]) -> N
         "--kind",
         default="prompt",
         metavar="K",
-        help="prompt, code, keypress or failure (or the full key, e.g. voicekey_callback)",
+        help=f"{_kind_words()} (or the full key, e.g. voicekey_callback)",
     )
-    send.add_argument("--result", metavar="R", help='call result for prompt/code: "0" answered, "1", "2"')
+    send.add_argument("--result", metavar="R", help=f"call result for {_kind_words('/', outcomes=True)}: {_results()}")
     send.add_argument(
         "--set",
         action="append",
@@ -465,9 +483,7 @@ def _paths_for(items: list[str]) -> dict[str, str] | None:
         try:
             full = kind_named(kind.strip())
         except ValueError:
-            raise UsageError(
-                f"--path-for {item!r}: expected KIND=PATH, KIND one of prompt, code, keypress, failure"
-            ) from None
+            raise UsageError(f"--path-for {item!r}: expected KIND=PATH, KIND one of {_kind_words()}") from None
         if not sep or not where.startswith("/"):
             raise UsageError(f"--path-for {item!r}: expected KIND=PATH with a PATH starting with '/'")
         paths[full] = where
@@ -607,7 +623,7 @@ def _headers(items: list[str]) -> dict[str, str] | None:
 
 def _what_to_send(args: argparse.Namespace, factory: PayloadFactory) -> tuple[Any, str]:
     """What to deliver, and a label saying what it is."""
-    from pytest_voicecb.contract import CallbackError, kind_named, parse_callback
+    from pytest_voicecb.contract import CallbackError, kind_info, kind_named, parse_callback
 
     if args.case is not None:
         if args.sets or args.unset or args.result is not None:
@@ -624,11 +640,11 @@ def _what_to_send(args: argparse.Namespace, factory: PayloadFactory) -> tuple[An
     try:
         short = kind_named(args.kind, short=True)
     except ValueError:
-        raise UsageError(f"unknown --kind {args.kind!r}: use prompt, code, keypress or failure") from None
+        raise UsageError(f"unknown --kind {args.kind!r}: use {_kind_words()}") from None
     overrides: dict[str, Any] = {}
     if args.result is not None:
-        if short not in ("prompt", "code"):
-            raise UsageError(f"--result applies to prompt and code callbacks, not {short}")
+        if not kind_info(short).outcomes:
+            raise UsageError(f"--result applies to {_kind_words('and', outcomes=True)} callbacks, not {short}")
         overrides["result"] = args.result
     for item in args.sets:
         name, value = _parse_set(item)
@@ -639,7 +655,7 @@ def _what_to_send(args: argparse.Namespace, factory: PayloadFactory) -> tuple[An
         for name in args.unset:
             overrides[name] = MISSING
     _warn_unknown_fields(kind_named(short), list(overrides))
-    payload = getattr(factory, short)(**overrides)
+    payload = factory.build(short, **overrides)
     try:
         parse_callback(payload)
     except CallbackError as exc:
@@ -681,8 +697,8 @@ def _verdict(reply: Reply, sent: Any, strict: bool, *, duplicate: bool) -> tuple
 
     The verdict is the conformance suite's own (``conformance.judge``), so ``send`` and ``check`` agree.
     """
-    from pytest_voicecb.assertions import expectation
     from pytest_voicecb.conformance import judge
+    from pytest_voicecb.verdict import expectation
 
     verdict = judge(reply, sent, strict=strict)
     if verdict.outcome == "passed":

@@ -31,7 +31,7 @@ from pytest_voicecb._models import Reply, SentRequest
 from pytest_voicecb._text import shorten
 from pytest_voicecb._transports import HttpTransport, Transport, WsgiTransport
 from pytest_voicecb.asgi import AsgiBridge, is_asgi
-from pytest_voicecb.contract import DEFAULT_PATH, JSON_CONTENT_TYPE, KINDS, encode, kind_named
+from pytest_voicecb.contract import CALLBACK_MODELS, DEFAULT_PATH, JSON_CONTENT_TYPE, encode, kind_named
 from pytest_voicecb.errors import DeliveryError, TargetError
 from pytest_voicecb.repro import redact_header, redact_url
 from pytest_voicecb.values import Case, Variant
@@ -393,7 +393,7 @@ def _kind_of(data: object) -> str | None:
     if isinstance(data, Variant):
         data = data.payload
     if isinstance(data, Mapping):
-        kinds = [kind for kind in KINDS if kind in data]
+        kinds = [kind for kind in CALLBACK_MODELS if kind in data]
         if len(kinds) == 1:
             return kinds[0]
     return None

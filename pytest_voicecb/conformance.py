@@ -25,7 +25,6 @@ from typing import Any
 
 from pytest_voicecb import _checks
 from pytest_voicecb._text import preview
-from pytest_voicecb.assertions import reply_problems
 from pytest_voicecb.checklist import Check, Together, checks, every_check, matches, skip_patterns
 from pytest_voicecb.client import CallbackClient, DeliveryError, Reply
 from pytest_voicecb.effects import EffectsFailed, EffectsOn, StopRun, Watcher
@@ -33,7 +32,7 @@ from pytest_voicecb.factory import PayloadFactory
 from pytest_voicecb.inputs import classify
 from pytest_voicecb.report import RULES, Cause, CheckResult, Outcome, Report, signature
 from pytest_voicecb.values import Case
-from pytest_voicecb.verdict import Verdict, judge
+from pytest_voicecb.verdict import Verdict, judge, reply_problems
 from pytest_voicecb.watching import Watch, racing
 
 __all__ = [

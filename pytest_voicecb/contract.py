@@ -10,15 +10,24 @@ unanswered call's times hold) is accepted in every documented-as-seen shape.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar, Literal, NamedTuple
+import threading
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, model_validator
 from pydantic_core import from_json
 
 from pytest_voicecb.values import DEFAULT_PATH, JSON_CONTENT_TYPE
 
+if TYPE_CHECKING:  # the factory builds on this module: its type only, so imports run one way
+    from pytest_voicecb.factory import PayloadFactory
+    from pytest_voicecb.values import Variant
+
 __all__ = [
+    "ANSWERED",
     "CALLBACK_MODELS",
     "DEFAULT_PATH",
     "FAILURE_CODES",
@@ -30,6 +39,7 @@ __all__ = [
     "SHORT_NAMES",
     "Callback",
     "CallbackError",
+    "CallbackKind",
     "CodeCallback",
     "FailureCallback",
     "FailureCode",
@@ -40,11 +50,14 @@ __all__ = [
     "ReplyContractError",
     "encode",
     "error_reply",
+    "extra_kinds",
     "input_classes",
+    "kind_info",
     "kind_named",
     "ok_reply",
     "parse_callback",
     "parse_reply",
+    "registered_kinds",
 ]
 
 PROMPT = "voiceprompt_callback"
@@ -52,12 +65,15 @@ CODE = "voicecode_callback"
 KEYPRESS = "voicekey_callback"
 FAILURE = "voice_failure_callback"
 KINDS: tuple[str, ...] = (PROMPT, CODE, KEYPRESS, FAILURE)
-"""The four top-level keys, in the order the provider documents them."""
+"""The four documented top-level keys, in the order the provider documents them (``registered_kinds()``
+lists every kind registered, extra ones included)."""
 
-RESULTS: dict[str, str] = {"0": "answered", "1": "not answered", "2": "call error"}
-"""The documented values of a call's ``result`` string."""
+ANSWERED: Final = "0"
+"""The ``result`` of a call the callee answered."""
+RESULTS: dict[str, str] = {ANSWERED: "answered", "1": "not answered", "2": "call error"}
+"""The documented values of a call's ``result`` string: the one place they are written."""
 
-OUTCOMES: dict[str, str] = {"0": "answered", "1": "not-answered", "2": "call-error"}
+OUTCOMES: dict[str, str] = {result: words.replace(" ", "-") for result, words in RESULTS.items()}
 """The outcome each ``result`` names, as it is spelled in check ids and input classes (``prompt/not-answered``)."""
 
 MAX_BODY_SIZE = 1024 * 1024
@@ -68,44 +84,88 @@ MAX_BODY_SIZE = 1024 * 1024
 
 
 class FailureCode(NamedTuple):
-    """One documented ``failure_code``: its meaning in English and the provider's Chinese text."""
+    """One documented ``failure_code``: the provider's Chinese text for it, the ``failure_reason`` the
+    factory sends with the code (CONTRACT.md says what each code means in English)."""
 
-    meaning: str
     reason: str
+
+    @property
+    def meaning(self) -> str:
+        """Deprecated (read nowhere; CONTRACT.md lists the meanings): the code's meaning in English."""
+        warnings.warn(
+            "FailureCode.meaning is deprecated and goes in the next release: CONTRACT.md lists what each "
+            "failure_code means",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return _DEPRECATED_MEANINGS.get(self.reason, "")
 
 
 FAILURE_CODES: dict[int, FailureCode] = {
-    1: FailureCode("switched off", "关机"),
-    2: FailureCode("line busy", "占线"),
-    3: FailureCode("out of coverage", "不在服务区"),
-    4: FailureCode("in arrears", "欠费"),
-    5: FailureCode("no answer", "无人接听"),
-    6: FailureCode("temporarily unreachable", "暂时无法接通"),
-    7: FailureCode("suspended", "停机"),
-    8: FailureCode("number not in service", "空号"),
-    9: FailureCode("circuits busy", "线路忙"),
-    10: FailureCode("user busy", "用户忙"),
-    11: FailureCode("other", "其他"),
-    12: FailureCode("call restricted", "呼叫受限"),
-    13: FailureCode("number suspended", "号码已暂停服务"),
-    15: FailureCode("number does not exist", "号码不存在"),
-    16: FailureCode("missed-call alert", "来电提醒"),
-    17: FailureCode("number expired", "号码已过期"),
-    18: FailureCode("network busy", "网络忙"),
-    19: FailureCode("voice not enabled", "未开通语音功能"),
-    20: FailureCode("no response", "无应答"),
-    22: FailureCode("system busy", "系统忙"),
-    23: FailureCode("extra leading zero", "号码多拨了0"),
-    24: FailureCode("number changed", "改号"),
-    25: FailureCode("secretary service not enabled", "未开通秘书服务"),
-    26: FailureCode("call assistant", "呼叫助理"),
-    27: FailureCode("temporarily unreachable", "暂时无法接通"),
-    28: FailureCode("missed-call reminder", "未接来电提醒"),
-    29: FailureCode("voicemail", "语音信箱"),
-    30: FailureCode("wrong number", "号码错误"),
-    31: FailureCode("not in use", "号码未启用"),
+    1: FailureCode("关机"),
+    2: FailureCode("占线"),
+    3: FailureCode("不在服务区"),
+    4: FailureCode("欠费"),
+    5: FailureCode("无人接听"),
+    6: FailureCode("暂时无法接通"),
+    7: FailureCode("停机"),
+    8: FailureCode("空号"),
+    9: FailureCode("线路忙"),
+    10: FailureCode("用户忙"),
+    11: FailureCode("其他"),
+    12: FailureCode("呼叫受限"),
+    13: FailureCode("号码已暂停服务"),
+    15: FailureCode("号码不存在"),
+    16: FailureCode("来电提醒"),
+    17: FailureCode("号码已过期"),
+    18: FailureCode("网络忙"),
+    19: FailureCode("未开通语音功能"),
+    20: FailureCode("无应答"),
+    22: FailureCode("系统忙"),
+    23: FailureCode("号码多拨了0"),
+    24: FailureCode("改号"),
+    25: FailureCode("未开通秘书服务"),
+    26: FailureCode("呼叫助理"),
+    27: FailureCode("暂时无法接通"),
+    28: FailureCode("未接来电提醒"),
+    29: FailureCode("语音信箱"),
+    30: FailureCode("号码错误"),
+    31: FailureCode("号码未启用"),
 }
 """Every documented ``failure_code`` (14 and 21 are not listed by the provider)."""
+
+_DEPRECATED_MEANINGS: dict[str, str] = {
+    "关机": "switched off",
+    "占线": "line busy",
+    "不在服务区": "out of coverage",
+    "欠费": "in arrears",
+    "无人接听": "no answer",
+    "暂时无法接通": "temporarily unreachable",
+    "停机": "suspended",
+    "空号": "number not in service",
+    "线路忙": "circuits busy",
+    "用户忙": "user busy",
+    "其他": "other",
+    "呼叫受限": "call restricted",
+    "号码已暂停服务": "number suspended",
+    "号码不存在": "number does not exist",
+    "来电提醒": "missed-call alert",
+    "号码已过期": "number expired",
+    "网络忙": "network busy",
+    "未开通语音功能": "voice not enabled",
+    "无应答": "no response",
+    "系统忙": "system busy",
+    "号码多拨了0": "extra leading zero",
+    "改号": "number changed",
+    "未开通秘书服务": "secretary service not enabled",
+    "呼叫助理": "call assistant",
+    "未接来电提醒": "missed-call reminder",
+    "语音信箱": "voicemail",
+    "号码错误": "wrong number",
+    "号码未启用": "not in use",
+}
+"""What ``FailureCode.meaning`` returns until it goes (a release after issue 20)."""
+
 
 Digits = Annotated[StrictStr, Field(pattern=r"^[0-9]+$")]
 DigitsOrEmpty = Annotated[StrictStr, Field(pattern=r"^[0-9]*$")]
@@ -128,10 +188,16 @@ class Callback(BaseModel):
         return {self.kind: self.model_dump()}
 
 
+if TYPE_CHECKING:
+    Result = str
+else:
+    Result = Literal[tuple(RESULTS)]  # Literal["0", "1", "2"], from the one table of results
+
+
 class _CallStatus(Callback):
     """The nine string fields of a call's status, shared by prompt and code callbacks."""
 
-    result: Literal["0", "1", "2"]
+    result: Result
     accept_time: DigitsOrEmpty
     end_calltime: DigitsOrEmpty
     fee: DigitsOrEmpty
@@ -139,7 +205,7 @@ class _CallStatus(Callback):
 
     @property
     def answered(self) -> bool:
-        return self.result == "0"
+        return self.result == ANSWERED
 
     @model_validator(mode="after")
     def _times_agree(self) -> _CallStatus:
@@ -147,7 +213,7 @@ class _CallStatus(Callback):
         start = int(self.start_calltime)
         accept = int(self.accept_time) if self.accept_time else 0
         end = int(self.end_calltime) if self.end_calltime else 0
-        if self.result == "0":
+        if self.result == ANSWERED:
             if not (accept and end and self.fee):
                 raise ValueError('an answered call (result "0") needs accept_time, end_calltime and fee set')
             if not start <= accept <= end:
@@ -187,9 +253,130 @@ class FailureCallback(Callback):
     failure_reason: StrictStr
 
 
-CALLBACK_MODELS: dict[str, type[Callback]] = {
-    model.kind: model for model in (PromptCallback, CodeCallback, KeypressCallback, FailureCallback)
-}
+@dataclass(frozen=True)
+class CallbackKind:
+    """One callback kind, every fact about it in one place: everything that lists kinds reads this.
+
+    ``key`` is the envelope's top-level key, ``model`` its contract model (the field lists come from it),
+    ``short`` its name in ids and on the command line, ``display`` its name in sentences; ``outcomes``
+    maps its ``result`` values to outcome names (``OUTCOMES`` for the call-status kinds, empty for a kind
+    without a result); ``steering`` names the fields a strategy or factory draws the others to agree with;
+    ``build(factory, overrides)`` returns a valid callback object (the fields, overrides applied), and
+    ``variants(factory, kind, build)`` the kind's own documented variants (``build(**overrides)`` builds
+    an envelope of this kind).
+    """
+
+    key: str
+    model: type[Callback]
+    short: str
+    display: str
+    build: Callable[[PayloadFactory, dict[str, Any]], dict[str, Any]] = field(repr=False)
+    variants: Callable[[PayloadFactory, CallbackKind, Callable[..., dict[str, Any]]], list[Variant]] = field(repr=False)
+    outcomes: Mapping[str, str] = field(default_factory=dict)
+    steering: frozenset[str] = frozenset({"nationcode"})
+
+
+# The hooks of the documented kinds: each calls the factory's builder of its shape (the factory is handed
+# in, so this module never imports it).
+def _call_status(factory: PayloadFactory, overrides: dict[str, Any]) -> dict[str, Any]:
+    return factory.call_status_fields(overrides)
+
+
+def _call_status_variants(factory: PayloadFactory, kind: CallbackKind, build: Callable[..., Any]) -> list[Variant]:
+    return factory.call_status_variants(kind, build)
+
+
+def _keypress(factory: PayloadFactory, overrides: dict[str, Any]) -> dict[str, Any]:
+    return factory.keypress_fields(overrides)
+
+
+def _keypress_variants(factory: PayloadFactory, kind: CallbackKind, build: Callable[..., Any]) -> list[Variant]:
+    return factory.keypress_variants(kind, build)
+
+
+def _failure(factory: PayloadFactory, overrides: dict[str, Any]) -> dict[str, Any]:
+    return factory.failure_fields(overrides)
+
+
+def _failure_variants(factory: PayloadFactory, kind: CallbackKind, build: Callable[..., Any]) -> list[Variant]:
+    return factory.failure_variants(kind, build)
+
+
+def _call_status_kind(key: str, model: type[Callback], short: str, display: str) -> CallbackKind:
+    """A kind reporting a call's status: a ``result`` with every outcome, drawn to agree with it."""
+    steering = frozenset({"result", "nationcode"})
+    return CallbackKind(key, model, short, display, _call_status, _call_status_variants, OUTCOMES, steering)
+
+
+_BUILT_IN: tuple[CallbackKind, ...] = (
+    _call_status_kind(PROMPT, PromptCallback, "prompt", "prompt"),
+    _call_status_kind(CODE, CodeCallback, "code", "voice code"),
+    CallbackKind(KEYPRESS, KeypressCallback, "keypress", "key press", _keypress, _keypress_variants),
+    CallbackKind(
+        FAILURE,
+        FailureCallback,
+        "failure",
+        "failure callback",
+        _failure,
+        _failure_variants,
+        steering=frozenset({"failure_code", "nationcode"}),
+    ),
+)
+_REGISTRY: dict[str, CallbackKind] = {kind.key: kind for kind in _BUILT_IN}
+_REGISTRY_LOCK = threading.Lock()
+
+CALLBACK_MODELS: dict[str, type[Callback]] = {}
+"""Each registered kind's model by its key (a view of the registry, kept in step with it)."""
+SHORT_NAMES: dict[str, str] = {}
+"""Short names for the registered kinds, as used in variant and check ids and on the command line."""
+
+
+def _sync() -> None:
+    """Bring the public views of the registry in step with it (in place: importers hold these dicts)."""
+    CALLBACK_MODELS.clear()
+    CALLBACK_MODELS.update({key: kind.model for key, kind in _REGISTRY.items()})
+    SHORT_NAMES.clear()
+    SHORT_NAMES.update({kind.short: key for key, kind in _REGISTRY.items()})
+
+
+_sync()
+
+
+def registered_kinds() -> tuple[CallbackKind, ...]:
+    """Every registered kind, in the order the provider documents them (extra kinds after)."""
+    return tuple(_REGISTRY.values())
+
+
+def kind_info(name: str) -> CallbackKind:
+    """The registered kind a short or full name stands for; ``ValueError`` naming the known ones otherwise."""
+    found = _REGISTRY.get(SHORT_NAMES.get(name, name)) if isinstance(name, str) else None
+    if found is None:
+        choices = ", ".join(f"{kind.short} ({kind.key})" for kind in _REGISTRY.values())
+        raise ValueError(f"unknown callback kind {name!r}; expected one of {choices}")
+    return found
+
+
+@contextmanager
+def extra_kinds(*kinds: CallbackKind) -> Iterator[None]:
+    """Register ``kinds`` for the duration of a ``with`` block, then restore the registry as it was.
+
+    What a new kind needs, and nothing else: the factory, the corpus, the strategies and the conformance
+    suite read the registry. A key or short name already registered is a ``ValueError``.
+    """
+    with _REGISTRY_LOCK:
+        saved = dict(_REGISTRY)
+        for kind in kinds:
+            if kind.key in _REGISTRY or kind.short in SHORT_NAMES:
+                raise ValueError(f"callback kind {kind.key!r} ({kind.short}) is registered already")
+            _REGISTRY[kind.key] = kind
+            _sync()
+    try:
+        yield
+    finally:
+        with _REGISTRY_LOCK:
+            _REGISTRY.clear()
+            _REGISTRY.update(saved)
+            _sync()
 
 
 class ReplyBody(BaseModel):
@@ -269,7 +456,7 @@ def parse_callback(body: bytes | bytearray | str | Mapping[str, Any], *, max_siz
     if not kinds:
         found = ", ".join(repr(k) for k in list(data)[:5]) or "none"
         raise CallbackError(
-            [Problem("$", f"no known callback key (expected one of {', '.join(KINDS)}; found {found})")]
+            [Problem("$", f"no known callback key (expected one of {', '.join(CALLBACK_MODELS)}; found {found})")]
         )
     if len(kinds) > 1:
         raise CallbackError([Problem("$", f"holds {len(kinds)} callback kinds ({', '.join(kinds)}); expected one")])
@@ -393,19 +580,12 @@ def _preview(text: str, limit: int = 60) -> str:
     return json.dumps(text[:limit] + ("…" if len(text) > limit else ""), ensure_ascii=False)
 
 
-SHORT_NAMES: dict[str, str] = {"prompt": PROMPT, "code": CODE, "keypress": KEYPRESS, "failure": FAILURE}
-"""Short names for the four kinds, as used in variant and check ids and on the command line."""
-
-
 def input_classes() -> tuple[str, ...]:
     """What a delivery can be about, as ``effects_on`` names it: each call status kind with each outcome
     (``prompt/answered`` ... ``code/call-error``), then ``keypress`` and ``failure``."""
     found: list[str] = []
-    for short, kind in SHORT_NAMES.items():
-        if "result" in CALLBACK_MODELS[kind].model_fields:
-            found += [f"{short}/{outcome}" for outcome in OUTCOMES.values()]
-        else:
-            found.append(short)
+    for kind in _REGISTRY.values():
+        found += [f"{kind.short}/{outcome}" for outcome in kind.outcomes.values()] or [kind.short]
     return tuple(found)
 
 
@@ -414,8 +594,5 @@ def kind_named(name: str, *, short: bool = False) -> str:
 
     With ``short=True`` the short name is returned instead. Raises ``ValueError`` for anything else.
     """
-    full = SHORT_NAMES.get(name, name)
-    if full not in CALLBACK_MODELS:
-        choices = ", ".join(f"{s} ({f})" for s, f in SHORT_NAMES.items())
-        raise ValueError(f"unknown callback kind {name!r}; expected one of {choices}")
-    return next(s for s, f in SHORT_NAMES.items() if f == full) if short else full
+    kind = kind_info(name)
+    return kind.short if short else kind.key

@@ -15,7 +15,18 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from pytest_voicecb.contract import CODE, FAILURE, FAILURE_CODES, KEYPRESS, PROMPT, encode, kind_named
+from pytest_voicecb.contract import (
+    ANSWERED,
+    CODE,
+    FAILURE,
+    FAILURE_CODES,
+    KEYPRESS,
+    PROMPT,
+    CallbackKind,
+    encode,
+    kind_info,
+    registered_kinds,
+)
 from pytest_voicecb.malformed import cases
 from pytest_voicecb.values import MISSING, Variant
 
@@ -82,7 +93,7 @@ _OTHER_REASON = FAILURE_CODES[11].reason
 
 
 class PayloadFactory:
-    """Builds valid callback payloads of all four kinds from one seeded random stream.
+    """Builds valid callback payloads of every registered kind from one seeded random stream.
 
     ``PayloadFactory(seed)`` and another ``PayloadFactory(seed)`` build identical payloads in the
     same order. ``seed`` may be anything with a stable ``str()`` (the plugin passes ``(seed, test id)``).
@@ -128,14 +139,30 @@ class PayloadFactory:
 
     def prompt(self, **overrides: Any) -> dict[str, Any]:
         """A ``voiceprompt_callback``; ``result="1"`` or ``"2"`` builds a consistent unanswered/failed call."""
-        return {PROMPT: self._call_status(overrides)}
+        return {PROMPT: self.call_status_fields(overrides)}
 
     def code(self, **overrides: Any) -> dict[str, Any]:
         """A ``voicecode_callback`` (a voice verification code), same fields as ``prompt``."""
-        return {CODE: self._call_status(overrides)}
+        return {CODE: self.call_status_fields(overrides)}
 
     def keypress(self, **overrides: Any) -> dict[str, Any]:
         """A ``voicekey_callback``: the callee pressed ``keypress``."""
+        return {KEYPRESS: self.keypress_fields(overrides)}
+
+    def failure(self, **overrides: Any) -> dict[str, Any]:
+        """A ``voice_failure_callback``; ``failure_reason`` matches ``failure_code`` unless overridden."""
+        return {FAILURE: self.failure_fields(overrides)}
+
+    def build(self, kind: str = PROMPT, /, **overrides: Any) -> dict[str, Any]:
+        """A payload of ``kind``, a short or full name (``"keypress"``): for code that picks the kind at run time.
+
+        Any registered kind (``contract.registered_kinds()``); an unknown one is a ``ValueError``."""
+        return self._builder(kind)(**overrides)
+
+    # -- the fields of each shape of callback (what the kind registry's ``build`` hooks call) -----------
+
+    def keypress_fields(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        """A key press callback's fields, ``overrides`` applied."""
         key = _KEYS[int(self._rnd() * (20 if self.is_typical else len(_KEYS)))]
         nationcode, mobile = self._number(overrides.get("nationcode"))
         fields = {
@@ -145,10 +172,10 @@ class PayloadFactory:
             "mobile": mobile,
             "nationcode": nationcode,
         }
-        return {KEYPRESS: _apply(fields, overrides) if overrides else fields}
+        return _apply(fields, overrides) if overrides else fields
 
-    def failure(self, **overrides: Any) -> dict[str, Any]:
-        """A ``voice_failure_callback``; ``failure_reason`` matches ``failure_code`` unless overridden."""
+    def failure_fields(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        """A failure callback's fields, ``overrides`` applied; ``failure_reason`` matches ``failure_code``."""
         code: Any = _FAILURE_CODE_LIST[int(self._rnd() * len(_FAILURE_CODE_LIST))]
         if overrides.get("failure_code", MISSING) is not MISSING:
             code = overrides["failure_code"]
@@ -161,17 +188,13 @@ class PayloadFactory:
             "mobile": mobile,
             "nationcode": nationcode,
         }
-        return {FAILURE: _apply(fields, overrides) if overrides else fields}
-
-    def build(self, kind: str = PROMPT, /, **overrides: Any) -> dict[str, Any]:
-        """A payload of ``kind``, a short or full name (``"keypress"``): for code that picks the kind at run time."""
-        return self._builder(kind)(**overrides)
+        return _apply(fields, overrides) if overrides else fields
 
     # -- outcome shorthands -------------------------------------------------------------------------
 
     def answered(self, **overrides: Any) -> dict[str, Any]:
         """A prompt callback for a call the callee answered (``result "0"``)."""
-        return self.prompt(**{**overrides, "result": "0"})
+        return self.prompt(**{**overrides, "result": ANSWERED})
 
     def unanswered(self, **overrides: Any) -> dict[str, Any]:
         """A prompt callback for a call nobody answered (``result "1"``, nothing billed)."""
@@ -201,8 +224,9 @@ class PayloadFactory:
         return payloads
 
     def variants(self, kind: str | None = None) -> list[Variant]:
-        """Every documented valid shape (all four kinds unless ``kind`` names one): coverage, not sampling."""
-        kinds = (PROMPT, CODE, KEYPRESS, FAILURE) if kind is None else (kind_named(kind),)
+        """Every documented valid shape (of every registered kind unless ``kind`` names one): coverage, not
+        sampling."""
+        kinds = registered_kinds() if kind is None else (kind_info(kind),)
         out: list[Variant] = []
         for k in kinds:
             out += self._variants_of(k)
@@ -221,27 +245,29 @@ class PayloadFactory:
 
     # -- building blocks --------------------------------------------------------------------------
 
-    def _builder(self, kind: str) -> Callable[..., dict[str, Any]]:
-        builders: dict[str, Callable[..., dict[str, Any]]] = {
-            PROMPT: self.prompt,
-            CODE: self.code,
-            KEYPRESS: self.keypress,
-            FAILURE: self.failure,
-        }
-        return builders[kind_named(kind)]
+    def _builder(self, kind: str | CallbackKind) -> Callable[..., dict[str, Any]]:
+        """``build(**overrides)`` for one kind: its registry entry's ``build`` wrapped in the envelope."""
+        info = kind if isinstance(kind, CallbackKind) else kind_info(kind)
 
-    def _call_status(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        def build(**overrides: Any) -> dict[str, Any]:
+            return {info.key: info.build(self, overrides)}
+
+        return build
+
+    def call_status_fields(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        """A call status' fields (prompt, code), ``overrides`` applied: ``result`` other than ``"0"``
+        builds a consistent unanswered or failed call."""
         rnd = self._rnd
         start = _EPOCH_FROM + int(rnd() * _EPOCH_SPAN)
         ring = _RING_MIN + int(rnd() * _RING_SPAN)
         talk = _TALK_MIN + int(rnd() * (_SHORT_TALK_SPAN if self.is_typical else _TALK_SPAN))
         # What an unanswered or failed call's times hold is unconfirmed: "0" and "" are both seen.
         unset = "0" if rnd() < 0.5 or self.is_typical else ""
-        result = "0"
+        result = ANSWERED
         if overrides:
-            result = overrides.get("result", "0")
-            start, ring, talk = _fit_times(overrides, start, ring, talk, answered=result == "0")
-        if result == "0":
+            result = overrides.get("result", ANSWERED)
+            start, ring, talk = _fit_times(overrides, start, ring, talk, answered=result == ANSWERED)
+        if result == ANSWERED:
             accept = start + ring
             accept_time, end_calltime = str(accept), str(accept + talk)
             fee = str(-(-max(talk, 0) // 60))  # a started minute is billed whole
@@ -292,8 +318,9 @@ class PayloadFactory:
             return f"{self._bits(128):032x}"
         return _uuid(self._bits(128))
 
-    def _variants_of(self, kind: str) -> list[Variant]:
-        short = kind_named(kind, short=True)
+    def _variants_of(self, kind: CallbackKind) -> list[Variant]:
+        """The shapes every kind has, then the kind's own (its registry entry's ``variants`` hook)."""
+        short = kind.short
         build = self._builder(kind)
         out = [Variant(f"{short}/typical", build())]
         out.append(Variant(f"{short}/call_from-empty", build(call_from="")))
@@ -302,54 +329,64 @@ class PayloadFactory:
         out.append(Variant(f"{short}/callid-uuid", build(callid=_uuid(self._bits(128)))))
         out.append(Variant(f"{short}/extra-field", build(future_field="forward compatible")))
         out += [Variant(f"{short}/nationcode-{code}", build(nationcode=code)) for code in NATIONCODES]
-        if kind in (PROMPT, CODE):
-            start = _EPOCH_FROM + int(self._rnd() * _EPOCH_SPAN)
-            out += [
-                Variant(f"{short}/answered", build(result="0")),
-                Variant(
-                    f"{short}/answered-long-call",
-                    build(
-                        result="0",
-                        start_calltime=str(start),
-                        accept_time=str(start + 12),
-                        end_calltime=str(start + 12 + 425),
-                        fee="8",
-                    ),
+        return out + kind.variants(self, kind, build)
+
+    def call_status_variants(self, kind: CallbackKind, build: Callable[..., dict[str, Any]]) -> list[Variant]:
+        """A call status kind's own variants: answered calls of several lengths, then each other outcome
+        with its times ``"0"`` and ``""``."""
+        short = kind.short
+        start = _EPOCH_FROM + int(self._rnd() * _EPOCH_SPAN)
+        out = [
+            Variant(f"{short}/answered", build(result=ANSWERED)),
+            Variant(
+                f"{short}/answered-long-call",
+                build(
+                    result=ANSWERED,
+                    start_calltime=str(start),
+                    accept_time=str(start + 12),
+                    end_calltime=str(start + 12 + 425),
+                    fee="8",
                 ),
-                Variant(
-                    f"{short}/answered-at-once",
-                    build(
-                        result="0",
-                        start_calltime=str(start),
-                        accept_time=str(start),
-                        end_calltime=str(start + 20),
-                        fee="1",
-                    ),
+            ),
+            Variant(
+                f"{short}/answered-at-once",
+                build(
+                    result=ANSWERED,
+                    start_calltime=str(start),
+                    accept_time=str(start),
+                    end_calltime=str(start + 20),
+                    fee="1",
                 ),
-            ]
-            for result, name in (("1", "not-answered"), ("2", "call-error")):
-                for times, label in (("0", "zero"), ("", "empty")):
-                    out.append(
-                        Variant(
-                            f"{short}/{name}-times-{label}",
-                            build(result=result, accept_time=times, end_calltime=times, fee="0"),
-                        )
+            ),
+        ]
+        for result, name in kind.outcomes.items():
+            if result == ANSWERED:
+                continue
+            for times, label in (("0", "zero"), ("", "empty")):
+                out.append(
+                    Variant(
+                        f"{short}/{name}-times-{label}",
+                        build(result=result, accept_time=times, end_calltime=times, fee="0"),
                     )
-        elif kind == KEYPRESS:
-            out += [
-                Variant(f"{short}/key-{key if key.isdigit() else {'*': 'star', '#': 'hash'}[key]}", build(keypress=key))
-                for key in "0123456789*#"
-            ]
-        else:
-            out += [Variant(f"{short}/code-{code}", build(failure_code=code)) for code in FAILURE_CODES]
-            out.append(Variant(f"{short}/reason-free-text", build(failure_code=5, failure_reason="其他")))
+                )
         return out
 
-    def _wild_variants_of(self, kind: str) -> list[Variant]:
+    def keypress_variants(self, kind: CallbackKind, build: Callable[..., dict[str, Any]]) -> list[Variant]:
+        """A key press kind's own variants: every keypad key."""
+        names = {"*": "star", "#": "hash"}
+        return [Variant(f"{kind.short}/key-{names.get(key, key)}", build(keypress=key)) for key in "0123456789*#"]
+
+    def failure_variants(self, kind: CallbackKind, build: Callable[..., dict[str, Any]]) -> list[Variant]:
+        """A failure kind's own variants: every documented code, and a reason that does not match its code."""
+        out = [Variant(f"{kind.short}/code-{code}", build(failure_code=code)) for code in FAILURE_CODES]
+        out.append(Variant(f"{kind.short}/reason-free-text", build(failure_code=5, failure_reason="其他")))
+        return out
+
+    def _wild_variants_of(self, info: CallbackKind) -> list[Variant]:
         """Shapes seen in real captures rather than in the documentation: a version-1 UUID callid (its
         time near the call's start), and the fields in other orders than the documented one."""
-        short = kind_named(kind, short=True)
-        build = self._builder(kind)
+        short, kind = info.short, info.key
+        build = self._builder(info)
         payload = build()
         fields = payload[kind]
         start = _epoch(fields.get("start_calltime")) or _EPOCH_FROM + int(self._rnd() * _EPOCH_SPAN)

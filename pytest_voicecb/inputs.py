@@ -23,7 +23,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal, NamedTuple
 
-from pytest_voicecb.contract import CALLBACK_MODELS, MAX_BODY_SIZE, OUTCOMES, CallbackError, kind_named, parse_callback
+from pytest_voicecb.contract import CALLBACK_MODELS, MAX_BODY_SIZE, CallbackError, kind_info, parse_callback
 
 __all__ = ["Input", "Standing", "classify", "decoded", "payload_of"]
 
@@ -118,11 +118,11 @@ def _decode(raw: bytes) -> tuple[object, bool]:
 
 
 def _class_of(kind: str, fields: Mapping[str, Any]) -> str:
-    short = kind_named(kind, short=True)
-    if "result" not in CALLBACK_MODELS[kind].model_fields:
-        return short
+    info = kind_info(kind)
+    if not info.outcomes:
+        return info.short
     result = fields.get("result")
     if isinstance(result, int) and not isinstance(result, bool):
         result = str(result)  # the number 0 seen in the wild means what "0" means
-    outcome = OUTCOMES.get(result) if isinstance(result, str) else None
-    return f"{short}/{outcome}" if outcome else short
+    outcome = info.outcomes.get(result) if isinstance(result, str) else None
+    return f"{info.short}/{outcome}" if outcome else info.short

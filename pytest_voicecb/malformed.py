@@ -11,14 +11,16 @@ body that is not UTF-8, one over the size limit, nesting no parser should follow
 operator-shaped values such as ``{"$ne": null}`` in string fields; JSON's non-standard ``NaN``, which
 Python's ``json`` reads), unknown values, non-digit or out-of-order times, a negative fee, extra keys
 such as ``__proto__``, a byte-order mark, the wrong content type. ``parse_callback`` (strict) refuses
-every case except the one whose body is valid and only its content type is wrong.
+every case but four: the valid body under the wrong content type, and the three whose only fault is an
+extra key (``_id``, ``__proto__``, ``constructor``), since extra fields are legal.
 
 Which cases exist and what each proves do not depend on the seed: where a case's verdict could hang on
 an incidental value (an unanswered call's other times, ``"0"`` or ``""``), the case pins it and a twin
 case covers the other value.
 
-The corpus depends only on the factory's seed, so one seed always gives the same bodies under the
-same ids; it is built once per seed and cached (cases are immutable).
+Each case draws from a stream of its own, derived from the seed and its id, so one seed always gives the
+same body under an id, whatever cases or kinds are added or removed; the corpus is built once per seed
+and cached (cases are immutable). Every registered kind (``contract.registered_kinds()``) gets its cases.
 """
 
 from __future__ import annotations
@@ -32,17 +34,21 @@ from pytest_voicecb.contract import (
     CALLBACK_MODELS,
     CODE,
     FAILURE,
-    KINDS,
     MAX_BODY_SIZE,
     PROMPT,
-    SHORT_NAMES,
     encode,
     kind_named,
+    registered_kinds,
 )
 from pytest_voicecb.values import JSON_CONTENT_TYPE, MISSING, Case
 
 if TYPE_CHECKING:  # the factory imports this module: only for typing here, so imports run one way
+    from collections.abc import Callable
+
     from pytest_voicecb.factory import PayloadFactory
+
+    Stream = Callable[[str], PayloadFactory]
+    """A case id -> the payload factory of that case's own stream."""
 
 __all__ = ["DEEP_NESTING", "FORM", "JSON", "Case", "cases"]
 
@@ -64,14 +70,15 @@ def cases(factory: PayloadFactory, kind: str | None = None) -> list[Case]:
     return [case for case in corpus if case.kind in (None, wanted)]
 
 
-_CACHE: dict[str, tuple[Case, ...]] = {}
+_CACHE: dict[tuple[str, bool, tuple[str, ...]], tuple[Case, ...]] = {}
 _CACHE_SIZE = 32
 _CACHE_LOCK = threading.Lock()
 
 
 def _corpus(factory: PayloadFactory) -> tuple[Case, ...]:
-    """Every case for ``factory``'s seed, built once per seed (the last 32 seeds are kept)."""
-    seed = f"{factory.seed}{'/typical' if factory.is_typical else ''}"
+    """Every case for ``factory``'s seed, built once per seed, typical mode and set of registered kinds
+    (the last 32 are kept)."""
+    seed = (str(factory.seed), factory.is_typical, tuple(CALLBACK_MODELS))
     with _CACHE_LOCK:
         found = _CACHE.get(seed)
     if found is None:
@@ -83,12 +90,16 @@ def _corpus(factory: PayloadFactory) -> tuple[Case, ...]:
     return found
 
 
-def _build(payloads: PayloadFactory) -> tuple[Case, ...]:
-    """Every case, from a stream of its own (``factory.derive("malformed")``, whose seed is exactly
-    ``("malformed", str(seed))`` as before it existed), so the bodies do not depend on what else was drawn
-    from the caller's factory, nor on the ``kind`` asked for."""
+def _build(root: PayloadFactory) -> tuple[Case, ...]:
+    """Every case, each from a stream of its own: ``root.derive(f"case/{id}")``, where ``root`` is
+    ``factory.derive("malformed")``. A case's body depends only on the seed and its id, so adding, removing
+    or reordering cases (or kinds) never changes another case's body, nor does the ``kind`` asked for."""
+
+    def stream(case_id: str) -> PayloadFactory:
+        return root.derive(f"case/{case_id}")
+
     out: list[Case] = []
-    for build in (  # new builders go at the end: each draws after the others, so old bodies stay the same
+    for build in (
         _envelope,
         _not_an_object,
         _missing_fields,
@@ -98,7 +109,7 @@ def _build(payloads: PayloadFactory) -> tuple[Case, ...]:
         _outcome_twins,
         _seen_in_the_wild,
     ):
-        out += build(payloads)
+        out += build(stream)
     return tuple(out)
 
 
@@ -126,26 +137,42 @@ def _inner(payload: dict[str, Any]) -> dict[str, Any]:
 # ---- the cases -------------------------------------------------------------------------------------
 
 
-def _envelope(payloads: PayloadFactory) -> list[Case]:
+def _envelope(stream: Stream) -> list[Case]:
     """Bodies whose outer shape is wrong: nothing a handler can dispatch on."""
-    prompt = payloads.prompt()
-    valid = encode(prompt)
-    fields = _inner(prompt)
-    form = "&".join(f"{name}={value}" for name, value in fields.items()).encode()
+
+    def prompt(case_id: str) -> dict[str, Any]:
+        return stream(f"envelope/{case_id}").prompt()
+
+    def valid(case_id: str) -> bytes:
+        return encode(prompt(case_id))
+
+    form = "&".join(f"{name}={value}" for name, value in _inner(prompt("form-encoded")).items()).encode()
+    truncated = valid("truncated")
+    two = stream("envelope/two-known-keys")
     return [
         _reject("envelope/empty-body", b"", "an empty body is not a callback"),
         _reject("envelope/whitespace-body", b" \r\n", "a body of whitespace holds no JSON value"),
         _reject("envelope/form-encoded", form, "the callback's fields form-encoded are not JSON"),
-        _reject("envelope/truncated", valid[: len(valid) // 2], "a body cut off half-way is not JSON"),
-        _reject("envelope/trailing-garbage", valid + b"}", "a second closing brace after the object is not JSON"),
-        _reject("envelope/python-repr", repr(prompt).encode(), "a Python dict repr (single quotes) is not JSON"),
+        _reject("envelope/truncated", truncated[: len(truncated) // 2], "a body cut off half-way is not JSON"),
+        _reject(
+            "envelope/trailing-garbage",
+            valid("trailing-garbage") + b"}",
+            "a second closing brace after the object is not JSON",
+        ),
+        _reject(
+            "envelope/python-repr",
+            repr(prompt("python-repr")).encode(),
+            "a Python dict repr (single quotes) is not JSON",
+        ),
         _reject(
             "envelope/array-root",
-            b"[" + valid + b"]",
+            b"[" + valid("array-root") + b"]",
             "a JSON array is not a callback object, even one holding a callback",
         ),
         _reject(
-            "envelope/string-root", encode(valid.decode()), "JSON encoded twice: the root is a string, not an object"
+            "envelope/string-root",
+            encode(valid("string-root").decode()),
+            "JSON encoded twice: the root is a string, not an object",
         ),
         _reject("envelope/number-root", b"0", "a JSON number is not a callback object"),
         _reject("envelope/null-root", b"null", "JSON null is not a callback object"),
@@ -153,28 +180,28 @@ def _envelope(payloads: PayloadFactory) -> list[Case]:
         _reject("envelope/empty-object", b"{}", "no callback key at all: nothing to dispatch on"),
         _reject(
             "envelope/unknown-key",
-            encode({"voiceprompt_callback_v2": fields}),
+            encode({"voiceprompt_callback_v2": _inner(prompt("unknown-key"))}),
             "the only top-level key names no documented callback kind",
         ),
         _reject(
             "envelope/no-envelope",
-            encode(fields),
+            encode(_inner(prompt("no-envelope"))),
             "the callback's fields without the {kind: ...} envelope: no known key",
         ),
         _robust(
             "envelope/two-known-keys",
-            encode({PROMPT: fields, CODE: _inner(payloads.code())}),
+            encode({PROMPT: _inner(two.prompt()), CODE: _inner(two.code())}),
             "two kinds in one body is ambiguous, not unusable: a handler may take one or refuse both",
         ),
     ]
 
 
-def _not_an_object(payloads: PayloadFactory) -> list[Case]:
+def _not_an_object(stream: Stream) -> list[Case]:
     """The envelope is right but the callback under it is not a JSON object."""
     out = []
-    for kind in KINDS:
-        fields = _inner(payloads.build(kind))
-        short = _short(kind)
+    for info in registered_kinds():
+        kind, short = info.key, info.short
+        fields = _inner(stream(f"{short}/callback-array").build(kind))
         out += [
             _reject(f"{short}/callback-null", encode({kind: None}), "the callback is null: there are no fields", kind),
             _reject(
@@ -184,7 +211,7 @@ def _not_an_object(payloads: PayloadFactory) -> list[Case]:
     out.append(
         _reject(
             "prompt/callback-json-string",
-            encode({PROMPT: json.dumps(_inner(payloads.prompt()))}),
+            encode({PROMPT: json.dumps(_inner(stream("prompt/callback-json-string").prompt()))}),
             "the callback object encoded twice: a string where the object belongs",
             PROMPT,
         )
@@ -192,17 +219,19 @@ def _not_an_object(payloads: PayloadFactory) -> list[Case]:
     return out
 
 
-def _missing_fields(payloads: PayloadFactory) -> list[Case]:
+def _missing_fields(stream: Stream) -> list[Case]:
     """Every required field of every kind, left out in turn (the field list comes from the models)."""
     out = []
-    for kind in KINDS:
-        for name, field in CALLBACK_MODELS[kind].model_fields.items():
+    for info in registered_kinds():
+        kind = info.key
+        for name, field in info.model.model_fields.items():
             if field.is_required():
                 pinned = _UNANSWERED_TIMES if name == "result" else {}  # no result: built as unanswered
+                case_id = f"{_short(kind)}/missing-{name}"
                 out.append(
                     _reject(
-                        f"{_short(kind)}/missing-{name}",
-                        encode(payloads.build(kind, **{name: MISSING, **pinned})),
+                        case_id,
+                        encode(stream(case_id).build(kind, **{name: MISSING, **pinned})),
                         f"{name} is required in every {kind}",
                         kind,
                     )
@@ -232,16 +261,8 @@ _NULL_TIMES = (
     ("prompt/fee-null", "fee", 'nothing was billed: null instead of "0"'),
 )
 _OVERRIDDEN: tuple[tuple[str, Literal["reject", "robust"], dict[str, Any], str], ...] = (
-    # An empty or null callid: the callback cannot be correlated with the call it reports.
-    *(
-        (
-            f"{short}/callid-empty",
-            "reject",
-            {"callid": ""},
-            "an empty callid matches no call: nothing to correlate with",
-        )
-        for short in SHORT_NAMES
-    ),
+    # An empty or null callid: the callback cannot be correlated with the call it reports (an empty one
+    # for every kind: see ``_overridden``).
     ("prompt/callid-null", "reject", {"callid": None}, "a null callid is as good as a missing one"),
     # JSON null in place of a string. Where the field may be empty anyway, null is only questionable.
     # JSON null in place of a string is a wrong type (CONTRACT.md rule 3), except in callid (above).
@@ -306,13 +327,17 @@ _OVERRIDDEN: tuple[tuple[str, Literal["reject", "robust"], dict[str, Any], str],
 )
 
 
-def _overridden(payloads: PayloadFactory) -> list[Case]:
-    """The table above, each on a fresh payload of its kind."""
+def _overridden(stream: Stream) -> list[Case]:
+    """An empty callid for every kind, then the table above, each on a fresh payload of its kind."""
     out = []
+    for info in registered_kinds():
+        case_id = f"{info.short}/callid-empty"
+        body = encode(stream(case_id).build(info.key, callid=""))
+        out.append(_reject(case_id, body, "an empty callid matches no call: nothing to correlate with", info.key))
     for case_id, expect, overrides, why in _OVERRIDDEN:
         kind = kind_named(case_id.partition("/")[0])
-        out.append(Case(case_id, encode(payloads.build(kind, **overrides)), JSON, expect, why, kind))
-    failure = _inner(payloads.failure(failure_code=0))
+        out.append(Case(case_id, encode(stream(case_id).build(kind, **overrides)), JSON, expect, why, kind))
+    failure = _inner(stream("failure/failure_code-nan").failure(failure_code=0))
     nan = encode({FAILURE: failure}).replace(b'"failure_code":0', b'"failure_code":NaN')
     out.append(
         _robust(
@@ -322,40 +347,44 @@ def _overridden(payloads: PayloadFactory) -> list[Case]:
     return out
 
 
-def _encodings(payloads: PayloadFactory) -> list[Case]:
+def _encodings(stream: Stream) -> list[Case]:
     """A callback in the wrong character encoding. The contract is UTF-8."""
-    failure = payloads.failure(failure_code=8)  # failure_reason "空号": non-ASCII on purpose
-    text = encode(failure).decode("utf-8")
+
+    # One callback in every encoding (a stream named for the group, drawn once): the cases differ only in
+    # how its text is encoded. failure_reason "空号": non-ASCII on purpose.
+    text = encode(stream("encoding/*").failure(failure_code=8)).decode("utf-8")
     reason = "空号".encode()
-    valid = encode(payloads.prompt())
     return [
         _reject(
             "encoding/invalid-utf8",
-            encode(failure).replace(reason, reason[:-1]),
+            text.encode().replace(reason, reason[:-1]),
             "a multi-byte character cut in half is not UTF-8",
         ),
         _reject("encoding/gbk", text.encode("gbk"), "GBK-encoded Chinese text is not UTF-8"),
         _reject("encoding/utf-16", text.encode("utf-16"), "UTF-16 (with a byte-order mark) is not UTF-8"),
-        _reject("encoding/utf-16-be", text.encode("utf-16-be"), "UTF-16 without a byte-order mark is not UTF-8"),
+        _reject(
+            "encoding/utf-16-be",
+            text.encode("utf-16-be"),
+            "UTF-16 without a byte-order mark is not UTF-8",
+        ),
         _robust(
             "encoding/utf-8-bom",
-            b"\xef\xbb\xbf" + valid,
+            b"\xef\xbb\xbf" + encode(stream("encoding/utf-8-bom").prompt()),
             "a UTF-8 byte-order mark before valid JSON: RFC 8259 forbids it, lenient parsers skip it",
         ),
     ]
 
 
-def _transport(payloads: PayloadFactory) -> list[Case]:
+def _transport(stream: Stream) -> list[Case]:
     """How the body is delivered: its declared type, its size, its depth."""
-    prompt = payloads.prompt()
-    valid = encode(prompt)
+    valid = encode(stream("transport/oversize").prompt())
     padding = MAX_BODY_SIZE + 1 - len(valid) - len(b',"padding":""')
     oversize = valid[:-2] + b',"padding":"' + b"x" * padding + b'"}}'
-    deep = encode(payloads.prompt())[:-2] + b',"nested":' + _deeply_nested() + b"}}"
+    deep = encode(stream("transport/deep-nesting").prompt())[:-2] + b',"nested":' + _deeply_nested() + b"}}"
     return [
         _robust(
             "transport/form-content-type",
-            valid,
+            encode(stream("transport/form-content-type").prompt()),
             "a valid callback sent as form data: robust handlers read the raw body whatever the header says",
             content_type=FORM,
         ),
@@ -372,26 +401,26 @@ def _transport(payloads: PayloadFactory) -> list[Case]:
     ]
 
 
-def _outcome_twins(payloads: PayloadFactory) -> list[Case]:
+def _outcome_twins(stream: Stream) -> list[Case]:
     """The unanswered-call cases above again with the other times ``""`` instead of ``"0"``: a handler
     may survive one and crash on the other, whatever the seed."""
     empty = {"accept_time": "", "end_calltime": "", "fee": "0"}
-    out = [
-        _robust(f"{case_id}-times-empty", encode(payloads.prompt(**{"result": "1", **empty, field: None})), why, PROMPT)
-        for case_id, field, why in _NULL_TIMES
-    ]
-    body = payloads.code(**{"result": "1", **empty, "start_calltime": str(_T0), "end_calltime": str(_T0 - 60)})
-    out.append(
-        _robust("code/end-before-start-times-empty", encode(body), "an unanswered call ending before it started", CODE)
-    )
+    out = []
+    for case_id, field, why in _NULL_TIMES:
+        twin = f"{case_id}-times-empty"
+        out.append(_robust(twin, encode(stream(twin).prompt(**{"result": "1", **empty, field: None})), why, PROMPT))
+    twin = "code/end-before-start-times-empty"
+    body = stream(twin).code(**{"result": "1", **empty, "start_calltime": str(_T0), "end_calltime": str(_T0 - 60)})
+    out.append(_robust(twin, encode(body), "an unanswered call ending before it started", CODE))
     for case_id, expect, overrides, why in _RESULT_QUESTIONS:
         kind = kind_named(case_id.partition("/")[0])
-        body = payloads.build(kind, **{**overrides, **empty})
-        out.append(Case(f"{case_id}-times-empty", encode(body), JSON, expect, why, kind))
-    for kind in (PROMPT, CODE):
-        body = payloads.build(kind, **{"result": MISSING, **empty})
-        why = f"result is required in every {kind}"
-        out.append(_reject(f"{_short(kind)}/missing-result-times-empty", encode(body), why, kind))
+        twin = f"{case_id}-times-empty"
+        body = stream(twin).build(kind, **{**overrides, **empty})
+        out.append(Case(twin, encode(body), JSON, expect, why, kind))
+    for kind in (info.key for info in registered_kinds() if info.outcomes):
+        twin = f"{_short(kind)}/missing-result-times-empty"
+        body = stream(twin).build(kind, **{"result": MISSING, **empty})
+        out.append(_reject(twin, encode(body), f"result is required in every {kind}", kind))
     return out
 
 
@@ -421,15 +450,15 @@ _EXTRA_KEYS: tuple[tuple[str, object, str], ...] = (
 )
 
 
-def _seen_in_the_wild(payloads: PayloadFactory) -> list[Case]:
+def _seen_in_the_wild(stream: Stream) -> list[Case]:
     """Wrong shapes aimed at how handlers store callbacks (CONTRACT.md rule 3: questionable)."""
     out = []
     for case_id, overrides, why in _WILD:
         kind = kind_named(case_id.partition("/")[0])
-        out.append(_robust(case_id, encode(payloads.build(kind, **overrides)), why, kind))
+        out.append(_robust(case_id, encode(stream(case_id).build(kind, **overrides)), why, kind))
     for key, value, why in _EXTRA_KEYS:
-        name = key.strip("_").replace("_", "-") or "id"
-        out.append(_robust(f"prompt/extra-key-{name}", encode(payloads.prompt(**{key: value})), why, PROMPT))
+        case_id = f"prompt/extra-key-{key.strip('_').replace('_', '-') or 'id'}"
+        out.append(_robust(case_id, encode(stream(case_id).prompt(**{key: value})), why, PROMPT))
     return out
 
 

@@ -14,21 +14,17 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pytest_voicecb._text import plural, preview, safe, shorten
-from pytest_voicecb.assertions import RULES as REPLY_RULES
+from pytest_voicecb._text import media_type, plural, preview, safe, shorten
 from pytest_voicecb.effects import Finding, called, diff, jsonable
+from pytest_voicecb.verdict import RULES, Outcome
 
 if TYPE_CHECKING:
     from pytest_voicecb.client import Reply
 
 __all__ = ["RULES", "Cause", "CheckResult", "Finding", "Outcome", "Report", "diff", "signature"]
-
-Outcome = Literal["passed", "warned", "failed"]
-
-RULES: dict[int, str] = REPLY_RULES
-"""The seven handler rules at the end of CONTRACT.md, by number, for citing in messages."""
+# RULES and Outcome live with the verdict (``verdict``); re-exported here under their old names.
 
 IDS_SHOWN = 6
 """How many ids of a cause the default report lists before saying how many more."""
@@ -580,7 +576,7 @@ def _body_shape(reply: Reply) -> str:
             ensure_ascii=False,
         )
         return shorten(safe(shown), 100)
-    kind = (reply.content_type or "no content type").split(";")[0].strip()
+    kind = media_type(reply.content_type) or "no content type"
     if kind.startswith(("text/", "application/json")) and len(reply.body) <= 40:
         return f"{safe(kind)} {normalise(preview(reply.body, 40))}"  # short bodies ("OK", "0") say it all
     return safe(kind)

@@ -1,14 +1,15 @@
-"""The verdict on one reply: what the contract demanded of it, how it fell short, fail or warn.
+"""The verdict on one reply: the rules, what the contract demanded of it, how it fell short, fail or warn.
 
-``judge(reply, sent)`` is the one place the conformance suite and ``voicecb send`` decide it, so the two
-never disagree.
+The one place the reply rules live: the rule table (``RULES``) and its citations (``cite``,
+``expectation``), ``reply_problems`` (everything wrong with a reply for an expectation), and ``judge(reply,
+sent)``, which the conformance suite, ``voicecb send``, the Locust judge and the ``assert_reply_*`` helpers
+all use, so they never disagree.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
-from pytest_voicecb.assertions import Expect, expectation, reply_problems
 from pytest_voicecb.contract import (
     MAX_BODY_SIZE,
     CallbackError,
@@ -17,13 +18,96 @@ from pytest_voicecb.contract import (
     parse_callback,
     parse_reply,
 )
-from pytest_voicecb.report import Outcome
 from pytest_voicecb.values import Case
 
 if TYPE_CHECKING:
-    from pytest_voicecb.client import Reply
+    from pytest_voicecb._models import Reply
 
-__all__ = ["Verdict", "judge", "reply_body"]
+__all__ = ["RULES", "Expect", "Outcome", "Verdict", "cite", "expectation", "judge", "reply_body", "reply_problems"]
+
+Outcome = Literal["passed", "warned", "failed"]
+"""A check's outcome: ``warned`` when only input the provider never sends was acknowledged."""
+
+RULES: dict[int, str] = {
+    1: "valid input gets success",
+    2: "unprocessable input gets a contract error, never a crash",
+    3: "questionable input gets the contract shape, never a crash",
+    4: "a duplicate gets success again",
+    5: "all four kinds are acknowledged",
+    6: "answer promptly",
+    7: "no side effect on a repeat or on garbage; the declared ones on valid input",
+}
+"""Short titles of the seven handler rules at the end of CONTRACT.md, for citing in messages."""
+
+Expect = Literal["ok", "error", "contract"]
+
+
+_HEADLINES: dict[Expect, tuple[str, int]] = {
+    "ok": ("expected a success reply", 1),
+    "error": ("expected an error reply", 2),
+    "contract": ("expected a reply in the contract shape", 3),
+}
+
+
+def cite(rule: int) -> str:
+    """``CONTRACT.md rule 2 (unprocessable input gets ...)``."""
+    return f"CONTRACT.md rule {rule} ({RULES[rule]})"
+
+
+def expectation(expect: Expect, rule: int | None = None) -> str:
+    """What was demanded, ``expected an error reply``; with ``rule``, citing it: ``...: CONTRACT.md rule 2 (...)``."""
+    headline = _HEADLINES[expect][0]
+    return headline if rule is None else f"{headline}: {cite(rule)}"
+
+
+def reply_problems(reply: Reply, expect: Expect, *, result: int | None = None, errmsg: str | None = None) -> list[str]:
+    """Everything wrong with ``reply`` for the expectation; empty when it holds.
+
+    ``"ok"``: HTTP 200 and a contract body with ``result`` 0. ``"error"``: HTTP 200 or 4xx and a contract
+    body with ``result`` not 0 (equal to ``result`` and containing ``errmsg`` when given). ``"contract"``:
+    HTTP 200 or 4xx and a contract body, any result.
+    """
+    problems: list[str] = []
+    status = reply.status
+    if expect == "ok":
+        if status != 200:
+            problems.append(f"HTTP status {status}: a success reply is HTTP 200")
+    elif status >= 500:
+        problems.append(f"HTTP status {status}: a server error, where the handler must answer (200 or 4xx)")
+    elif status != 200 and not 400 <= status < 500:
+        problems.append(f"HTTP status {status}: expected 200 or a 4xx")
+    body = _parsed(reply, problems)
+    if body is None:
+        return problems
+    if expect == "ok" and body.result != 0:
+        problems.append(f"result is {body.result} (a failure, errmsg {body.errmsg!r}); expected 0")
+    elif expect == "error":
+        if body.result == 0:
+            problems.append("result is 0 (success); expected a non-zero result rejecting this input")
+        elif result is not None and body.result != result:
+            problems.append(f"result is {body.result}; expected {result}")
+        if errmsg is not None and errmsg not in body.errmsg:
+            problems.append(f"errmsg {body.errmsg!r} does not contain {errmsg!r}")
+    return problems
+
+
+def headline_rule(expect: Expect) -> int:
+    """The rule an expectation stands for on its own (``"error"`` -> 2)."""
+    return _HEADLINES[expect][1]
+
+
+def _parsed(reply: Reply, problems: list[str]) -> ReplyBody | None:
+    if reply.truncated:
+        problems.append(
+            f"the reply is larger than {len(reply.body):,} bytes (the read limit); "
+            'the contract reply is a small JSON object: {"result": 0, "errmsg": "OK"}'
+        )
+        return None
+    try:
+        return parse_reply(reply.body)
+    except ReplyContractError as exc:
+        problems.extend(str(problem) for problem in exc.problems)
+        return None
 
 
 class Verdict(NamedTuple):

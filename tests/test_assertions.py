@@ -138,3 +138,15 @@ def test_garbage_arguments_are_type_errors() -> None:
         assert_reply_error(reply, result="1001")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="errmsg must be a str"):
         assert_reply_error(reply, errmsg=1)  # type: ignore[arg-type]
+
+
+def test_the_rules_live_with_the_verdict_and_keep_their_old_names() -> None:
+    """The rule table, its citations and ``reply_problems`` moved to ``verdict``; the old imports still work."""
+    from pytest_voicecb import assertions, conformance, report, verdict
+
+    assert assertions.RULES is verdict.RULES is report.RULES is conformance.RULES
+    assert assertions.cite is verdict.cite
+    assert assertions.expectation is verdict.expectation
+    assert assertions.reply_problems is verdict.reply_problems
+    assert report.Outcome is verdict.Outcome
+    assert verdict.cite(2) == "CONTRACT.md rule 2 (unprocessable input gets a contract error, never a crash)"

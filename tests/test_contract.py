@@ -12,9 +12,13 @@ from hypothesis import strategies as st
 
 from pytest_voicecb.contract import (
     CALLBACK_MODELS,
+    CODE,
+    FAILURE,
     FAILURE_CODES,
+    KEYPRESS,
     KINDS,
     MAX_BODY_SIZE,
+    PROMPT,
     SHORT_NAMES,
     Callback,
     CallbackError,
@@ -33,8 +37,6 @@ from pytest_voicecb.contract import (
     parse_reply,
 )
 from pytest_voicecb.factory import MISSING, PayloadFactory
-
-PROMPT, CODE, KEYPRESS, FAILURE = KINDS
 
 
 @pytest.fixture

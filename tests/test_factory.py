@@ -12,11 +12,20 @@ from typing import Any
 import phonenumbers
 import pytest
 
-from pytest_voicecb.contract import FAILURE_CODES, KINDS, SHORT_NAMES, encode, parse_callback
+from pytest_voicecb.contract import (
+    CODE,
+    FAILURE,
+    FAILURE_CODES,
+    KEYPRESS,
+    KINDS,
+    PROMPT,
+    SHORT_NAMES,
+    encode,
+    parse_callback,
+)
 from pytest_voicecb.factory import MISSING, NATIONCODES, PayloadFactory, Variant
 from pytest_voicecb.malformed import cases
 
-PROMPT, CODE, KEYPRESS, FAILURE = KINDS
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 DECADE = (

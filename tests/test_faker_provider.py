@@ -10,12 +10,11 @@ import factory.random
 import pytest
 from faker import Faker
 
-from pytest_voicecb.contract import KINDS, parse_callback
+from pytest_voicecb.contract import CODE, FAILURE, KEYPRESS, KINDS, PROMPT, parse_callback
 from pytest_voicecb.integrations import _versions
 from pytest_voicecb.integrations.faker_provider import VoiceCallbackProvider
 from pytest_voicecb.values import MISSING
 
-PROMPT, CODE, KEYPRESS, FAILURE = KINDS
 METHODS = {
     PROMPT: "voiceprompt_callback",
     CODE: "voicecode_callback",

@@ -103,7 +103,9 @@ def test_the_verdict_modules_import_downwards() -> None:
     }
     assert "malformed" in graph["factory"]
     assert "factory" not in graph["malformed"]
-    assert graph["report"] <= {"_text", "assertions", "contract", "errors", "_models", "effects"}
+    assert graph["report"] <= {"_text", "verdict", "contract", "errors", "_models", "effects"}
+    assert graph["verdict"] <= {"contract", "values"}, "the rules sit below the report and the assertions"
+    assert "verdict" in graph["assertions"]
     assert graph["effects"] <= {"_text", "contract", "inputs"}, "judging effects needs no delivery, no report"
     assert graph["inputs"] <= {"contract"}
     assert "conformance" not in graph["report"] | graph["verdict"] | graph["checklist"]

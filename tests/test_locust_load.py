@@ -7,14 +7,18 @@ import json
 import subprocess
 import sys
 from collections import Counter
+from typing import Any
 
 import pytest
 
-from pytest_voicecb.contract import KINDS, encode, parse_callback
+from pytest_voicecb import verdict
+from pytest_voicecb._text import media_type
+from pytest_voicecb.client import Reply
+from pytest_voicecb.contract import CODE, FAILURE, KEYPRESS, PROMPT, encode, parse_callback
 from pytest_voicecb.factory import PayloadFactory
 from pytest_voicecb.integrations.load import CallbackMix, Delivery, ReplyJudge, no_reply, stable
+from pytest_voicecb.verdict import Expect
 
-PROMPT, CODE, KEYPRESS, FAILURE = KINDS
 OK = b'{"result":0,"errmsg":"OK"}'
 URL = "http://127.0.0.1:8000/voice/callback"
 
@@ -100,6 +104,29 @@ def test_a_remembered_success_is_still_held_to_the_deadline_and_only_for_valid_c
     cause = judge(invalid, 200, OK, 0.01)  # strict: input that breaks the contract must be rejected
     assert cause is not None
     assert "rule 2" in cause or "rule 3" in cause
+
+
+def test_a_header_rule_applies_to_load_replies_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The judge hands the verdict the reply's headers, so a rule on a header holds under load as in the
+    suite, also for a success remembered with other headers."""
+    real = verdict.reply_problems
+
+    def with_a_header_rule(reply: Reply, expect: Expect, **given: Any) -> list[str]:
+        problems = real(reply, expect, **given)
+        if media_type(reply.content_type) != "application/json":
+            problems.append(f"Content-Type {reply.content_type!r}: the contract reply is JSON")
+        return problems
+
+    monkeypatch.setattr(verdict, "reply_problems", with_a_header_rule)
+    judge = ReplyJudge(URL)
+    json_reply = {"Content-Type": "application/json; charset=utf-8", "Date": "Sun, 06 Dec 2026 12:00:00 GMT"}
+    assert judge(delivery(), 200, OK, 0.01, json_reply) is None
+    assert judge(delivery(), 200, OK, 0.01, {**json_reply, "Date": "Sun, 06 Dec 2026 12:00:01 GMT"}) is None
+    cause = judge(delivery(), 200, OK, 0.01, {"Content-Type": "text/html", "Date": json_reply["Date"]})
+    assert cause == (
+        "CONTRACT.md rule 1 (valid input gets success): expected a success reply: "
+        "Content-Type 'text/html': the contract reply is JSON"
+    )
 
 
 def test_the_reply_reproduces_with_curl() -> None:

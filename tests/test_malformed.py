@@ -8,11 +8,20 @@ import time
 
 import pytest
 
-from pytest_voicecb.contract import CALLBACK_MODELS, KINDS, MAX_BODY_SIZE, SHORT_NAMES, CallbackError, parse_callback
+from pytest_voicecb import malformed
+from pytest_voicecb.contract import (
+    CALLBACK_MODELS,
+    FAILURE,
+    KEYPRESS,
+    MAX_BODY_SIZE,
+    PROMPT,
+    SHORT_NAMES,
+    CallbackError,
+    parse_callback,
+)
 from pytest_voicecb.factory import PayloadFactory
 from pytest_voicecb.malformed import DEEP_NESTING, JSON, Case, cases
 
-PROMPT, CODE, KEYPRESS, FAILURE = KINDS
 GROUPS = ("envelope", "encoding", "transport", *SHORT_NAMES)
 
 
@@ -245,7 +254,6 @@ _TODAYS_IDS_TEXT = (
     "transport/form-content-type transport/oversize"
 )
 TODAYS_IDS_2024 = tuple(_TODAYS_IDS_TEXT.split())
-TODAYS_DIGEST_2024 = "c53e44070e417071754f4bbf7ffec6e6b4fbb58c2b64d075ff90686195606f86"
 OUTCOME_PINNED = frozenset(
     {
         "prompt/accept_time-null",
@@ -262,9 +270,20 @@ OUTCOME_PINNED = frozenset(
     }
 )
 """Cases built as unanswered calls whose other times were a random "0" or "" (so their verdict hung on the
-seed); issue 8 pins them to "0" and adds a ``-times-empty`` twin. The digest below leaves them out: it was
-computed from the corpus code of the day the full digest above was recorded (commit 1eb4aa4)."""
-TODAYS_DIGEST_2024_UNPINNED = "af12528891671590be9eec42ff9a3c2cae5cd2e38884a4629ec71714e51ef074"
+seed); issue 8 pinned them to "0" and added a ``-times-empty`` twin."""
+TODAYS_DIGEST_2024 = "7aefa7f5649084e31f36e9f5303c2656e78bcb22abb1f7bf82cd41747a35b676"
+"""The bodies of ``TODAYS_IDS_2024`` (less ``OUTCOME_PINNED``) for seed 2024. Issue 20 gave every case a
+stream of its own, which changed every body once (the digest was ``af125288...`` before, and the whole
+corpus of seed 2024 ``b32f51ae...``; see CHANGELOG.md); from then on a case's body depends only on the seed
+and its id."""
+TODAYS_CORPUS_DIGESTS = {
+    (0, False): "0f5d9e27604943b8c0621ac110578767e985afcb45b4c9bc2c5f13a7d0cf5b5a",
+    (0, True): "754981a071c379b710f7d16966ded49f6a00e1bd25fc838916f375ddffbc4bbe",
+    (2024, False): "17aae697b6267a30deb22e70e5cc87919b65066fe16563b99973d5c689dc4b9a",
+    ("abc", False): "fe5b5f1fd447cdb34c6663610f3e062e11bbbc63e5073b68f27adc26e1c343a8",
+    ("abc", True): "e262fe26d01d25aecc4709fb23452df23a5354fb88c76693ec44c0db731abaf0",
+}
+"""The whole corpus (every id, content type and body, in order) per (seed, typical), as of issue 20."""
 
 
 def _digest(built: dict[str, Case], leave_out: frozenset[str] = frozenset()) -> str:
@@ -284,7 +303,40 @@ def _digest(built: dict[str, Case], leave_out: frozenset[str] = frozenset()) -> 
 def test_todays_seeds_still_build_todays_bodies() -> None:
     built = {case.id: case for case in cases(PayloadFactory(2024))}
     assert set(TODAYS_IDS_2024) <= set(built), "no id of the corpus went away"
-    assert _digest(built, OUTCOME_PINNED) == TODAYS_DIGEST_2024_UNPINNED
+    assert _digest(built, OUTCOME_PINNED) == TODAYS_DIGEST_2024
+    for (seed, typical), expected in TODAYS_CORPUS_DIGESTS.items():
+        factory = PayloadFactory(seed).typical() if typical else PayloadFactory(seed)
+        assert _corpus_digest(cases(factory)) == expected, (seed, typical)
+
+
+def _corpus_digest(listed: list[Case]) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for case in listed:
+        digest.update(
+            case.id.encode() + b"\0" + case.content_type.encode() + b"\0" + hashlib.sha256(case.body).digest()
+        )
+    return digest.hexdigest()
+
+
+def test_adding_or_removing_cases_never_changes_another_case_body(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every case draws from a stream of its own (the seed and its id): a case removed from the middle of a
+    table, or one added, leaves every other body as it was."""
+    seed = "streams-per-case"
+    before = {case.id: case.body for case in cases(PayloadFactory(seed))}
+    dropped = malformed._OVERRIDDEN[0]
+    added = ("prompt/fee-huge", "robust", {"fee": "9" * 30}, "a fee no call could run up")
+    monkeypatch.setattr(malformed, "_OVERRIDDEN", (added, *malformed._OVERRIDDEN[1:]))
+    monkeypatch.setattr(malformed, "_missing_fields", lambda stream: [])
+    monkeypatch.setattr(malformed, "_CACHE", {})
+    after = {case.id: case.body for case in cases(PayloadFactory(seed))}
+    assert dropped[0] not in after
+    assert "prompt/fee-huge" in after
+    assert "prompt/missing-callid" not in after
+    common = set(before) & set(after)
+    assert len(common) > 80
+    assert {case_id for case_id in common if before[case_id] != after[case_id]} == set()
 
 
 def test_the_corpus_comes_from_a_derived_stream() -> None:

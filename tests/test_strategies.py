@@ -15,7 +15,10 @@ from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 from pytest_voicecb.contract import (
-    KINDS,
+    CODE,
+    FAILURE,
+    KEYPRESS,
+    PROMPT,
     CallbackError,
     FailureCallback,
     PromptCallback,
@@ -28,7 +31,6 @@ from pytest_voicecb.integrations import strategies
 from pytest_voicecb.integrations.strategies import bodies, callbacks, every_variant, malformed
 from pytest_voicecb.values import MISSING, Case
 
-PROMPT, CODE, KEYPRESS, FAILURE = KINDS
 HOOK = "pytest_voicecb.integrations._hypothesis_hook:_hypothesis_setup_hook"
 quick = settings(max_examples=150, database=None)
 

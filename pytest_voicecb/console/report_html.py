@@ -20,16 +20,17 @@ from typing import TYPE_CHECKING
 
 from pytest_voicecb import __version__
 from pytest_voicecb._text import plural, preview, safe, shorten
-from pytest_voicecb.assertions import RULES
 from pytest_voicecb.console import asset
+from pytest_voicecb.contract import SHORT_NAMES
+from pytest_voicecb.verdict import RULES
 
 if TYPE_CHECKING:
     from pytest_voicecb.report import CheckResult, Report
 
 __all__ = ["KINDS", "fit", "kind_of", "kind_rule_cells", "render"]
 
-KINDS = ("prompt", "code", "keypress", "failure")
-"""The callback kinds, as check ids name them, in the matrix's order (other groups come after)."""
+KINDS = tuple(SHORT_NAMES)
+"""The documented callback kinds, as check ids name them (the matrix reads the registry: ``SHORT_NAMES``)."""
 DETAIL_CHARS = 900
 """How much of a check's details the report keeps."""
 CURL_CHARS = 4000
@@ -188,8 +189,9 @@ def kind_rule_cells(
     for result in results:
         counts = cells.setdefault((kind_of(result.id), result.rule), [0, 0, 0])
         counts[("passed", "warned", "failed").index(result.outcome)] += 1
-    kinds = [kind for kind in KINDS if any(key[0] == kind for key in cells)]
-    kinds += sorted({key[0] for key in cells} - set(KINDS))
+    known = tuple(SHORT_NAMES)  # every registered kind, in the registry's order; other groups after them
+    kinds = [kind for kind in known if any(key[0] == kind for key in cells)]
+    kinds += sorted({key[0] for key in cells} - set(known))
     return kinds, sorted({key[1] for key in cells}), cells
 
 

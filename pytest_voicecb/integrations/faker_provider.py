@@ -22,7 +22,7 @@ from typing import Any
 import faker
 from faker.providers import BaseProvider
 
-from pytest_voicecb.contract import KINDS
+from pytest_voicecb.contract import registered_kinds
 from pytest_voicecb.factory import NATIONCODES, PayloadFactory
 from pytest_voicecb.integrations._versions import require
 
@@ -72,14 +72,15 @@ class VoiceCallbackProvider(BaseProvider):
         return self._payloads(overrides).failure(**overrides)
 
     def voice_callback(self, kind: str | None = None, **overrides: Any) -> dict[str, Any]:
-        """A callback of ``kind`` (a short or full name), or of any of the four kinds, equally often.
+        """A callback of ``kind`` (a short or full name), or of any registered kind, equally often.
 
         The overrides are applied to whichever kind is drawn; a field that kind lacks is added to it
         (unknown fields are legal), so pass only shared fields (``callid``, ``mobile`` ...) without ``kind``.
         """
         payloads = self._payloads(overrides)
         if kind is None:
-            kind = KINDS[int(payloads.random.random() * len(KINDS))]
+            kinds = registered_kinds()
+            kind = kinds[int(payloads.random.random() * len(kinds))].key
         return payloads.build(kind, **overrides)
 
     # -- not Faker methods: Faker exposes every public method, so these are private -----------------

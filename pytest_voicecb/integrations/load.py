@@ -21,11 +21,11 @@ from pydantic_core import to_json
 from werkzeug.datastructures import Headers
 
 from pytest_voicecb import _checks, _text
-from pytest_voicecb.assertions import cite
 from pytest_voicecb.client import Reply, SentRequest
 from pytest_voicecb.conformance import DEFAULT_DEADLINE, judge
 from pytest_voicecb.contract import CODE, FAILURE, JSON_CONTENT_TYPE, KEYPRESS, PROMPT
 from pytest_voicecb.factory import PayloadFactory
+from pytest_voicecb.verdict import cite
 
 __all__ = ["DEFAULT_DEADLINE", "CallbackMix", "Delivery", "ReplyJudge", "check_share", "no_reply", "stable"]
 
@@ -35,8 +35,7 @@ _KIND_SHARES: tuple[tuple[str, float], ...] = ((PROMPT, 0.6), (CODE, 0.25), (KEY
 _RESULT_SHARES: tuple[tuple[str, float], ...] = (("0", 0.7), ("1", 0.2), ("2", 0.1))
 _HEADERS = {"Content-Type": JSON_CONTENT_TYPE}
 _DUPLICATE_NAMES = {kind: f"{kind} (duplicate)" for kind in (PROMPT, CODE, KEYPRESS, FAILURE)}
-# Built once: werkzeug's Headers cost more to build than a verdict, and judging reads no header. A
-# reply that fails is rebuilt with its own headers, for the curl reproducer and the log.
+# Built once: werkzeug's Headers cost more to build than a verdict.
 _SENT_HEADERS = Headers(_HEADERS)
 _NO_HEADERS = Headers()
 
@@ -131,31 +130,40 @@ def _pick(shares: tuple[tuple[str, float], ...], draw: float) -> str:
 class ReplyJudge:
     """Holds each reply to the contract with ``conformance.judge``, plus the ``deadline`` (rule 6).
 
-    ``judge`` depends on nothing but whether the callback is valid and the reply's status and body, so
-    its verdict on a success reply to a valid callback is remembered per (status, body): a handler
-    answers the same success bytes thousands of times, and judging them again would make the load
-    generator, not the handler, the bottleneck. Failures are always judged afresh.
+    The reply is judged whole (status, headers and body), so every reply rule applies here as in the
+    conformance suite. A success reply to a valid callback is remembered per (status, headers, body),
+    leaving out the headers every response varies (``Date`` ...): a handler answers the same success
+    thousands of times, and judging it again would make the load generator, not the handler, the
+    bottleneck. Failures are always judged afresh.
     """
 
     MEMORY = 32
-    """Distinct success replies remembered (handlers that vary their success body are judged every time)."""
+    """Distinct success replies remembered (handlers that vary their success reply are judged every time)."""
 
     def __init__(self, url: str, *, deadline: float = DEFAULT_DEADLINE, strict: bool = False) -> None:
         self.url = url
         self.deadline = _checks.seconds("deadline", deadline)
         self.strict = strict
-        self._ok: set[tuple[int, bytes]] = set()
+        self._ok: set[tuple[int, tuple[tuple[str, str], ...], bytes]] = set()
 
-    def __call__(self, delivery: Delivery, status: int, body: bytes, elapsed: float) -> str | None:
+    def __call__(
+        self,
+        delivery: Delivery,
+        status: int,
+        body: bytes,
+        elapsed: float,
+        headers: Mapping[str, str] | None = None,
+    ) -> str | None:
         """The cause of failure of one reply, on one line that reads the same for every callback; None when
         the contract holds. A valid callback must get a success reply (rule 1; rule 4 for a duplicate)."""
-        if not (delivery.valid and (status, body) in self._ok):
-            verdict = judge(self.reply(delivery, status, None, body, elapsed), delivery.payload, strict=self.strict)
+        seen = (status, _lasting(headers), body)
+        if not (delivery.valid and seen in self._ok):
+            verdict = judge(self.reply(delivery, status, headers, body, elapsed), delivery.payload, strict=self.strict)
             if verdict.problems:
                 rule = 4 if delivery.duplicate and verdict.rule == 1 else verdict.rule
                 return f"{cite(rule)}: {verdict.expected}: {stable(verdict.problems[0])}"
             if delivery.valid and len(self._ok) < self.MEMORY:
-                self._ok.add((status, body))
+                self._ok.add(seen)
         if elapsed > self.deadline:
             return f"{cite(6)}: replied after the {self.deadline:g} s deadline"
         return None
@@ -163,10 +171,23 @@ class ReplyJudge:
     def reply(
         self, delivery: Delivery, status: int, headers: Mapping[str, str] | None, body: bytes, elapsed: float
     ) -> Reply:
-        """The reply as a ``Reply`` (for its curl reproducer)."""
+        """The reply as a ``Reply``: what the verdict reads, and its curl reproducer."""
         request = SentRequest("POST", self.url, _SENT_HEADERS, delivery.body)
-        reply_headers = Headers(headers) if headers else _NO_HEADERS
+        reply_headers = Headers(list(headers.items())) if headers else _NO_HEADERS
         return Reply(status=status, headers=reply_headers, body=body, elapsed=elapsed, request=request)
+
+
+# Headers that differ from one response to the next whatever the handler means: left out of the key a
+# success is remembered by, so that remembering works.
+_VARYING_HEADERS = frozenset({"date", "content-length", "connection", "keep-alive", "server"})
+
+
+def _lasting(headers: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+    if not headers:
+        return ()
+    return tuple(
+        sorted((name.lower(), value) for name, value in headers.items() if name.lower() not in _VARYING_HEADERS)
+    )
 
 
 def no_reply(error: BaseException | str) -> str:

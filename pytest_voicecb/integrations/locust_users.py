@@ -146,14 +146,15 @@ class VoiceCallbackUser(FastHttpUser):
                     response.failure(no_reply(error or "the connection closed without a reply"))
                     return
                 body = response.content or b""
-                cause = self.judge(delivery, response.status_code, body, time.perf_counter() - began)
+                elapsed = time.perf_counter() - began
+                cause = self.judge(delivery, response.status_code, body, elapsed, response.headers)
                 if cause is None:
                     response.success()
                     return
                 response.failure(cause)
                 if cause not in _logged_causes and len(_logged_causes) < _LOGGED_CAUSES_MAX:
                     _logged_causes.add(cause)
-                    reply = self.judge.reply(delivery, response.status_code, None, body, 0.0)
+                    reply = self.judge.reply(delivery, response.status_code, response.headers, body, 0.0)
                     log.warning("%s: %s\nreproduce:\n  %s", delivery.name, cause, reply.curl().replace("\n", "\n  "))
             except Exception as exc:  # a reply we cannot even read: a failure of the handler, never of the run
                 response.failure(no_reply(exc))

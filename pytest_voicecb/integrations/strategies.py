@@ -22,19 +22,18 @@ import hypothesis
 from hypothesis import strategies as st
 
 from pytest_voicecb.contract import (
+    ANSWERED,
     CALLBACK_MODELS,
-    CODE,
-    FAILURE,
     FAILURE_CODES,
     JSON_CONTENT_TYPE,
-    KEYPRESS,
-    KINDS,
-    PROMPT,
+    RESULTS,
     Callback,
     ReplyBody,
     encode,
+    kind_info,
     kind_named,
     parse_callback,
+    registered_kinds,
 )
 from pytest_voicecb.factory import _MOBILE_PLANS, PayloadFactory
 from pytest_voicecb.integrations._versions import require
@@ -78,7 +77,7 @@ _PREFIXES: tuple[tuple[str, str, int], ...] = tuple(
 _PREFIXES_OF: dict[str, tuple[tuple[str, str, int], ...]] = {
     plan.nationcode: tuple(entry for entry in _PREFIXES if entry[0] == plan.nationcode) for plan in _MOBILE_PLANS
 }
-_RESULTS = ("0", "1", "2")
+_RESULTS = tuple(RESULTS)
 _starts = st.integers(_EPOCH_FROM, _EPOCH_TO)
 _result_starts = st.integers(0, len(_RESULTS) * (_EPOCH_TO - _EPOCH_FROM + 1) - 1)  # result and start in one
 _RINGS, _TALKS = 61, 3601  # ringing 0 to 60 s, talking 0 to 3600 s: one draw for both
@@ -137,60 +136,98 @@ def _shared(draw: st.DrawFn, fixed: dict[str, Any]) -> tuple[str, str, str, str,
     return ("" if caller == 0 else str(caller)), _callid(draw(_callids)), mobile, nationcode, extras
 
 
+def _call_status(draw: st.DrawFn, fixed: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """A call status' fields (prompt, code): result, times and fee agreeing with each other."""
+    result = _value(draw, fixed.get("result", MISSING))
+    if result is MISSING:
+        start, index = divmod(draw(_result_starts), len(_RESULTS))
+        result, start = _RESULTS[index], _EPOCH_FROM + start
+    else:
+        start = draw(_starts)
+    if result == ANSWERED:
+        ring, talk = divmod(draw(_durations), _TALKS)
+        accept_time, end_calltime = str(start + ring), str(start + ring + talk)
+        fee = str(-(-talk // 60))  # a started minute is billed whole
+    else:
+        (accept_time, end_calltime), fee = draw(_unset), "0"
+    call_from, callid, mobile, nationcode, extras = _shared(draw, fixed)
+    fields = {
+        "result": result,
+        "accept_time": accept_time,
+        "call_from": call_from,
+        "callid": callid,
+        "end_calltime": end_calltime,
+        "fee": fee,
+        "mobile": mobile,
+        "nationcode": nationcode,
+        "start_calltime": str(start),
+    }
+    return fields, extras
+
+
+def _keypress(draw: st.DrawFn, fixed: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """A key press' fields."""
+    call_from, callid, mobile, nationcode, extras = _shared(draw, fixed)
+    keypress = draw(_keypresses)
+    return {
+        "call_from": call_from,
+        "callid": callid,
+        "keypress": keypress,
+        "mobile": mobile,
+        "nationcode": nationcode,
+    }, (extras)
+
+
+def _failure(draw: st.DrawFn, fixed: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """A failure's fields: a documented code, its reason or free text."""
+    code = _value(draw, fixed.get("failure_code", MISSING))
+    if code is MISSING:
+        code = draw(_failure_codes)
+    known = FAILURE_CODES.get(code) if isinstance(code, int) else None
+    call_from, callid, mobile, nationcode, extras = _shared(draw, fixed)
+    # free text that need not match the table (a real capture says 其他 for code 11)
+    reason = draw(_texts) if draw(st.booleans()) else (known or FAILURE_CODES[11]).reason
+    fields = {
+        "call_from": call_from,
+        "callid": callid,
+        "failure_code": code,
+        "failure_reason": reason,
+        "mobile": mobile,
+        "nationcode": nationcode,
+    }
+    return fields, extras
+
+
+_Drawer = Callable[[st.DrawFn, dict[str, Any]], tuple[dict[str, Any], int]]
+_DRAWERS: dict[frozenset[str], _Drawer] = {
+    frozenset({"result", "accept_time", "end_calltime", "fee", "start_calltime"}): _call_status,
+    frozenset({"keypress"}): _keypress,
+    frozenset({"failure_code", "failure_reason"}): _failure,
+}
+"""How to draw a kind's fields, by the fields its model adds to those every kind has (``Callback``'s):
+a registered kind shaped like a documented one is drawn like it."""
+
+
+def _drawer(kind: str) -> _Drawer:
+    own = frozenset(kind_info(kind).model.model_fields) - frozenset(Callback.model_fields)
+    drawer = _DRAWERS.get(own)
+    if drawer is None:
+        raise ValueError(
+            f"no strategy draws a {kind} (its fields {', '.join(sorted(own))} match no documented kind's); "
+            "build its payloads with PayloadFactory.build instead"
+        )
+    return drawer
+
+
 @st.composite
 def _payload(draw: st.DrawFn, kind: str, fixed: dict[str, Any]) -> dict[str, Any]:
     """One payload of ``kind``: its fields drawn to agree with each other and with the fixed ones."""
-    fields: dict[str, Any]
-    if kind in (PROMPT, CODE):
-        result = _value(draw, fixed.get("result", MISSING))
-        if result is MISSING:
-            start, index = divmod(draw(_result_starts), len(_RESULTS))
-            result, start = _RESULTS[index], _EPOCH_FROM + start
-        else:
-            start = draw(_starts)
-        if result == "0":
-            ring, talk = divmod(draw(_durations), _TALKS)
-            accept_time, end_calltime = str(start + ring), str(start + ring + talk)
-            fee = str(-(-talk // 60))  # a started minute is billed whole
-        else:
-            (accept_time, end_calltime), fee = draw(_unset), "0"
-        call_from, callid, mobile, nationcode, extras = _shared(draw, fixed)
-        fields = {
-            "result": result,
-            "accept_time": accept_time,
-            "call_from": call_from,
-            "callid": callid,
-            "end_calltime": end_calltime,
-            "fee": fee,
-            "mobile": mobile,
-            "nationcode": nationcode,
-            "start_calltime": str(start),
-        }
-    elif kind == KEYPRESS:
-        call_from, callid, mobile, nationcode, extras = _shared(draw, fixed)
-        keypress = draw(_keypresses)
-        fields = {"call_from": call_from, "callid": callid, "keypress": keypress, "mobile": mobile}
-        fields["nationcode"] = nationcode
-    else:
-        code = _value(draw, fixed.get("failure_code", MISSING))
-        if code is MISSING:
-            code = draw(_failure_codes)
-        known = FAILURE_CODES.get(code) if isinstance(code, int) else None
-        call_from, callid, mobile, nationcode, extras = _shared(draw, fixed)
-        # free text that need not match the table (a real capture says 其他 for code 11)
-        reason = draw(_texts) if draw(st.booleans()) else (known or FAILURE_CODES[11]).reason
-        fields = {
-            "call_from": call_from,
-            "callid": callid,
-            "failure_code": code,
-            "failure_reason": reason,
-            "mobile": mobile,
-            "nationcode": nationcode,
-        }
+    fields, extras = _drawer(kind)(draw, fixed)
     for name, value in _EXTRAS[extras].items():
         fields.setdefault(name, value)
+    steering = kind_info(kind).steering
     for name, value in fixed.items():
-        if name in _STEERING[kind] and value is not MISSING:
+        if name in steering and value is not MISSING:
             continue
         value = _value(draw, value)
         if value is MISSING:
@@ -198,15 +235,6 @@ def _payload(draw: st.DrawFn, kind: str, fixed: dict[str, Any]) -> dict[str, Any
         else:
             fields[name] = value
     return {kind: fields}
-
-
-# Fixed fields that steer the draw of a kind (so the other fields agree), rather than being laid over it.
-_STEERING: dict[str, frozenset[str]] = {
-    PROMPT: frozenset({"result", "nationcode"}),
-    CODE: frozenset({"result", "nationcode"}),
-    KEYPRESS: frozenset({"nationcode"}),
-    FAILURE: frozenset({"failure_code", "nationcode"}),
-}
 
 
 def _documented_variants(kind: str | None) -> list[dict[str, Any]]:
@@ -229,10 +257,12 @@ def callbacks(kind: str | None = None, **fixed: Any) -> st.SearchStrategy[dict[s
                 f"callbacks() without a kind can fix only the fields every kind has ({', '.join(_SHARED_FIELDS)}); "
                 f"got {', '.join(others)}: pass kind=..., e.g. callbacks('prompt', {others[0]}=...)"
             )
-        return st.one_of([callbacks(k, **fixed) for k in KINDS])
+        return st.one_of([callbacks(k.key, **fixed) for k in registered_kinds()])
     # No branch sampling the documented variants here: a payload drawn from such a branch cannot shrink
     # field by field (@every_variant runs them first instead, as explicit examples).
-    return _payload(kind_named(kind), fixed)
+    full = kind_named(kind)
+    _drawer(full)  # an unknown kind, or one no strategy can draw, says so now rather than at the first draw
+    return _payload(full, fixed)
 
 
 def bodies(kind: str | None = None, **fixed: Any) -> st.SearchStrategy[bytes]:
@@ -340,7 +370,7 @@ def _mutations(draw: st.DrawFn, expect: Expectation | None) -> Case:
             label, value = "string", "8"
         return _mutant(kind, fields, f"as-{label}", name, value, "robust")
     if change == "boundary":
-        if kind == FAILURE:
+        if "failure_code" in fields:
             label, value = draw(st.sampled_from(_FAILURE_CODE_BOUNDARIES))
             return _mutant(kind, fields, f"boundary-{label}", "failure_code", value, "robust")
         label, value = draw(st.sampled_from(_BOUNDARIES))
@@ -353,8 +383,10 @@ def malformed(expect: Expectation | None = None) -> st.SearchStrategy[Case]:
     """Malformed deliveries as ``Case`` objects: the fixed corpus and mutations of valid payloads.
 
     ``expect`` keeps only cases a correct handler must ``"reject"`` (CONTRACT.md rule 2) or may accept
-    but must answer in the contract shape (``"robust"``, rule 3). Every case's body is refused by
-    ``parse_callback`` except the corpus' valid body sent as form data.
+    but must answer in the contract shape (``"robust"``, rule 3). ``parse_callback`` refuses every
+    mutation and every corpus body except four: the valid body sent as form data, and the three whose
+    only fault is an extra key (``_id``, ``__proto__``, ``constructor``: extra fields are legal); see
+    ``pytest_voicecb.malformed``.
     """
     if expect not in (None, "reject", "robust"):
         raise ValueError(f'malformed(expect=...) takes None, "reject" or "robust", got {expect!r}')

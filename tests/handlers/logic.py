@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 
-from pytest_voicecb.contract import KINDS, CallbackError, encode, error_reply, ok_reply, parse_callback
+from pytest_voicecb.contract import KINDS, PROMPT, CallbackError, encode, error_reply, ok_reply, parse_callback
 
 BUGS: dict[str, str] = {
     "string-result": 'answers {"result": "0"} (a string) instead of the number 0',
@@ -79,7 +79,7 @@ class Handler:
             if "html-errors" in bugs:
                 return 400, "text/html; charset=utf-8", HTML_400
             return 200, JSON, encode(error_reply(str(exc.problems[0])))
-        if "prompt-only" in bugs and callback.kind != KINDS[0]:
+        if "prompt-only" in bugs and callback.kind != PROMPT:
             return 200, JSON, encode(error_reply(f"unsupported callback {callback.kind}"))
         key = (callback.kind, callback.callid)
         with self._lock:

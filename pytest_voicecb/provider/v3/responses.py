@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from pytest_voicecb._text import media_type
 from pytest_voicecb.contract import CODE, PROMPT
 from pytest_voicecb.provider import exceptions as err
 from pytest_voicecb.provider.models import split_e164
@@ -89,7 +90,7 @@ class V3Api:
         if action not in ACTIONS:
             raise err.InvalidAction(f"The action `{_safe(action)}` of service `{SERVICE}` is not found.")
         self._authenticate(request)
-        content_type = (request.header("Content-Type") or "").split(";")[0].strip().lower()
+        content_type = media_type(request.header("Content-Type"))
         if content_type != "application/json":
             raise err.UnsupportedProtocol(f"Content-Type `{_safe(content_type)}` is not served: send application/json")
         params = err.json_object(request.body, not_object="The request body must be a JSON object of parameters.")
