@@ -9,6 +9,7 @@ logged KeyError: 'accept_time')``), so a handler with one bug gets one paragraph
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import re
@@ -227,6 +228,20 @@ class CheckResult:
             also=tuple(Finding(f[0], f[1], f[2], f[3], tuple(f[4]), f[5]) for f in data["also"]),
         )
 
+    def seen_as(self, finding: Finding) -> CheckResult:
+        """This result told by one of its findings, the others in ``also``."""
+        others = tuple(other for other in self.findings() if other.cause != finding.cause)
+        return dataclasses.replace(
+            self,
+            outcome=finding.outcome,  # type: ignore[arg-type]
+            rule=finding.rule,
+            message=finding.message,
+            problems=finding.problems,
+            expected=finding.expected,
+            cause=finding.cause,
+            also=others,
+        )
+
     def findings(self) -> list[Finding]:
         """Every reason this check did not pass: its own, then ``also``."""
         if self.passed:
@@ -251,11 +266,17 @@ class Cause:
     harm: int = 3
     """How much it costs, for ordering (0 first): 0 side effects, 1 crashes (5xx, no reply), 2 wrong replies
     to valid input, 3 the rest."""
+    finding: Finding | None = None
+    """What the first result was found to do under this cause (it may be one of its ``also`` findings)."""
 
     @property
     def example(self) -> CheckResult:
-        """The worked example: the first result of the group."""
-        return self.results[0]
+        """The worked example: the first result of the group, told by this cause's finding (a check in a
+        side-effect cause shows its effect first, even when its reply failed too)."""
+        result, finding = self.results[0], self.finding
+        if finding is None or finding.cause == (result.cause or result.message):
+            return result
+        return result.seen_as(finding)
 
     @property
     def ids(self) -> list[str]:
@@ -336,7 +357,7 @@ class Report:
             rule = max(counts, key=lambda r: (counts[r], -r))
             results = tuple(result for result, _ in found)
             harm = _harm(*found[0])
-            causes.append(Cause(outcome, rule, sig, results, tuple(sorted(counts)), harm))  # type: ignore[arg-type]
+            causes.append(Cause(outcome, rule, sig, results, tuple(sorted(counts)), harm, found[0][1]))  # type: ignore[arg-type]
         causes.sort(key=lambda c: (c.outcome != "failed", c.harm if c.outcome == "failed" else 0, -len(c.results)))
         return causes
 

@@ -86,6 +86,11 @@ def test_a_void_reply_and_an_sms_per_duplicate_say_both() -> None:
     assert "also failed: first delivery of callid" in result.details()
     text = str(report)
     assert text.index("FAIL a repeat delivery changed effects()") < text.index("FAIL HTTP 200 (empty body)")
+    # a cause's example is told by that cause's finding, even where the check's reply failed too
+    warned = next(cause for cause in report.causes if cause.signature == "a questionable callback changed effects()")
+    assert warned.example.rule == 7
+    assert warned.example.message.startswith("a questionable ")
+    assert [finding.cause for finding in warned.example.also] == ["HTTP 200 (empty body)"]
 
 
 def test_a_handler_that_knows_only_its_own_calls_needs_prepare() -> None:
