@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -44,16 +45,18 @@ class _TimedSocket:
     change; a keep-alive callback paid five system calls for its two (one read, one write). Here the
     timeouts are the kernel's ``SO_RCVTIMEO``/``SO_SNDTIMEO``, set only when they change (the keep-alive
     wait's is always the same), so a read or a write is one call. A read past its time raises
-    ``TimeoutError`` as a Python timeout does. Windows keeps Python's timeouts.
+    ``TimeoutError`` as a Python timeout does. Windows and TLS connections keep Python's timeouts.
     """
 
-    __slots__ = ("_receive", "sock")
+    __slots__ = ("_kernel", "_receive", "sock")
 
     def __init__(self, sock: socket.socket, send_timeout: float) -> None:
         self.sock = sock
         self._receive = -1.0
+        # TLS reads retry a kernel timeout forever (OpenSSL's "want read" on a blocking socket): Python's own.
+        self._kernel = _KERNEL_TIMEOUTS and not isinstance(sock, ssl.SSLSocket)
         sock.setblocking(True)
-        if _KERNEL_TIMEOUTS:
+        if self._kernel:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(send_timeout))
         else:  # pragma: no cover - Windows
             sock.settimeout(send_timeout)
@@ -64,7 +67,7 @@ class _TimedSocket:
             raise TimeoutError
         if seconds != self._receive:
             self._receive = seconds
-            if _KERNEL_TIMEOUTS:
+            if self._kernel:
                 self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(seconds))
             else:  # pragma: no cover - Windows
                 self.sock.settimeout(seconds)
