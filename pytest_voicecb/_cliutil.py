@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import ipaddress
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
@@ -18,6 +19,7 @@ from pytest_voicecb import _checks, _text
 __all__ = [
     "UsageError",
     "VoicecbParser",
+    "add_trust_options",
     "bounded",
     "count",
     "describe_body",
@@ -143,3 +145,29 @@ def wrong_callback_url(shown: str, status: int, body: bytes, content_type: str |
     if status not in (404, 405) and not 300 <= status < 400:
         return None
     return f"{shown} answered HTTP {status} {describe_body(body, content_type)}: is this the callback URL? ({hint})"
+
+
+def add_trust_options(parser: argparse.ArgumentParser) -> None:
+    """``--cacert FILE`` and ``--insecure``, for the commands that post to a handler's https:// URL."""
+    parser.add_argument(
+        "--cacert",
+        metavar="FILE",
+        help="for an https:// URL: trust the CA in FILE (PEM), e.g. the CA file voicecb serve --tls prints",
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="for an https:// URL: do not verify the server's certificate at all (said as a warning)",
+    )
+
+
+def trust_options(args: argparse.Namespace, command: str) -> dict[str, Any]:
+    """``CallbackClient``'s ``cacert`` and ``insecure`` from the options; ``--insecure`` is warned about."""
+    if args.insecure:
+        print(
+            f"voicecb {command}: warning: --insecure: the server's TLS certificate is not verified; "
+            "anyone in between can read and change the callbacks (--cacert FILE trusts a private CA instead)",
+            file=sys.stderr,
+            flush=True,
+        )
+    return {"cacert": args.cacert, "insecure": args.insecure}
