@@ -23,7 +23,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["INSTALL_HINT", "PlainHttp", "client_context", "handshake", "server_context", "untrusted_reason"]
+__all__ = [
+    "INSTALL_HINT",
+    "PlainHttp",
+    "client_context",
+    "handshake",
+    "host_context",
+    "server_context",
+    "untrusted_reason",
+]
 
 INSTALL_HINT = "TLS needs trustme, which is not installed: pip install 'pytest-voicecb[tls]'"
 
@@ -31,6 +39,7 @@ _HANDSHAKE_RECORD = b"\x16"  # the content type of a TLS handshake record, a Cli
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _lock = threading.Lock()
 _ca: tuple[Any, str] | None = None  # (trustme.CA, the PEM file of its certificate)
+_host_contexts: dict[str, ssl.SSLContext] = {}
 
 
 def _test_ca() -> tuple[Any, str]:
@@ -67,6 +76,19 @@ def server_context(tls: bool | ssl.SSLContext, host: str) -> tuple[ssl.SSLContex
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert(*names).configure_cert(context)
     return context, path
+
+
+def host_context(host: str) -> ssl.SSLContext:
+    """A server context with a test-CA certificate for ``host`` (a provider host reached through a tunnel)."""
+    with _lock:
+        found = _host_contexts.get(host)
+    if found is None:
+        ca, _ = _test_ca()
+        found = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert(host).configure_cert(found)
+        with _lock:
+            found = _host_contexts.setdefault(host, found)
+    return found
 
 
 def client_context(cacert: str | os.PathLike[str] | None, insecure: bool) -> ssl.SSLContext:

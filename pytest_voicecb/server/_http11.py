@@ -15,7 +15,8 @@ How connections are served, so that slow or idle peers cost a file descriptor an
 - TLS (``tls``, a server context): a new connection goes straight to a worker, which does the
   handshake (``_tls.handshake``: its first byte within ``timeout``, all of it within ``header_timeout``),
   so a client that connects and sends nothing holds one worker, never the accept loop. A handshake that
-  fails is logged and reported as an aborted request.
+  fails is logged and reported as an aborted request. A client speaking plain HTTP gets a 400 saying to
+  use https, or is served in plain HTTP with ``plain_too`` (the simulator's proxy port).
 - Deadlines: a request head must be complete within ``header_timeout`` of its first byte, a body within
   ``timeout`` of its head, and no read may stall longer than ``timeout``; an idle connection is closed
   after ``timeout``.
@@ -101,9 +102,11 @@ class HTTP11Server:
         header_timeout: float,
         max_connections: int,
         tls: ssl.SSLContext | None = None,
+        plain_too: bool = False,
     ) -> None:
         self.receiver = receiver
         self.tls = tls
+        self.plain_too = plain_too  # with tls: a client speaking plain HTTP is served too (else refused)
         self.name = name
         self.error_reply = error_reply
         self.max_body_size = max_body_size
@@ -376,7 +379,8 @@ class HTTP11Server:
     def _work(self, conn: Conn | None) -> None:
         while conn is not None:
             try:
-                if self.tls is None or isinstance(conn.sock, ssl.SSLSocket) or self._secure(conn, self.tls):
+                tls = self.tls
+                if tls is None or isinstance(conn.sock, ssl.SSLSocket) or self.secure(conn, tls, self.plain_too):
                     Session(self, conn).run()
             except Exception:  # pragma: no cover - a bug here must cost one connection, never the server
                 _log.exception("the %s failed on a connection", self.name)
@@ -393,13 +397,16 @@ class HTTP11Server:
                         self._idle_workers -= 1
                         return
 
-    def _secure(self, conn: Conn, context: ssl.SSLContext) -> bool:
-        """The TLS handshake of a new connection, in its worker; False (closed, a failure reported as an
-        aborted request and logged) when it did not complete."""
+    def secure(self, conn: Conn, context: ssl.SSLContext, plain_too: bool = False) -> bool:
+        """The TLS handshake of a new connection (or a ``CONNECT`` tunnel), in its worker; False (closed, a
+        failure reported as an aborted request and logged) when it did not complete. A client speaking
+        plain HTTP is served so with ``plain_too``, else refused with a 400 saying to use https."""
         plain = conn.sock
         try:
             secured = _tls.handshake(plain, context, timeout=self.timeout, header_timeout=self.header_timeout)
         except _tls.PlainHttp:
+            if plain_too:
+                return True
             self._refuse_plain(plain)
             return False
         except (TimeoutError, ssl.SSLError, OSError) as exc:
