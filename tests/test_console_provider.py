@@ -140,15 +140,7 @@ def test_the_console_refuses_other_sites_and_browsers_without_the_token(
         ({"Host": "rebound.example", **json_type}, 403, b"not this simulator's address"),  # DNS rebinding
         ({"Origin": "http://evil.example", **json_type}, 403, b"is another site"),  # a form on another site
         ({"Origin": f"http://{endpoint}", **json_type}, 403, b"missing or wrong token"),  # our page, no token
-        (
-            {
-                "Origin": f"http://{endpoint}",
-                "X-Voicecb-Token": token[:-1] + ("y" if token.endswith("x") else "x"),
-                **json_type,
-            },
-            403,
-            b"wrong token",
-        ),
+        ({"Origin": f"http://{endpoint}", "X-Voicecb-Token": token[:-1] + ("y" if token.endswith("x") else "x"), **json_type}, 403, b"wrong token"),
         ({"Origin": f"http://{endpoint}", "X-Voicecb-Token": token, **json_type}, 200, b'"ok":true'),  # the page
         (json_type, 200, b'"ok":true'),  # a test or a script: no browser, no token needed
     ]
