@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import difflib
 import ipaddress
+import signal
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
@@ -145,6 +147,39 @@ def wrong_callback_url(shown: str, status: int, body: bytes, content_type: str |
     if status not in (404, 405) and not 300 <= status < 400:
         return None
     return f"{shown} answered HTTP {status} {describe_body(body, content_type)}: is this the callback URL? ({hint})"
+
+
+class Signals:
+    """The signals a command's main thread waits for, recorded without taking a lock.
+
+    A handler that sets a ``threading.Event`` can deadlock: it runs in the main thread, and when it
+    interrupts that thread inside the same Event's ``wait()``, it waits for a (non-reentrant) lock its
+    own thread holds. Here the handler only appends to a list, and ``wait`` sleeps in short steps.
+    """
+
+    def __init__(self, *numbers: int) -> None:
+        self.received: list[int] = []
+        for number in numbers:
+            signal.signal(number, self._on_signal)
+
+    def _on_signal(self, number: int, frame: object) -> None:
+        self.received.append(number)
+
+    def wait(self, timeout: float) -> None:
+        """Return when a signal has arrived (within 0.05 s), or after ``timeout`` seconds."""
+        end = time.monotonic() + timeout
+        while not self.received:
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, 0.05))
+
+    def take(self) -> list[int]:
+        """The signals received since the last call, oldest first."""
+        taken = []
+        while self.received:
+            taken.append(self.received.pop(0))
+        return taken
 
 
 def add_trust_options(parser: argparse.ArgumentParser) -> None:

@@ -131,9 +131,7 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"cannot write the log {args.log}: {exc.strerror or exc}")
     out, errors, records = _outlets(log)
     provider, console = _build(args, _Reporter(out, records, args.quiet))
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    signals = _cliutil.Signals(signal.SIGINT, signal.SIGTERM)
     try:
         provider.start()
     except (OSError, ImportError) as exc:
@@ -144,10 +142,8 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
     _announce(provider, args, console, out)
     try:
-        # Never an untimed wait: a signal the kernel hands to another thread would not wake it (the
-        # handler runs only when the main thread next runs Python), and SIGTERM was once ignored so.
-        while not stop.wait(0.5):
-            pass
+        while not signals.received:
+            signals.wait(3600)
     finally:
         provider.stop()
     counts = provider.backend.counts

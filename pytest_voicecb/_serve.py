@@ -170,7 +170,7 @@ def serve(args: argparse.Namespace) -> int:
     if console is not None:
         console.app.server = server
     _script_replies(server, args.reply)
-    signals = _Signals()
+    signals = _cliutil.Signals(signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     _start(server, args, log)
     _announce(server, args, log, forward, out, errors)
     if console is not None and feed is not None:
@@ -247,20 +247,6 @@ class _Recorder:
             self.out.say(line if relayed is None else f"{line} ({_text.one_line(relayed.describe(), 300)})")
 
 
-class _Signals:
-    """SIGINT, SIGTERM and SIGHUP, noted and woken on; handled by the serving loop, not in the handler."""
-
-    def __init__(self) -> None:
-        self.wake = threading.Event()
-        self.pending: list[int] = []
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, self._note)
-
-    def _note(self, number: int, frame: object) -> None:
-        self.pending.append(number)
-        self.wake.set()
-
-
 def _start(server: CallbackServer, args: argparse.Namespace, log: LogWriter | None) -> None:
     """Listen; a busy port or TLS without its extra is a usage error (the log closed first)."""
     try:
@@ -299,19 +285,17 @@ def _announce(
 
 
 def _serve_until_stopped(
-    server: CallbackServer, signals: _Signals, feed: Any, log: LogWriter | None, errors: Printer
+    server: CallbackServer, signals: _cliutil.Signals, feed: Any, log: LogWriter | None, errors: Printer
 ) -> None:
     """Every half second: forget the records (the lines and the log keep them), feed the console, and
     act on signals (SIGHUP reopens the log); returns at SIGINT or SIGTERM."""
     while True:
-        signals.wake.wait(0.5)
-        signals.wake.clear()
+        signals.wait(0.5)
         server.clear()  # the printed lines and the log are the record; keep memory flat
         if feed is not None:
             feed.flush()  # off the callback path: the console's rows are built here, in one batch
         stop = False
-        while signals.pending:
-            number = signals.pending.pop(0)
+        for number in signals.take():
             if number == signal.SIGHUP:
                 _reopen(log, errors)
             else:
