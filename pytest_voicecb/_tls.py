@@ -129,8 +129,9 @@ def handshake(sock: socket.socket, context: ssl.SSLContext, *, timeout: float, h
     """The server side of a TLS handshake on ``sock`` (non-blocking, just accepted): the encrypted socket.
 
     Raises ``TimeoutError`` when nothing arrived within ``timeout`` or the handshake took longer than
-    ``header_timeout`` from its first byte, ``PlainHttp`` when the client sent plain HTTP (``sock`` is left
-    open, to answer it), ``ssl.SSLError``/``OSError`` when it failed.
+    ``header_timeout`` from its first byte, ``EOFError`` when the client closed before sending anything,
+    ``PlainHttp`` when the client sent plain HTTP (``sock`` is left open, to answer it), and
+    ``ssl.SSLError``/``OSError`` when the handshake failed.
     """
     sock.setblocking(False)
     with selectors.DefaultSelector() as selector:
@@ -139,7 +140,9 @@ def handshake(sock: socket.socket, context: ssl.SSLContext, *, timeout: float, h
             raise TimeoutError(f"no TLS handshake began within {timeout:g} s")
         selector.unregister(sock)
         first = sock.recv(1, socket.MSG_PEEK)
-        if first and first != _HANDSHAKE_RECORD:
+        if not first:
+            raise EOFError("the client closed the connection before a handshake")
+        if first != _HANDSHAKE_RECORD:
             raise PlainHttp
         deadline = time.monotonic() + header_timeout
         secured = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)

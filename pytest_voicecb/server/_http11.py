@@ -409,6 +409,9 @@ class HTTP11Server:
                 return True
             self._refuse_plain(plain)
             return False
+        except EOFError:  # connected and closed without a byte: quietly, as in plain HTTP
+            self.close(plain)
+            return False
         except (TimeoutError, ssl.SSLError, OSError) as exc:
             if not self._stopping and not (isinstance(exc, TimeoutError) and "began" in str(exc)):
                 self._handshake_failed(_handshake_reason(exc))  # an idle connection closes quietly, as in plain HTTP
