@@ -86,3 +86,23 @@ def test_plain_http_to_the_tls_server_is_told_to_use_https(served: tuple[Served,
     sent = voicecb("send", server.url.replace("https://", "http://"))
     assert sent.returncode == 1
     assert "speaks HTTPS: use an https:// URL" in sent.stdout
+
+
+def test_the_live_console_works_over_https_and_still_refuses_other_sites() -> None:
+    import requests
+
+    server = Served("--tls", "--console")
+    try:
+        ca = server.wait_for_line("test CA").rsplit(" ", 1)[1]
+        console = server.wait_for_line("live console: ").split(": ", 1)[1]
+        assert console.startswith(f"https://127.0.0.1:{server.port}/_voicecb/?token=")
+        token = console.split("token=", 1)[1]
+        api = f"https://127.0.0.1:{server.port}/_voicecb/api/callbacks"
+        ours = {"X-Voicecb-Token": token, "Origin": f"https://127.0.0.1:{server.port}"}
+        assert requests.get(api, headers=ours, verify=ca, timeout=10).status_code == 200
+        theirs = {**ours, "Origin": "https://evil.example"}
+        refused = requests.get(api, headers=theirs, verify=ca, timeout=10)
+        assert refused.status_code == 403
+        assert "another site" in refused.json()["error"]
+    finally:
+        server.close()

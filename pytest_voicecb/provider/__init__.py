@@ -320,7 +320,7 @@ class Provider:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT``: the base of every API served."""
+        """``http://127.0.0.1:PORT`` (``https://`` with ``tls``): the base of every API served."""
         return self.server.base_url
 
     @property

@@ -162,7 +162,8 @@ class CallbackServer:
 
     @property
     def url(self) -> str:
-        """The callback URL, ``http://127.0.0.1:PORT/voice/callback`` unless another path was given."""
+        """The callback URL, ``http://127.0.0.1:PORT/voice/callback`` unless another path was given
+        (``https://`` with ``tls``)."""
         return self.url_for(self.path)
 
     def url_for(self, path: str) -> str:
