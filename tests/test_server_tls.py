@@ -8,6 +8,7 @@ import os
 import socket
 import ssl
 import sys
+import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -178,3 +179,42 @@ def test_a_relay_posts_to_voicecb_server_over_https(pytester: pytest.Pytester) -
     assert env_file is None or "voicecb-ca" not in env_file
     result = pytester.runpytest("-p", "no:randomly")
     result.assert_outcomes(passed=3)
+
+
+def test_a_quiet_keep_alive_tls_connection_is_served_again_after_waiting_in_the_selector(
+    server: CallbackServer,
+) -> None:
+    """A worker hands a connection quiet for 0.25 s back to the selector; over TLS its next request is
+    still read there and answered."""
+    context = ssl.create_default_context(cafile=server.ca_path)
+    body = json.dumps(payload()).encode()
+    head = f"POST /voice/callback HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+    raw = socket.create_connection(("127.0.0.1", server.port))
+    with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        tls.settimeout(10)
+        for _ in range(2):
+            tls.sendall(head + body)
+            reply = b""
+            while not reply.endswith(b'"errmsg":"OK"}'):
+                chunk = tls.recv(65536)
+                assert chunk, reply
+                reply += chunk
+            assert reply.startswith(b"HTTP/1.1 200")
+            threading.Event().wait(0.5)  # past the keep-alive grace: back in the selector
+    assert len(server.wait_for(2)) == 2
+
+
+def test_a_tls_body_that_stalls_is_cut_at_timeout_and_recorded_truncated() -> None:
+    """Deadlines hold inside TLS: a read past its time must end (a kernel receive timeout under OpenSSL
+    would be retried for ever), so the stalled body is answered 400 and recorded as truncated."""
+    with CallbackServer(tls=True, timeout=0.5) as stalling:
+        context = ssl.create_default_context(cafile=stalling.ca_path)
+        raw = socket.create_connection(("127.0.0.1", stalling.port))
+        with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            tls.settimeout(20)
+            tls.sendall(b"POST /voice/callback HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + b"{" * 10)
+            reply = tls.recv(65536)
+        assert reply.startswith(b"HTTP/1.1 400"), reply
+        (record,) = stalling.wait_for(1)
+        assert record.truncated
+        assert record.body == b"{" * 10
