@@ -10,6 +10,7 @@ import argparse
 import difflib
 import ipaddress
 import signal
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
@@ -20,6 +21,7 @@ from pytest_voicecb import _checks, _text
 __all__ = [
     "UsageError",
     "VoicecbParser",
+    "add_trust_options",
     "bounded",
     "count",
     "describe_body",
@@ -178,3 +180,29 @@ class Signals:
         while self.received:
             taken.append(self.received.pop(0))
         return taken
+
+
+def add_trust_options(parser: argparse.ArgumentParser) -> None:
+    """``--cacert FILE`` and ``--insecure``, for the commands that post to a handler's https:// URL."""
+    parser.add_argument(
+        "--cacert",
+        metavar="FILE",
+        help="for an https:// URL: trust the CA in FILE (PEM), e.g. the CA file voicecb serve --tls prints",
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="for an https:// URL: do not verify the server's certificate at all (said as a warning)",
+    )
+
+
+def trust_options(args: argparse.Namespace, command: str) -> dict[str, Any]:
+    """``CallbackClient``'s ``cacert`` and ``insecure`` from the options; ``--insecure`` is warned about."""
+    if args.insecure:
+        print(
+            f"voicecb {command}: warning: --insecure: the server's TLS certificate is not verified; "
+            "anyone in between can read and change the callbacks (--cacert FILE trusts a private CA instead)",
+            file=sys.stderr,
+            flush=True,
+        )
+    return {"cacert": args.cacert, "insecure": args.insecure}

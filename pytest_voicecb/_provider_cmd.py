@@ -15,12 +15,16 @@ import secrets
 import signal
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_voicecb import _cliutil, _text
 from pytest_voicecb._output import LogOutlet, Printer, say_goodbye
 from pytest_voicecb._text import preview, safe
 from pytest_voicecb.log import LogWriter
+
+if TYPE_CHECKING:
+    from pytest_voicecb.provider import Provider
+    from pytest_voicecb.provider.models import Attempt, Delivery, Send
 
 __all__ = ["EPILOG", "add_parser", "run"]
 
@@ -30,7 +34,9 @@ examples:
   voicecb provider --callback-url http://127.0.0.1:8000/voice/callback --port 9100 --scale 60 --log calls.jsonl
 
 Point the official SDK at the printed endpoint: HttpProfile(protocol="http", endpoint=ENDPOINT); the
-legacy API is at the printed legacy URL. Numbers +8613900000001 (no answer), +8613900000002 (call
+legacy API is at the printed legacy URL. With --tls keep the SDK's default https and trust the printed
+ca_path: HttpProfile(endpoint=ENDPOINT, certification=CA_PATH) in Python, NODE_EXTRA_CA_CERTS=CA_PATH for
+Node.js (the proxy mode needs plain http: without --tls). Numbers +8613900000001 (no answer), +8613900000002 (call
 error), +8613900000003 (presses 1), +86139000001NN (failure code NN), +8613900000201 (rate limited),
 +8613900000202 (no balance) choose an outcome; see pytest_voicecb.provider for the whole table.
 The seed is printed at start (random unless --seed): --seed N replays a run's callids. Printed lines and
@@ -96,6 +102,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--open", action="store_true", help="open the console in a web browser (implies --console)")
     parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve the APIs over HTTPS (the SDKs' default protocol) with a certificate from a throw-away "
+        "test CA; its file is printed as ca_path (needs pytest-voicecb[tls])",
+    )
+    parser.add_argument(
+        "--cacert",
+        metavar="FILE",
+        help="deliver to an https:// --callback-url trusting the CA in FILE (PEM), e.g. voicecb serve --tls's",
+    )
+    parser.add_argument(
         "--hold",
         action="store_true",
         help="hold every call until decided by hand (the console's buttons, POST /voicecb-api/decide)",
@@ -105,90 +122,25 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run until SIGINT/SIGTERM; 2 for a usage problem (printed), else 0."""
-    from pytest_voicecb.client import TargetError, resolve_target
-    from pytest_voicecb.contract import kind_named
-    from pytest_voicecb.provider import Provider, RetryPolicy, SystemClock, proxy
-    from pytest_voicecb.provider.control import attempt_data, send_data
-    from pytest_voicecb.provider.models import Attempt, Delivery, Send
-
-    def fail(message: str) -> int:
-        print(f"voicecb provider: {message}", file=sys.stderr, flush=True)
-        return 2
-
-    if not _cliutil.is_loopback(args.host) and not args.allow_remote:
-        return fail(f"refusing to bind {args.host}, which other hosts can reach; pass --allow-remote if intended")
-    try:
-        args.callback_url = _cliutil.http_url(args.callback_url)  # host:port/path as the other commands take it
-        resolve_target(args.callback_url)
-    except (argparse.ArgumentTypeError, TargetError, TypeError) as exc:
-        return fail(f"bad --callback-url {args.callback_url!r}: {exc}")
+    problem = _check_arguments(args)
+    if problem:
+        return _fail(problem)
     try:
         log = LogWriter(args.log) if args.log else None
     except OSError as exc:
-        return fail(f"cannot write the log {args.log}: {exc.strerror or exc}")
+        return _fail(f"cannot write the log {args.log}: {exc.strerror or exc}")
     out, errors, records = _outlets(log)
-
-    def emit(line: str, record: dict[str, Any]) -> None:
-        """Queued, never waited for: a closed stdout or a full disk never reaches a send or a delivery."""
-        if records is not None:
-            records.put(record)
-        if not args.quiet:
-            out.say(line)
-
-    def on_send(send: Send) -> None:
-        emit(f"send    {safe(send.summary())}", {"event": "send", **send_data(send)})
-
-    def on_attempt(delivery: Delivery, attempt: Attempt) -> None:
-        problems = "; ".join(attempt.verdict.problems) if attempt.verdict and attempt.verdict.problems else ""
-        outcome = "acknowledged" if attempt.acknowledged else f"FAILED ({problems or attempt.error})"
-        reply = f"HTTP {attempt.reply.status} {preview(attempt.reply.body, 80)}" if attempt.reply else "no reply"
-        kind = kind_named(delivery.kind, short=True)
-        line = f"deliver #{delivery.seq} {kind} callid {delivery.callid} attempt {attempt.number}: {outcome}"
-        record = {"event": "delivery", "seq": delivery.seq, "kind": delivery.kind, "callid": delivery.callid}
-        record.update(payload=delivery.payload, state=delivery.state, **attempt_data(attempt))
-        emit(f"{line}, {safe(reply)}", record)
-
-    policy = RetryPolicy(args.retries, args.backoff, timeout=args.timeout)
-    seed = args.seed if args.seed is not None else str(secrets.randbelow(10**9))
-    provider = Provider(
-        args.callback_url,
-        seed=seed,
-        keep=args.keep,
-        clock=SystemClock(args.scale),
-        retry=policy,
-        duplicates=args.duplicates,
-        failure_first=args.failure_first,
-        host=args.host,
-        port=args.port,
-        on_send=on_send,
-        on_attempt=on_attempt,
-    )
-    console = None
-    if args.console or args.open:
-        from pytest_voicecb.console.provider_page import ConsoleControlApi
-
-        console = provider.control = ConsoleControlApi(provider)  # the control API plus its page
-    if args.hold:
-        provider.on().hold()  # any-number rules come after the console's per-number scripts
+    provider, console = _build(args, _Reporter(out, records, args.quiet))
     signals = _cliutil.Signals(signal.SIGINT, signal.SIGTERM)
     try:
         provider.start()
-    except OSError as exc:
+    except (OSError, ImportError) as exc:
         if log is not None:
             log.close()
-        return fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
-    out.say(
-        f"provider listening on {provider.url} {proxy.STARTUP_HINT}, delivering to {args.callback_url} "
-        f"(seed {seed}: --seed {seed} replays)"
-    )
-    for name, value in provider.settings().items():
-        out.say(f"  {name} = {value}")
-    if console is not None:
-        out.say(f"console: {console.url()}")
-        if args.open:
-            import webbrowser
-
-            threading.Thread(target=webbrowser.open, args=(console.url(),), daemon=True).start()
+        if isinstance(exc, ImportError):
+            return _fail(f"--tls: {exc}")
+        return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+    _announce(provider, args, console, out)
     try:
         while not signals.received:
             signals.wait(3600)
@@ -200,6 +152,113 @@ def run(args: argparse.Namespace) -> int:
     if log is not None:
         log.close()
     return 0
+
+
+def _fail(message: str) -> int:
+    print(f"voicecb provider: {message}", file=sys.stderr, flush=True)
+    return 2
+
+
+def _check_arguments(args: argparse.Namespace) -> str:
+    """What is wrong with the options (empty when nothing); normalises ``--callback-url``."""
+    from pytest_voicecb._tls import client_context
+    from pytest_voicecb.client import TargetError, resolve_target
+
+    if not _cliutil.is_loopback(args.host) and not args.allow_remote:
+        return f"refusing to bind {args.host}, which other hosts can reach; pass --allow-remote if intended"
+    try:
+        args.callback_url = _cliutil.http_url(args.callback_url)  # host:port/path as the other commands take it
+        resolve_target(args.callback_url)
+    except (argparse.ArgumentTypeError, TargetError, TypeError) as exc:
+        return f"bad --callback-url {args.callback_url!r}: {exc}"
+    if args.cacert is not None:
+        try:
+            client_context(args.cacert, insecure=False)
+        except ValueError as exc:
+            return f"--cacert: {exc}"
+    return ""
+
+
+class _Reporter:
+    """The provider's ``on_send`` and ``on_attempt``: a line printed and a record logged for each, queued
+    and never waited for, so a closed stdout or a full disk never reaches a send or a delivery."""
+
+    def __init__(self, out: Printer, records: LogOutlet | None, quiet: bool) -> None:
+        self.out, self.records, self.quiet = out, records, quiet
+
+    def emit(self, line: str, record: dict[str, Any]) -> None:
+        if self.records is not None:
+            self.records.put(record)
+        if not self.quiet:
+            self.out.say(line)
+
+    def on_send(self, send: Send) -> None:
+        from pytest_voicecb.provider.control import send_data
+
+        self.emit(f"send    {safe(send.summary())}", {"event": "send", **send_data(send)})
+
+    def on_attempt(self, delivery: Delivery, attempt: Attempt) -> None:
+        from pytest_voicecb.contract import kind_named
+        from pytest_voicecb.provider.control import attempt_data
+
+        problems = "; ".join(attempt.verdict.problems) if attempt.verdict and attempt.verdict.problems else ""
+        outcome = "acknowledged" if attempt.acknowledged else f"FAILED ({problems or attempt.error})"
+        reply = f"HTTP {attempt.reply.status} {preview(attempt.reply.body, 80)}" if attempt.reply else "no reply"
+        kind = kind_named(delivery.kind, short=True)
+        line = f"deliver #{delivery.seq} {kind} callid {delivery.callid} attempt {attempt.number}: {outcome}"
+        record = {"event": "delivery", "seq": delivery.seq, "kind": delivery.kind, "callid": delivery.callid}
+        record.update(payload=delivery.payload, state=delivery.state, **attempt_data(attempt))
+        self.emit(f"{line}, {safe(reply)}", record)
+
+
+def _build(args: argparse.Namespace, reporter: _Reporter) -> tuple[Provider, Any]:
+    """The simulator the options describe (not started), and its console when asked for."""
+    from pytest_voicecb.provider import Provider, RetryPolicy, SystemClock
+
+    if args.seed is None:
+        args.seed = str(secrets.randbelow(10**9))
+    provider = Provider(
+        args.callback_url,
+        seed=args.seed,
+        keep=args.keep,
+        clock=SystemClock(args.scale),
+        retry=RetryPolicy(args.retries, args.backoff, timeout=args.timeout),
+        duplicates=args.duplicates,
+        failure_first=args.failure_first,
+        host=args.host,
+        port=args.port,
+        on_send=reporter.on_send,
+        on_attempt=reporter.on_attempt,
+        tls=args.tls,
+        cacert=args.cacert,
+    )
+    console = None
+    if args.console or args.open:
+        from pytest_voicecb.console.provider_page import ConsoleControlApi
+
+        console = provider.control = ConsoleControlApi(provider)  # the control API plus its page
+    if args.hold:
+        provider.on().hold()  # any-number rules come after the console's per-number scripts
+    return provider, console
+
+
+def _announce(provider: Provider, args: argparse.Namespace, console: Any, out: Printer) -> None:
+    """The start-up lines: the address (and the proxy hint), the seed, the settings, the console."""
+    from pytest_voicecb.provider import proxy
+
+    hint = f" {proxy.TLS_STARTUP_HINT if args.tls else proxy.STARTUP_HINT}"
+    out.say(
+        f"provider listening on {provider.url}{hint}, delivering to {args.callback_url} "
+        f"(seed {args.seed}: --seed {args.seed} replays)"
+    )
+    for name, value in provider.settings().items():
+        out.say(f"  {name} = {value}")
+    if console is not None:
+        out.say(f"console: {console.url()}")
+        if args.open:
+            import webbrowser
+
+            threading.Thread(target=webbrowser.open, args=(console.url(),), daemon=True).start()
 
 
 def _outlets(log: LogWriter | None) -> tuple[Printer, Printer, LogOutlet | None]:

@@ -50,6 +50,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--strict", action="store_true", help="warnings fail (as in voicecb check --strict)")
     parser.add_argument("--timeout", type=_cliutil.positive, default=5.0, metavar="S", help="seconds per delivery (5)")
     parser.add_argument("--show-secrets", action="store_true", help="print credentials in the URL as they are")
+    _cliutil.add_trust_options(parser)
     parser.set_defaults(run=run)
     return parser
 
@@ -68,7 +69,9 @@ def run(args: argparse.Namespace) -> int:
     records = read_records(args.log)
     read = sent = failed = warned = undeliverable = 0
     try:
-        client = CallbackClient(args.url, timeout=args.timeout, redact=not args.show_secrets)
+        client = CallbackClient(
+            args.url, timeout=args.timeout, redact=not args.show_secrets, **_cliutil.trust_options(args, "replay")
+        )
     except (TargetError, ValueError) as exc:
         raise UsageError(f"bad URL {args.url!r}: {exc}") from None
     try:

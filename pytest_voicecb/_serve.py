@@ -38,6 +38,7 @@ examples:
   voicecb serve --host 0.0.0.0 --allow-remote     (reachable from other hosts, e.g. in docker-compose)
   voicecb serve --console --open                  (watch callbacks arrive in a browser, script replies)
   voicecb serve --forward-to 127.0.0.1:8000/voice/callback   (relay to your handler, judge its replies)
+  voicecb serve --tls --port 0                    (https://, the test CA's file printed for clients to trust)
 
 --forward-to URL: each callback is relayed byte for byte to the handler at URL and the handler's reply
 goes back to the sender; the line printed per callback ends with the handler's status and verdict, and
@@ -106,6 +107,11 @@ def add_serve(commands: argparse._SubParsersAction[_cliutil.VoicecbParser]) -> N
         "--forward-timeout", type=_cliutil.positive, default=5.0, metavar="S", help="seconds per relay (5)"
     )
     serve_parser.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address")
+    serve_parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS with a certificate from a throw-away test CA, its file printed (needs pytest-voicecb[tls])",
+    )
     serve_parser.add_argument("--quiet", action="store_true", help="do not print a line per callback")
     serve_parser.add_argument(
         "--console", action="store_true", help="serve a live web console at /_voicecb/ on the same port"
@@ -140,7 +146,6 @@ def _line_of(recorded: RecordedCallback, record: dict[str, Any]) -> str:
 
 def serve(args: argparse.Namespace) -> int:
     """Run ``voicecb serve`` until SIGINT or SIGTERM; returns the exit status."""
-    from pytest_voicecb import log as logfile
     from pytest_voicecb.server import CallbackServer
 
     if not _cliutil.is_loopback(args.host) and not args.allow_remote:
@@ -152,6 +157,39 @@ def serve(args: argparse.Namespace) -> int:
     server_log.addHandler(logging.NullHandler())
     server_log.propagate = False
     log = _open_log(args.log, args.log_follow_symlinks) if args.log else None
+    out, errors = _printers(log)
+    forward = _forwarder(args)
+    if forward is not None:
+        _probe_upstream(forward, errors)
+    feed, console = _console(args)
+    recorder = _Recorder(args.quiet, log, forward, feed, out, errors)
+    mounts = {console.PREFIX: console.app} if console is not None else None
+    server = CallbackServer(
+        args.host, args.port, path=args.path, on_callback=recorder, mounts=mounts, answer=forward, tls=args.tls
+    )
+    if console is not None:
+        console.app.server = server
+    _script_replies(server, args.reply)
+    signals = _cliutil.Signals(signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    _start(server, args, log)
+    _announce(server, args, log, forward, out, errors)
+    if console is not None and feed is not None:
+        feed.url = server.url[: -len(server.path)] if server.url.endswith(server.path) else server.url
+        console.say(out, args.open)
+    try:
+        _serve_until_stopped(server, signals, feed, log, errors)
+    finally:
+        server.stop()
+        if forward is not None:
+            forward.close()
+        if log is not None:
+            log.close()
+    say_goodbye("voicecb serve", f"stopped after {_text.plural(recorder.received, 'callback')}", out, errors)
+    return 0
+
+
+def _printers(log: LogWriter | None) -> tuple[Printer, Printer]:
+    """stdout and stderr, each behind its own bounded queue: a stdout nobody reads never holds up a reply."""
     sys.stdout.flush()
     sys.stderr.flush()
     errors = Printer(sys.stderr.fileno(), "stderr")
@@ -164,52 +202,74 @@ def serve(args: argparse.Namespace) -> int:
             + ", but no longer printed"
         ),
     )
-    forward = _forwarder(args)
-    if forward is not None:
-        _probe_upstream(forward, errors)
-    count_lock = threading.Lock()
-    received = 0
-    feed, console = _console(args)
+    return out, errors
 
-    def on_callback(recorded: RecordedCallback) -> None:
-        nonlocal received
+
+class _Recorder:
+    """The server's ``on_callback``: each callback logged (before it is answered), fed to the console,
+    counted and printed."""
+
+    def __init__(
+        self,
+        quiet: bool,
+        log: LogWriter | None,
+        forward: Forwarder | None,
+        feed: Any,
+        out: Printer,
+        errors: Printer,
+    ) -> None:
+        self.quiet, self.log, self.forward, self.feed, self.out, self.errors = quiet, log, forward, feed, out, errors
+        self.received = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, recorded: RecordedCallback) -> None:
+        from pytest_voicecb import log as logfile
+
         record = logfile.record_of(recorded)
-        relayed = forward.last() if forward is not None else None
+        relayed = self.forward.last() if self.forward is not None else None
         if relayed is not None:
             record["forwarded"] = relayed.to_record()
-        if log is not None:
+        if self.log is not None:
             try:
-                log.write(record)
+                self.log.write(record)
             except OSError as exc:
-                errors.say(
-                    f"voicecb serve: cannot write the log {log.path}: {exc.strerror or exc}; answered 500 "
+                self.errors.say(
+                    f"voicecb serve: cannot write the log {self.log.path}: {exc.strerror or exc}; answered 500 "
                     "(the sender may retry)"
                 )
                 raise  # the server answers 500, so the sender knows the callback was not taken
-        if feed is not None:
-            feed.add(recorded, record)
-        with count_lock:
-            received += 1
-        if not args.quiet:
+        if self.feed is not None:
+            self.feed.add(recorded, record)
+        with self._lock:
+            self.received += 1
+        if not self.quiet:
             line = _line_of(recorded, record)
-            out.say(line if relayed is None else f"{line} ({_text.one_line(relayed.describe(), 300)})")
+            self.out.say(line if relayed is None else f"{line} ({_text.one_line(relayed.describe(), 300)})")
 
-    mounts = {console.PREFIX: console.app} if console is not None else None
-    server = CallbackServer(
-        args.host, args.port, path=args.path, on_callback=on_callback, mounts=mounts, answer=forward
-    )
-    if console is not None:
-        console.app.server = server
-    _script_replies(server, args.reply)
-    signals = _cliutil.Signals(signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+def _start(server: CallbackServer, args: argparse.Namespace, log: LogWriter | None) -> None:
+    """Listen; a busy port or TLS without its extra is a usage error (the log closed first)."""
     try:
         server.start()
-    except OSError as exc:
+    except (OSError, ImportError) as exc:
         if log is not None:
             log.close()
+        if isinstance(exc, ImportError):
+            raise UsageError(f"--tls: {exc}") from None
         # Said once: the server's own message already names the address, so take the bare reason.
         reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {reason}") from None
+
+
+def _announce(
+    server: CallbackServer,
+    args: argparse.Namespace,
+    log: LogWriter | None,
+    forward: Forwarder | None,
+    out: Printer,
+    errors: Printer,
+) -> None:
+    """The start-up lines: where it listens, logs and forwards, the CA file to trust with --tls."""
     if not _cliutil.is_loopback(args.host):
         errors.say(
             f"voicecb serve: warning: {args.host} is reachable from other hosts, and the server records "
@@ -220,31 +280,28 @@ def serve(args: argparse.Namespace) -> int:
         + (f", logging to {_text.safe(log.path)}" if log else "")
         + (f", forwarding to {_text.safe(forward.url)}" if forward else "")
     )
-    if console is not None and feed is not None:
-        feed.url = server.url[: -len(server.path)] if server.url.endswith(server.path) else server.url
-        console.say(out, args.open)
-    try:
-        while True:
-            signals.wait(0.5)
-            server.clear()  # the printed lines and the log are the record; keep memory flat
-            if feed is not None:
-                feed.flush()  # off the callback path: the console's rows are built here, in one batch
-            stop = False
-            for number in signals.take():
-                if number == signal.SIGHUP:
-                    _reopen(log, errors)
-                else:
-                    stop = True
-            if stop:
-                break
-    finally:
-        server.stop()
-        if forward is not None:
-            forward.close()
-        if log is not None:
-            log.close()
-    say_goodbye("voicecb serve", f"stopped after {_text.plural(received, 'callback')}", out, errors)
-    return 0
+    if server.ca_path is not None:
+        out.say(f"test CA (trust it, e.g. SSL_CERT_FILE / NODE_EXTRA_CA_CERTS / --cacert): {server.ca_path}")
+
+
+def _serve_until_stopped(
+    server: CallbackServer, signals: _cliutil.Signals, feed: Any, log: LogWriter | None, errors: Printer
+) -> None:
+    """Every half second: forget the records (the lines and the log keep them), feed the console, and
+    act on signals (SIGHUP reopens the log); returns at SIGINT or SIGTERM."""
+    while True:
+        signals.wait(0.5)
+        server.clear()  # the printed lines and the log are the record; keep memory flat
+        if feed is not None:
+            feed.flush()  # off the callback path: the console's rows are built here, in one batch
+        stop = False
+        for number in signals.take():
+            if number == signal.SIGHUP:
+                _reopen(log, errors)
+            else:
+                stop = True
+        if stop:
+            return
 
 
 def _probe_upstream(forward: Forwarder, errors: Printer) -> None:

@@ -45,8 +45,9 @@ def own_host(header: str | None, hosts: set[str], *, remote: bool = False) -> bo
 
 
 def foreign_origin(origin: str | None, hosts: set[str]) -> bool:
-    """Whether a request's ``Origin`` is another site's (no ``Origin``: not a browser's cross-site request)."""
-    return origin is not None and origin.removeprefix("http://") not in hosts
+    """Whether a request's ``Origin`` is another site's (no ``Origin``: not a browser's cross-site request);
+    ``http://`` and ``https://`` (a server with ``tls``) name the same site on the same port."""
+    return origin is not None and origin.removeprefix("http://").removeprefix("https://") not in hosts
 
 
 def browser_request(headers: Mapping[str, str], hosts: set[str]) -> str:

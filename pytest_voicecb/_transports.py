@@ -20,6 +20,7 @@ import logging
 import queue
 import random
 import socket
+import ssl
 import threading
 import time
 import traceback
@@ -32,6 +33,7 @@ from werkzeug.datastructures import Headers
 
 from pytest_voicecb._models import Reply, SentRequest
 from pytest_voicecb._text import safe, shorten
+from pytest_voicecb._tls import untrusted_reason
 from pytest_voicecb.asgi import AsgiBridge
 from pytest_voicecb.errors import DeliveryError, TargetError
 
@@ -337,8 +339,9 @@ def _status_code(status_line: str) -> int:
 class HttpTransport:
     """Real HTTP over one keep-alive connection (stdlib ``http.client``), reopened when it breaks."""
 
-    def __init__(self, scheme: str, host: str, port: int) -> None:
+    def __init__(self, scheme: str, host: str, port: int, context: ssl.SSLContext | None = None) -> None:
         self.scheme, self.host, self.port = scheme, host, port
+        self.context = context  # https: whom to trust (None: the system's CAs)
         self._conn: http.client.HTTPConnection | None = None
         self._lock = threading.Lock()
 
@@ -356,7 +359,7 @@ class HttpTransport:
         if self._conn is not None and self._conn.sock is not None:
             return self._conn, True
         self._drop()
-        self._conn = _new_connection(self.scheme, self.host, self.port, timeout)
+        self._conn = _new_connection(self.scheme, self.host, self.port, timeout, self.context)
         return self._conn, False
 
     def deliver(self, request: SentRequest, path: str, timeout: float | None, max_size: int) -> Reply:
@@ -389,7 +392,7 @@ class HttpTransport:
         deadline = None if timeout is None else time.monotonic() + timeout
 
         def prepare(request: SentRequest, path: str) -> Callable[[], Reply]:
-            conn = _new_connection(self.scheme, self.host, self.port, timeout)
+            conn = _new_connection(self.scheme, self.host, self.port, timeout, self.context)
             try:
                 conn.connect()
             except BaseException as exc:
@@ -411,9 +414,12 @@ class HttpTransport:
         return _all_at_once(requests, prepare, timeout, "the server")
 
 
-def _new_connection(scheme: str, host: str, port: int, timeout: float | None) -> http.client.HTTPConnection:
-    kind = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
-    return kind(host, port, timeout=timeout)
+def _new_connection(
+    scheme: str, host: str, port: int, timeout: float | None, context: ssl.SSLContext | None
+) -> http.client.HTTPConnection:
+    if scheme == "https":
+        return http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
+    return http.client.HTTPConnection(host, port, timeout=timeout)
 
 
 def _time_left(deadline: float) -> float:
@@ -594,6 +600,10 @@ def _delivery_error(request: SentRequest, exc: BaseException, timeout: float | N
     host = urllib.parse.urlsplit(request.url).netloc
     if isinstance(exc, ConnectionRefusedError):
         return DeliveryError(request, f"connection refused (nothing is listening on {host})", unreachable=True)
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return DeliveryError(request, untrusted_reason(host, exc), unreachable=True)
+    if isinstance(exc, ssl.SSLError):
+        return DeliveryError(request, f"the TLS handshake with {host} failed ({safe(exc.reason or str(exc))})")
     if isinstance(exc, socket.gaierror):
         return DeliveryError(request, f"cannot resolve the host of {host} ({exc.strerror or exc})", unreachable=True)
     if isinstance(exc, (TimeoutError, socket.timeout)):

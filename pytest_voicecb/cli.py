@@ -184,6 +184,7 @@ def _add_check(commands: argparse._SubParsersAction[_cliutil.VoicecbParser]) -> 
     check.add_argument("-v", "--verbose", action="store_true", help="list every check id and message of each cause")
     _add_effects_options(check)
     _add_show_secrets(check)
+    _cliutil.add_trust_options(check)
     check.set_defaults(run=_check)
 
 
@@ -256,6 +257,7 @@ def _add_send(commands: argparse._SubParsersAction[_cliutil.VoicecbParser]) -> N
         help="seconds a delivery may take in all, connect to last byte of the reply (default 5)",
     )
     _add_show_secrets(send)
+    _cliutil.add_trust_options(send)
     send.set_defaults(run=_send)
 
 
@@ -324,7 +326,10 @@ def _check(args: argparse.Namespace) -> int:
     html_file = _ReportFile(args.html, "HTML") if args.html else None
     ci_files = _ci_report_files(args)
     try:
-        with _client(args.url, path=args.path, paths=paths, timeout=timeout, redact=not args.show_secrets) as client:
+        trust = _cliutil.trust_options(args, "check")
+        with _client(
+            args.url, path=args.path, paths=paths, timeout=timeout, redact=not args.show_secrets, **trust
+        ) as client:
             shown = _shown_url(client.url, args.show_secrets)
             _probe(client, args.seed, shown)
             try:
@@ -444,6 +449,10 @@ def _rerun_command(args: argparse.Namespace, seed: object) -> str:
         words += ["--skip", pattern]
     if args.strict:
         words.append("--strict")
+    if args.cacert:
+        words += ["--cacert", args.cacert]
+    if args.insecure:
+        words.append("--insecure")
     for option in ("effects_url", "effects_cmd", "prepare_url", "prepare_cmd"):
         if getattr(args, option, None):
             words += [f"--{option.replace('_', '-')}", getattr(args, option)]
@@ -572,7 +581,8 @@ def _send(args: argparse.Namespace) -> int:
     failures: list[str] = []
     warnings: list[str] = []
     expected = ""
-    with _client(args.url, timeout=args.timeout, redact=not args.show_secrets) as client:
+    trust = _cliutil.trust_options(args, "send")
+    with _client(args.url, timeout=args.timeout, redact=not args.show_secrets, **trust) as client:
         shown = _shown_url(client.url, args.show_secrets)
         for n in range(1, args.times + 1):
             reply = _deliver(client, what, args.timeout, shown, headers=headers)

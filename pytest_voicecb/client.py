@@ -20,6 +20,7 @@ import base64
 import importlib
 import inspect
 import ipaddress
+import os
 import re
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -29,6 +30,7 @@ from werkzeug.datastructures import Headers
 from pytest_voicecb import _checks
 from pytest_voicecb._models import Reply, SentRequest
 from pytest_voicecb._text import shorten
+from pytest_voicecb._tls import client_context
 from pytest_voicecb._transports import HttpTransport, Transport, WsgiTransport
 from pytest_voicecb.asgi import AsgiBridge, is_asgi
 from pytest_voicecb.contract import CALLBACK_MODELS, DEFAULT_PATH, JSON_CONTENT_TYPE, encode, kind_named
@@ -191,7 +193,10 @@ class CallbackClient:
     up to ``max_reply_size`` bytes. ``paths`` maps callback kinds (``prompt`` or
     ``voiceprompt_callback``) to their own paths, for handlers with one URL per kind. ``remote_addr`` is
     the client address an in-process app sees. ``redact`` (default) hides credentials (Authorization,
-    Cookie, Proxy-Authorization, ``user:pass@``) in messages and reproducers. Use as a context manager,
+    Cookie, Proxy-Authorization, ``user:pass@``) in messages and reproducers. For ``https://`` URLs,
+    ``cacert`` is a PEM file of the CA to trust instead of the system's (``server.ca_path`` of a voicecb
+    server with ``tls=True``), and ``insecure=True`` verifies nothing (say so where you choose it); a
+    certificate not trusted is a ``DeliveryError`` naming the host and the fix. Use as a context manager,
     or call ``close()``.
     """
 
@@ -206,6 +211,8 @@ class CallbackClient:
         paths: Mapping[str, str] | None = None,
         remote_addr: str = "127.0.0.1",
         redact: bool = True,
+        cacert: str | os.PathLike[str] | None = None,
+        insecure: bool = False,
     ) -> None:
         self.timeout = _checks.optional_seconds("timeout", timeout)
         self.max_reply_size = _checks.whole("max_reply_size", max_reply_size, minimum=1)
@@ -213,6 +220,8 @@ class CallbackClient:
         self.remote_addr = _check_address(remote_addr)
         if not isinstance(redact, bool):
             raise TypeError(f"redact must be True or False, got {redact!r}")
+        if not isinstance(insecure, bool):
+            raise TypeError(f"insecure must be True or False, got {insecure!r}")
         self.redact = redact
         self.target = resolve_target(target)
         self.description = describe_target(self.target)
@@ -226,7 +235,8 @@ class CallbackClient:
             self.base_url = f"{scheme}://{shown_host}" + ("" if default_port else f":{port}")
             self.path = _check_path(path if path is not None else (url_path or DEFAULT_PATH))
             self._authorization = _basic_auth(self.target)
-            self._transport = HttpTransport(scheme, host, port)
+            context = client_context(cacert, insecure) if scheme == "https" else None
+            self._transport = HttpTransport(scheme, host, port, context)
         else:
             if not isinstance(base_url, str):
                 raise TypeError(f"base_url must be an http(s):// URL, got {type(base_url).__name__}")

@@ -18,6 +18,8 @@ from pytest_voicecb._provider_fixtures import _voicecb_session_provider, voicecb
 from pytest_voicecb._settings import HOW_TO_CONFIGURE, path_for, settings
 
 if TYPE_CHECKING:
+    import ssl
+
     from pytest_voicecb.client import CallbackClient
     from pytest_voicecb.conformance import Report
     from pytest_voicecb.factory import PayloadFactory
@@ -65,6 +67,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "(default /voice/callback; overrides the voicecb_path ini option).",
     )
     parser.addini("voicecb_path", "the path callbacks are posted to (see --voicecb-path)", default="")
+    parser.addini(
+        "voicecb_server_tls",
+        "serve voicecb_server over HTTPS with a certificate from a test CA (its PEM file: voicecb_server.ca_path; "
+        "needs pytest-voicecb[tls])",
+        type="bool",
+        default=False,
+    )
     parser.addini(
         "voicecb_effects_on",
         "conformance: the input classes whose first valid delivery should change voicecb_effects' snapshot "
@@ -362,11 +371,18 @@ def _fail_on_unexpected_invalid(servers: list[CallbackServer]) -> None:
 
 
 @pytest.fixture(scope="session")
-def _voicecb_session_server() -> Iterator[CallbackServer]:
+def voicecb_server_tls(pytestconfig: pytest.Config) -> bool:
+    """Whether ``voicecb_server`` serves HTTPS: the ``voicecb_server_tls`` ini option; override this
+    session-scoped fixture in conftest.py to return True (or your own ``ssl.SSLContext``)."""
+    return bool(pytestconfig.getini("voicecb_server_tls"))
+
+
+@pytest.fixture(scope="session")
+def _voicecb_session_server(voicecb_server_tls: bool | ssl.SSLContext) -> Iterator[CallbackServer]:
     """The one server of this session (of this xdist worker), started by the first test that asks."""
     from pytest_voicecb.server import CallbackServer
 
-    with CallbackServer() as server:
+    with CallbackServer(tls=voicecb_server_tls) as server:
         yield server
 
 
@@ -394,7 +410,8 @@ def voicecb_server_factory(request: pytest.FixtureRequest) -> Iterator[Callable[
     """Start extra ``CallbackServer`` s with other options; all are stopped and checked at teardown.
 
     ``voicecb_server_factory(host="127.0.0.1", port=0, path=None, max_body_size=..., timeout=...,
-    on_callback=None)`` returns a running server, strict like ``voicecb_server``.
+    on_callback=None, tls=False)`` returns a running server, strict like ``voicecb_server``; with
+    ``tls=True`` it serves HTTPS and its ``ca_path`` is the CA file for the client to trust.
     """
     from pytest_voicecb.server import CallbackServer
 

@@ -38,11 +38,12 @@ def _missing(reason: str) -> None:
     pytest.skip(reason)
 
 
-def read_settings(stdout: IO[str]) -> dict[str, str]:
-    """The ``name = value`` settings ``voicecb provider`` prints after its first line."""
+def read_settings(stdout: IO[str], *also: str) -> dict[str, str]:
+    """The ``name = value`` settings ``voicecb provider`` prints after its first line (waiting for ``also``,
+    e.g. ``ca_path`` with ``--tls``)."""
     settings: dict[str, str] = {}
     stdout.readline()  # provider listening on ..., delivering to ...
-    while not {"endpoint", "secret_id", "secret_key", "voice_sdk_appid"} <= settings.keys():
+    while not {"endpoint", "secret_id", "secret_key", "voice_sdk_appid", *also} <= settings.keys():
         line = stdout.readline()
         if not line:
             raise AssertionError(f"voicecb provider stopped before printing its settings; got {settings}")
@@ -58,7 +59,7 @@ def running_provider(callback_url: str, *options: str) -> Iterator[dict[str, str
     process = subprocess.Popen([*command, "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
-        yield read_settings(process.stdout)
+        yield read_settings(process.stdout, *(["ca_path"] if "--tls" in options else []))
     finally:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=10)

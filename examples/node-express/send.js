@@ -6,7 +6,9 @@
 //   TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY   the API keys
 //   VMS_SDK_APPID                                     the voice application's VoiceSdkAppid
 //   VMS_ENDPOINT    default vms.tencentcloudapi.com; `voicecb provider` prints the one to use in tests
-//   VMS_PROTOCOL    default https://; http:// for `voicecb provider`
+//   VMS_PROTOCOL    default https://; http:// for `voicecb provider` (keep https:// with `voicecb provider --tls`
+//                   and NODE_EXTRA_CA_CERTS set to the ca_path it prints)
+//   VMS_PROXY       an HTTP proxy for the SDK, e.g. `voicecb provider`'s address (keeping the real endpoint)
 //   VMS_TEMPLATE_ID default 1
 // Prints one JSON line per call placed ({"number", "callid"}); on a refusal prints the SDK's error code and
 // message to stderr and exits 1.
@@ -28,6 +30,7 @@ function client() {
         endpoint: process.env.VMS_ENDPOINT || "vms.tencentcloudapi.com",
         protocol: process.env.VMS_PROTOCOL || "https://",
         reqTimeout: 10,
+        proxy: process.env.VMS_PROXY || undefined,
       },
     },
   });

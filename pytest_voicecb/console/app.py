@@ -65,7 +65,8 @@ class ConsoleApp:
 
     def url(self) -> str:
         """The console's URL, with the token (print it; it is the key to the page's actions)."""
-        return f"http://{_hostport(self.server.host, self.server.port)}{PREFIX}?token={self.token}"
+        scheme = "http" if self.server.tls is False else "https"
+        return f"{scheme}://{_hostport(self.server.host, self.server.port)}{PREFIX}?token={self.token}"
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = Request(environ)

@@ -38,6 +38,7 @@ The legacy API uses the same numbers as ``tel: {"nationcode": "86", "mobile": "1
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -207,6 +208,9 @@ class Provider:
     them); if one raises, it is logged and counted (``hook_errors``), the send and the delivery go on.
     ``keep``: how many calls the record holds, the latest ones (10,000 by default; older calls and their
     deliveries are forgotten, so memory stays flat in a long-running simulator).
+    ``tls=True``: the APIs are served over HTTPS (the SDKs' default protocol) with a certificate from a
+    throw-away test CA whose PEM file is ``ca_path`` (``pytest-voicecb[tls]``). ``cacert``: the PEM file
+    of the CA an ``https://`` callback target's certificate must chain to (default: the system's CAs).
     """
 
     def __init__(
@@ -231,6 +235,8 @@ class Provider:
         on_send: Callable[[Send], None] | None = None,
         on_attempt: Callable[[Delivery, Attempt], None] | None = None,
         keep: int = DEFAULT_KEEP,
+        tls: bool | ssl.SSLContext = False,
+        cacert: str | None = None,
     ) -> None:
         self.clock: Clock = clock if clock is not None else ManualClock()
         self.credentials = credentials or Credentials()
@@ -246,7 +252,13 @@ class Provider:
             keep=keep,
         )
         self.dispatcher = Dispatcher(
-            self.backend, retry, path=path, concurrency=concurrency, strict=strict, on_attempt=on_attempt
+            self.backend,
+            retry,
+            path=path,
+            concurrency=concurrency,
+            strict=strict,
+            on_attempt=on_attempt,
+            cacert=cacert,
         )
         if target is not None:
             self.deliver_to(target, path=path, lazy=lazy_target)
@@ -254,7 +266,7 @@ class Provider:
         self.v3 = V3Api(self.backend, self.credentials, api_time=self._api_now)
         self.legacy = LegacyApi(self.backend, self.credentials, api_time=self._api_now)
         self.control = ControlApi(self)
-        self.server = ApiServer(self._handle, host=host, port=port, max_body_size=max_body_size)
+        self.server = ApiServer(self._handle, host=host, port=port, max_body_size=max_body_size, tls=tls)
         self._expect_undelivered = False
         self._pump: threading.Thread | None = None
         self._stop = threading.Event()
@@ -275,12 +287,13 @@ class Provider:
         return self
 
     def stop(self) -> None:
-        """Stop serving and delivering; what is still owed stays in the record."""
+        """Stop serving and delivering, promptly: what is still owed stays in the record; an attempt in
+        flight gets at most the retry policy's timeout to end (and is recorded when it does)."""
         self._stop.set()
         with self.dispatcher.changed:
             self.dispatcher.changed.notify_all()
         if self._pump is not None:
-            self._pump.join(10)
+            self._pump.join(2.0)  # it wakes at least every second, and never waits for a delivery
             self._pump = None
         self.server.stop()
         self.dispatcher.close()
@@ -307,13 +320,19 @@ class Provider:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT``: the base of every API served."""
+        """``http://127.0.0.1:PORT`` (``https://`` with ``tls``): the base of every API served."""
         return self.server.base_url
 
     @property
     def endpoint(self) -> str:
-        """``127.0.0.1:PORT``, for ``HttpProfile(protocol="http", endpoint=...)``."""
+        """``127.0.0.1:PORT``, for ``HttpProfile(protocol="http", endpoint=...)`` (with ``tls=True``: the
+        default ``https`` protocol, and ``certification=provider.ca_path``)."""
         return self.url.split("://", 1)[1]
+
+    @property
+    def ca_path(self) -> str | None:
+        """With ``tls=True`` (once started): the test CA's PEM file for the SDK to trust; else None."""
+        return self.server.ca_path
 
     def legacy_url(self, action: str = "sendvoiceprompt") -> str:
         """The legacy API's URL for ``action`` (``sendvoiceprompt``, ``sendcvoice`` or ``sendtvoice``)."""
@@ -351,6 +370,7 @@ class Provider:
             "sdkappid": self.sdkappid,
             "appkey": self.appkey,
             "legacy_url": self.legacy_url(),
+            **({"ca_path": self.ca_path} if self.ca_path else {}),
         }
 
     def deliver_to(

@@ -13,12 +13,14 @@ an attempt in flight across it is neither recorded, retried nor reported.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for_futures
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +80,11 @@ class RetryPolicy:
         return _checks.seconds(f"backoff({retry})", self._backoff(retry), allow_zero=True)
 
 
+def _close_all(clients: list[CallbackClient]) -> None:
+    for client in clients:
+        client.close()
+
+
 @dataclass(frozen=True)
 class Route:
     """Where callbacks go: ``target`` (what ``CallbackClient`` takes), ``path``, and ``paths`` by kind.
@@ -102,6 +109,7 @@ class Dispatcher:
     callable returning it (resolved at the first delivery, so a pytest fixture can be looked up late).
     ``concurrency``: how many calls' deliveries to a URL run at once (each worker thread has its own
     client); an in-process app gets one delivery at a time, each bounded by the policy's timeout.
+    ``cacert``: a PEM file of the CA an ``https://`` target's certificate must chain to.
     """
 
     def __init__(
@@ -114,8 +122,10 @@ class Dispatcher:
         concurrency: int = 4,
         strict: bool = False,
         on_attempt: Callable[[Delivery, Attempt], None] | None = None,
+        cacert: str | None = None,
     ) -> None:
         self.backend = backend
+        self.cacert = cacert  # the CA an https:// target's certificate is checked against (None: the system's)
         self.policy = policy or RetryPolicy()
         self.concurrency = _checks.whole("concurrency", concurrency, minimum=1, maximum=64)
         self.strict = strict
@@ -133,6 +143,8 @@ class Dispatcher:
         self._pool: ThreadPoolExecutor | None = None
         self._busy: set[str] = set()
         self._parked: dict[str, list[Delivery]] = {}
+        self._in_flight: set[Future[list[Attempt]]] = set()
+        self._closing = False  # set by close(): a delivery not yet begun goes back to the queue
         self.hook_errors = 0
         """How many times ``on_attempt`` raised (each logged on the ``pytest_voicecb.provider`` logger)."""
 
@@ -178,7 +190,9 @@ class Dispatcher:
                         "the provider has callbacks to deliver but no callback target: pass target= "
                         "(a URL or a WSGI/ASGI app) or call provider.deliver_to(target)"
                     )
-                client = CallbackClient(target, path=route.path, paths=route.paths, timeout=self.policy.timeout)
+                client = CallbackClient(
+                    target, path=route.path, paths=route.paths, timeout=self.policy.timeout, cacert=self.cacert
+                )
                 self._clients.append(client)
                 local.client, local.generation = client, self._generation
         current: CallbackClient = local.client
@@ -190,13 +204,24 @@ class Dispatcher:
         for client in clients:
             client.close()
 
-    def close(self) -> None:
-        """Close every client and the worker pool."""
+    def close(self, timeout: float | None = None) -> None:
+        """Close the worker pool and every client, promptly: deliveries not yet begun go back to the queue
+        (still owed, in the record); attempts in flight get ``timeout`` seconds (default: the policy's
+        timeout, which bounds each attempt) and are recorded when they end."""
         with self._lock:
-            self._close_clients()
+            self._closing = True
             pool, self._pool = self._pool, None
+            in_flight = list(self._in_flight)
         if pool is not None:
-            pool.shutdown(wait=True)
+            pool.shutdown(wait=False, cancel_futures=True)
+        _, running = wait_for_futures(in_flight, timeout=self.policy.timeout if timeout is None else timeout)
+        with self._lock:
+            self._generation += 1
+            clients, self._clients = self._clients, []
+        if running:  # a client in use closes when its attempt ends: never wait for it here
+            threading.Thread(target=_close_all, args=(clients,), name="voicecb-provider-close", daemon=True).start()
+        else:
+            _close_all(clients)
 
     # -- the queue -------------------------------------------------------------------------------
 
@@ -274,6 +299,7 @@ class Dispatcher:
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._pool is None:
+                self._closing = False
                 workers = self.concurrency if self._fans_out() else 1
                 self._pool = ThreadPoolExecutor(workers, thread_name_prefix="voicecb-provider")
             return self._pool
@@ -282,6 +308,7 @@ class Dispatcher:
         """Attempt every delivery due at ``now`` and wait for them; returns the attempts made, in order."""
         if self._lazy and self.next_due() is not None and self.next_due() <= now:  # type: ignore[operator]
             self.resolve_target()
+        self._closing = False  # delivering on request: a close() before this is over
         groups = self._take_due(now)
         if not groups:
             return []
@@ -300,13 +327,33 @@ class Dispatcher:
         pool = self._executor() if groups else None
         for group in groups:
             assert pool is not None
-            pool.submit(self._run_group, group, now)
+            future = pool.submit(self._run_group, group, now)
+            with self._lock:
+                self._in_flight.add(future)
+            future.add_done_callback(functools.partial(self._finished, group=group))
         return len(groups)
+
+    def _finished(self, future: Future[list[Attempt]], *, group: list[Delivery]) -> None:
+        """A pool task ended; one cancelled by ``close()`` never ran: its deliveries are owed again."""
+        with self._lock:
+            self._in_flight.discard(future)
+        if future.cancelled():
+            self._requeue(group)
+            self._release(group[0].callid)
+
+    def _requeue(self, deliveries: list[Delivery]) -> None:
+        with self.changed:
+            for delivery in deliveries:
+                if delivery.generation == self.backend.generation:
+                    heapq.heappush(self._queue, (delivery.due, delivery.seq, delivery))
 
     def _run_group(self, group: list[Delivery], now: float) -> list[Attempt]:
         try:
             attempts = []
-            for delivery in group:
+            for index, delivery in enumerate(group):
+                if self._closing:  # stopping: what has not begun stays owed
+                    self._requeue(group[index:])
+                    break
                 attempt = self._attempt(delivery, now)
                 if attempt is not None:
                     attempts.append(attempt)

@@ -12,6 +12,7 @@ connections, and hands each request here as an ``Incoming``; ``ApiServer`` turns
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -79,6 +80,8 @@ class ApiServer:
     server keeps serving. ``stopping`` cuts short any scripted delay. A body over ``max_body_size``
     reaches the handler as ``too_large`` (so each API answers with its own size error); a request the
     HTTP layer cannot read (a body cut short, bad framing) is answered ``{"error": ...}`` with its status.
+    ``tls=True`` serves HTTPS with a certificate from the test CA (``ca_path``, set at ``start()``), and
+    plain HTTP on the same port to a client that speaks it (an SDK's proxy agent, before its ``CONNECT``).
     """
 
     def __init__(
@@ -90,8 +93,11 @@ class ApiServer:
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         timeout: float = 30.0,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        tls: bool | ssl.SSLContext = False,
     ) -> None:
         self.handler = handler
+        self.tls = tls
+        self.ca_path: str | None = None
         self.host = host
         self.port = _checks.whole("port", port, maximum=65535)
         self.max_body_size = _checks.whole("max_body_size", max_body_size, minimum=1)
@@ -108,11 +114,13 @@ class ApiServer:
     @property
     def base_url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'http' if self.tls is False else 'https'}://{host}:{self.port}"
 
     def start(self) -> None:
+        from pytest_voicecb import _tls
         from pytest_voicecb.server._http11 import HTTP11Server, listen
 
+        context, self.ca_path = _tls.server_context(self.tls, self.host)
         self.stopping.clear()
         http = HTTP11Server(
             self,
@@ -123,6 +131,8 @@ class ApiServer:
             timeout=self.timeout,
             header_timeout=min(self.timeout, 10.0),
             max_connections=self.max_connections,
+            tls=context,
+            plain_too=True,  # the SDKs' proxy agents speak plain HTTP to the proxy, then TLS inside CONNECT
         )
         self.port = http.port
         self._own = {f"{name}:{self.port}" for name in (self.host, f"[{self.host}]", "127.0.0.1", "localhost")}
@@ -145,7 +155,9 @@ class ApiServer:
         if not incoming.method or (refusal is not None and refusal.status != 413):
             status = None if refusal is None else refusal.status
             return Answer(reply=None if status is None else _error_reply(status, refusal.message if refusal else ""))
-        refused = proxy.refusal(incoming.method, incoming.authority, self._own)
+        refused = proxy.refusal(incoming.method, incoming.authority, self._own, tls_tunnels=self.tls is True)
+        if refused is None and incoming.method == "CONNECT":
+            return self._tunnel(incoming.authority)
         if refused is not None:
             response = json_response({"error": refused.message}, refused.status)
             response.reason = refused.reason
@@ -156,6 +168,15 @@ class ApiServer:
         if response.drop:
             return Answer(reply=None, delay=response.delay, interrupt=self.stopping)
         return Answer(reply=_reply(response), delay=response.delay, interrupt=self.stopping)
+
+    def _tunnel(self, authority: str) -> Answer:
+        """A ``CONNECT`` to one of the provider's hosts: 200, then the connection is served as if it had
+        come here directly (inside TLS for port 443, with a certificate for that host from the test CA)."""
+        from pytest_voicecb import _tls
+        from pytest_voicecb.server._http11 import Answer
+
+        secure = _tls.host_context(proxy.tunnel_host(authority)) if proxy.tunnel_is_tls(authority) else None
+        return Answer(reply=_reply(ApiResponse(200, reason="Connection established")), tunnel=True, secure=secure)
 
     def _respond(self, request: ApiRequest) -> ApiResponse:
         try:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -27,7 +28,7 @@ from typing import Any, Final
 
 from werkzeug.wrappers import Response
 
-from pytest_voicecb import _checks, _text, contract
+from pytest_voicecb import _checks, _text, _tls, contract
 from pytest_voicecb.contract import Callback, CallbackError, Problem
 from pytest_voicecb.server._http11 import Answer as _Answer
 from pytest_voicecb.server._http11 import HTTP11Server, Incoming, listen
@@ -88,6 +89,10 @@ class CallbackServer:
     A request whose head never completed (closed, stalled, past ``header_timeout``) or whose request line
     is unreadable is not recorded: there was no request to show. ``aborted`` counts them.
 
+    ``tls=True`` serves HTTPS (``url`` starts ``https://``) with a certificate for loopback from a
+    throw-away test CA (trustme: ``pip install 'pytest-voicecb[tls]'``); clients trust ``ca_path``, its
+    PEM file, without disabling verification. ``tls=`` also takes your own ``ssl.SSLContext``.
+
     Use it as a context manager (``with CallbackServer() as server: ...``) or with ``start()``/``stop()``.
     Records survive ``stop()``.
     """
@@ -105,8 +110,12 @@ class CallbackServer:
         on_callback: Callable[[RecordedCallback], object] | None = None,
         mounts: Mapping[str, WsgiApp] | None = None,
         answer: Callable[[RecordedCallback], Response | None] | None = None,
+        tls: bool | ssl.SSLContext = False,
     ) -> None:
         path = contract.DEFAULT_PATH if path is None else path
+        if not isinstance(tls, (bool, ssl.SSLContext)):
+            raise TypeError(f"tls must be True, False or an ssl.SSLContext, got {tls!r}")
+        self.tls = tls
         if not isinstance(path, str) or not path.startswith("/"):
             raise ValueError(f"path must be a string starting with '/', got {path!r}")
         self._port = _checks.whole("port", port, maximum=65535)
@@ -128,6 +137,7 @@ class CallbackServer:
         self.answer = answer
         self.mounts = check_mounts(mounts)
         self._bound_port: int | None = None
+        self._ca_path: str | None = None
         self._http: HTTP11Server | None = None
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -152,13 +162,21 @@ class CallbackServer:
 
     @property
     def url(self) -> str:
-        """The callback URL, ``http://127.0.0.1:PORT/voice/callback`` unless another path was given."""
+        """The callback URL, ``http://127.0.0.1:PORT/voice/callback`` unless another path was given
+        (``https://`` with ``tls``)."""
         return self.url_for(self.path)
 
     def url_for(self, path: str) -> str:
         """The URL of any path on this server (every path is accepted and recorded)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}{path if path.startswith('/') else '/' + path}"
+        scheme = "https" if self.tls is not False else "http"
+        return f"{scheme}://{host}:{self.port}{path if path.startswith('/') else '/' + path}"
+
+    @property
+    def ca_path(self) -> str | None:
+        """With ``tls=True``: the PEM file of the test CA that issued this server's certificate, for clients
+        to trust (``SSL_CERT_FILE``, ``REQUESTS_CA_BUNDLE``, ``NODE_EXTRA_CA_CERTS``, ``--cacert``); else None."""
+        return self._ca_path
 
     @property
     def running(self) -> bool:
@@ -168,6 +186,7 @@ class CallbackServer:
         """Bind and listen (a free port when ``port=0``) and serve in a daemon thread."""
         if self._http is not None:
             raise RuntimeError(f"the CallbackServer is already running at {self.url}")
+        context, self._ca_path = _tls.server_context(self.tls, self.host)
         http = HTTP11Server(
             self,
             listen(self.host, self._port),
@@ -177,6 +196,7 @@ class CallbackServer:
             timeout=self.timeout,
             header_timeout=self.header_timeout,
             max_connections=self.max_connections,
+            tls=context,
         )
         self._bound_port = http.port
         self._http = http

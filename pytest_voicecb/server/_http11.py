@@ -12,6 +12,11 @@ How connections are served, so that slow or idle peers cost a file descriptor an
   when one is idle), which reads the body, asks the receiver, writes the answer and reads the next
   request while the sender keeps up. A connection quiet for ``_KEEP_ALIVE_GRACE`` goes back to the
   selector.
+- TLS (``tls``, a server context): a new connection goes straight to a worker, which does the
+  handshake (``_tls.handshake``: its first byte within ``timeout``, all of it within ``header_timeout``),
+  so a client that connects and sends nothing holds one worker, never the accept loop. A handshake that
+  fails is logged and reported as an aborted request. A client speaking plain HTTP gets a 400 saying to
+  use https, or is served in plain HTTP with ``plain_too`` (the simulator's proxy port).
 - Deadlines: a request head must be complete within ``header_timeout`` of its first byte, a body within
   ``timeout`` of its head, and no read may stall longer than ``timeout``; an idle connection is closed
   after ``timeout``.
@@ -37,6 +42,7 @@ import logging
 import queue
 import selectors
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -44,6 +50,7 @@ from typing import Final
 
 from werkzeug.wrappers import Response
 
+from pytest_voicecb import _tls
 from pytest_voicecb.server._session import Session
 from pytest_voicecb.server._wire import (
     Answer,
@@ -94,8 +101,12 @@ class HTTP11Server:
         timeout: float,
         header_timeout: float,
         max_connections: int,
+        tls: ssl.SSLContext | None = None,
+        plain_too: bool = False,
     ) -> None:
         self.receiver = receiver
+        self.tls = tls
+        self.plain_too = plain_too  # with tls: a client speaking plain HTTP is served too (else refused)
         self.name = name
         self.error_reply = error_reply
         self.max_body_size = max_body_size
@@ -157,106 +168,117 @@ class HTTP11Server:
     # ---- the accept loop: new and idle connections, waiting for a request head ------------------
 
     def _accept_loop(self) -> None:
-        selector = selectors.DefaultSelector()
-        deadlines: list[tuple[float, int, Conn | _Linger]] = []
-        order = itertools.count()
-        paused_until: float | None = None
-        backoff = _BACKOFF_FIRST
-        lingering: set[_Linger] = set()
-
-        def watch(item: Conn | _Linger) -> None:
-            heapq.heappush(deadlines, (item.deadline, next(order), item))
-
+        loop = _Loop()
         try:
-            selector.register(self._listener, selectors.EVENT_READ, "listener")
-            selector.register(self._wake_r, selectors.EVENT_READ, "wake")
+            loop.selector.register(self._listener, selectors.EVENT_READ, "listener")
+            loop.selector.register(self._wake_r, selectors.EVENT_READ, "wake")
             while True:
                 now = time.monotonic()
-                wait = deadlines[0][0] - now if deadlines else None
-                if paused_until is not None:
-                    wait = min(wait, paused_until - now) if wait is not None else paused_until - now
-                events = selector.select(None if wait is None else max(wait, 0.0))
+                events = loop.selector.select(loop.wait(now))
                 now = time.monotonic()
                 for key, _ in events:
-                    item = key.data
-                    if item == "wake":
-                        with contextlib.suppress(OSError):
-                            while self._wake_r.recv(4096):
-                                pass
-                        if self._stopping:
+                    if key.data == "wake":
+                        if not self._on_wake(loop, now):
                             return
-                        with self._lock:
-                            returned = list(self._returned)
-                            self._returned.clear()
-                        for conn in returned:
-                            conn.deadline = now + self.timeout
-                            selector.register(conn.sock, selectors.EVENT_READ, conn)
-                            watch(conn)
-                    elif item == "listener":
-                        for _ in range(_ACCEPTS_PER_WAKE):
-                            try:
-                                sock, _address = self._listener.accept()
-                            except (BlockingIOError, InterruptedError):
-                                break
-                            except OSError as exc:
-                                if exc.errno in _OUT_OF_FDS:  # pause, don't spin on a listener that stays readable
-                                    _log.debug("accept() failed (%s); pausing %.2f s", exc, backoff)
-                                    selector.unregister(self._listener)
-                                    paused_until, backoff = now + backoff, min(backoff * 2, _BACKOFF_MAX)
-                                    break
-                                continue  # the sender gave up before accept()
-                            backoff = _BACKOFF_FIRST
-                            admitted = self._admit(sock, now, lingering=len(lingering))
-                            if isinstance(admitted, _Linger):
-                                lingering.add(admitted)
-                            if admitted is not None:
-                                selector.register(admitted.sock, selectors.EVENT_READ, admitted)
-                                watch(admitted)
-                    elif isinstance(item, _Linger):
-                        if not _discard_available(item.sock):
-                            selector.unregister(item.sock)
-                            lingering.discard(item)
-                            item.sock.close()
+                    elif key.data == "listener":
+                        self._accept(loop, now)
                     else:
-                        state = self._readable(item, now)
-                        if state == "wait":
-                            watch(item)
-                            continue
-                        selector.unregister(item.sock)
-                        if state == "ready":
-                            self._dispatch(item)
-                        elif state == "ended":
-                            self._end_partial(item)
-                        else:
-                            self.close(item.sock)
-                while deadlines and deadlines[0][0] <= now:
-                    deadline, _, item = heapq.heappop(deadlines)
-                    if item.deadline != deadline or item.sock.fileno() < 0:
-                        continue  # superseded, or already gone
-                    try:
-                        key = selector.get_key(item.sock)
-                    except (KeyError, ValueError):
-                        continue  # with a worker now
-                    if key.data is not item:
-                        continue
-                    selector.unregister(item.sock)
-                    if isinstance(item, Conn):
-                        self._expire(item)
-                    else:
-                        lingering.discard(item)
-                        item.sock.close()
-                if paused_until is not None and time.monotonic() >= paused_until:
-                    paused_until = None
-                    selector.register(self._listener, selectors.EVENT_READ, "listener")
+                        self._on_readable(loop, key.data, now)
+                self._expire_due(loop, now)
+                if loop.paused_until is not None and time.monotonic() >= loop.paused_until:
+                    loop.paused_until = None
+                    loop.selector.register(self._listener, selectors.EVENT_READ, "listener")
         except Exception:  # pragma: no cover - a bug here must not leave connections hanging silently
             _log.exception("the %s accept loop failed", self.name)
         finally:
-            for key in list(selector.get_map().values()):
+            for key in list(loop.selector.get_map().values()):
                 if isinstance(key.data, Conn):
                     self.close(key.data.sock)
                 elif isinstance(key.data, _Linger):
                     key.data.sock.close()
-            selector.close()
+            loop.selector.close()
+
+    def _on_wake(self, loop: _Loop, now: float) -> bool:
+        """Take back the connections workers handed back; False when the server is stopping."""
+        with contextlib.suppress(OSError):
+            while self._wake_r.recv(4096):
+                pass
+        if self._stopping:
+            return False
+        with self._lock:
+            returned = list(self._returned)
+            self._returned.clear()
+        for conn in returned:
+            conn.deadline = now + self.timeout
+            loop.selector.register(conn.sock, selectors.EVENT_READ, conn)
+            loop.watch(conn)
+        return True
+
+    def _accept(self, loop: _Loop, now: float) -> None:
+        """Accept what is waiting (a burst at most); with TLS a new connection goes straight to a worker,
+        which does the handshake, so a client that connects and sends nothing stalls nobody."""
+        for _ in range(_ACCEPTS_PER_WAKE):
+            try:
+                sock, _address = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in _OUT_OF_FDS:  # pause, don't spin on a listener that stays readable
+                    _log.debug("accept() failed (%s); pausing %.2f s", exc, loop.backoff)
+                    loop.selector.unregister(self._listener)
+                    loop.paused_until, loop.backoff = now + loop.backoff, min(loop.backoff * 2, _BACKOFF_MAX)
+                    return
+                continue  # the sender gave up before accept()
+            loop.backoff = _BACKOFF_FIRST
+            admitted = self._admit(sock, now, lingering=len(loop.lingering))
+            if isinstance(admitted, _Linger):
+                loop.lingering.add(admitted)
+            elif isinstance(admitted, Conn) and self.tls is not None:
+                self._dispatch(admitted)
+                continue
+            if admitted is not None:
+                loop.selector.register(admitted.sock, selectors.EVENT_READ, admitted)
+                loop.watch(admitted)
+
+    def _on_readable(self, loop: _Loop, item: Conn | _Linger, now: float) -> None:
+        """A watched connection has bytes (or closed): more of a head, a whole one for a worker, or its end."""
+        if isinstance(item, _Linger):
+            if not _discard_available(item.sock):
+                loop.selector.unregister(item.sock)
+                loop.lingering.discard(item)
+                item.sock.close()
+            return
+        state = self._readable(item, now)
+        if state == "wait":
+            loop.watch(item)
+            return
+        loop.selector.unregister(item.sock)
+        if state == "ready":
+            self._dispatch(item)
+        elif state == "ended":
+            self._end_partial(item)
+        else:
+            self.close(item.sock)
+
+    def _expire_due(self, loop: _Loop, now: float) -> None:
+        """Close the watched connections whose deadline has passed (an aborted head is reported)."""
+        deadlines = loop.deadlines
+        while deadlines and deadlines[0][0] <= now:
+            deadline, _, item = heapq.heappop(deadlines)
+            if item.deadline != deadline or item.sock.fileno() < 0:
+                continue  # superseded, or already gone
+            try:
+                key = loop.selector.get_key(item.sock)
+            except (KeyError, ValueError):
+                continue  # with a worker now
+            if key.data is not item:
+                continue
+            loop.selector.unregister(item.sock)
+            if isinstance(item, Conn):
+                self._expire(item)
+            else:
+                loop.lingering.discard(item)
+                item.sock.close()
 
     def _admit(self, sock: socket.socket, now: float, *, lingering: int) -> Conn | _Linger | None:
         """A new connection to watch, or a refusal (503) when ``max_connections`` are open."""
@@ -288,8 +310,8 @@ class HTTP11Server:
         ``ended`` (closed in the middle of a head) or ``closed`` (between requests)."""
         try:
             data = conn.sock.recv(65536)
-        except (BlockingIOError, InterruptedError):
-            return "wait"
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return "wait"  # (TLS: only part of a record has arrived)
         except OSError:
             data = b""
         if not data:
@@ -357,7 +379,9 @@ class HTTP11Server:
     def _work(self, conn: Conn | None) -> None:
         while conn is not None:
             try:
-                Session(self, conn).run()
+                tls = self.tls
+                if tls is None or isinstance(conn.sock, ssl.SSLSocket) or self.secure(conn, tls, self.plain_too):
+                    Session(self, conn).run()
             except Exception:  # pragma: no cover - a bug here must cost one connection, never the server
                 _log.exception("the %s failed on a connection", self.name)
                 self.close(conn.sock)
@@ -372,6 +396,53 @@ class HTTP11Server:
                     except queue.Empty:
                         self._idle_workers -= 1
                         return
+
+    def secure(self, conn: Conn, context: ssl.SSLContext, plain_too: bool = False) -> bool:
+        """The TLS handshake of a new connection (or a ``CONNECT`` tunnel), in its worker; False (closed, a
+        failure reported as an aborted request and logged) when it did not complete. A client speaking
+        plain HTTP is served so with ``plain_too``, else refused with a 400 saying to use https."""
+        plain = conn.sock
+        try:
+            secured = _tls.handshake(plain, context, timeout=self.timeout, header_timeout=self.header_timeout)
+        except _tls.PlainHttp:
+            if plain_too:
+                return True
+            self._refuse_plain(plain)
+            return False
+        except EOFError:  # connected and closed without a byte: quietly, as in plain HTTP
+            self.close(plain)
+            return False
+        except (TimeoutError, ssl.SSLError, OSError) as exc:
+            if not self._stopping and not (isinstance(exc, TimeoutError) and "began" in str(exc)):
+                self._handshake_failed(_handshake_reason(exc))  # an idle connection closes quietly, as in plain HTTP
+            self.close(plain)
+            return False
+        with self._lock:
+            self._active.discard(plain)
+            self._active.add(secured)
+            stopping = self._stopping
+        conn.sock = secured
+        if stopping:
+            self.close(secured)
+            return False
+        return True
+
+    def _refuse_plain(self, sock: socket.socket) -> None:
+        """Plain HTTP on the HTTPS port: a 400 saying so, in plain HTTP, so the sender reads why."""
+        why = f"this {self.name} speaks HTTPS: use an https:// URL (and trust its CA, ca_path)"
+        self._handshake_failed("a plain HTTP request reached this HTTPS server: use an https:// URL")
+        data, _ = render(self.error_reply(400, why), head_only=False, close=True, version=(1, 1))
+        with contextlib.suppress(OSError):
+            sock.setblocking(True)
+            sock.settimeout(1.0)
+            sock.sendall(data)
+            sock.shutdown(socket.SHUT_WR)
+            _discard_available(sock)
+        self.close(sock)
+
+    def _handshake_failed(self, why: str) -> None:
+        _log.warning("the %s on port %s: a TLS handshake failed: %s", self.name, self.port, why)
+        self.ask(Incoming(received_at=time.time(), started=time.monotonic(), refusal=Refusal(status=None, message=why)))
 
     def hand_back(self, conn: Conn) -> None:
         """A quiet keep-alive connection goes back to the selector, freeing its worker."""
@@ -398,6 +469,28 @@ class HTTP11Server:
             return Answer(reply=reply)
 
 
+class _Loop:
+    """The accept loop's state: its selector, the deadlines it watches, the pause after ``EMFILE``."""
+
+    def __init__(self) -> None:
+        self.selector = selectors.DefaultSelector()
+        self.deadlines: list[tuple[float, int, Conn | _Linger]] = []
+        self.order = itertools.count()
+        self.paused_until: float | None = None
+        self.backoff = _BACKOFF_FIRST
+        self.lingering: set[_Linger] = set()
+
+    def watch(self, item: Conn | _Linger) -> None:
+        heapq.heappush(self.deadlines, (item.deadline, next(self.order), item))
+
+    def wait(self, now: float) -> float | None:
+        """How long the selector may sleep: until the next deadline or the end of a pause."""
+        wait = self.deadlines[0][0] - now if self.deadlines else None
+        if self.paused_until is not None:
+            wait = min(wait, self.paused_until - now) if wait is not None else self.paused_until - now
+        return None if wait is None else max(wait, 0.0)
+
+
 class _Linger:
     """A refused connection, read and discarded until the sender closes it or ``deadline``."""
 
@@ -406,6 +499,16 @@ class _Linger:
     def __init__(self, sock: socket.socket, deadline: float) -> None:
         self.sock = sock
         self.deadline = deadline
+
+
+def _handshake_reason(exc: BaseException) -> str:
+    """Why a TLS handshake failed, said for the person whose client could not connect."""
+    if isinstance(exc, TimeoutError):
+        return str(exc)
+    reason = getattr(exc, "reason", None) or str(exc)
+    if "UNKNOWN_CA" in str(reason).upper() or "BAD_CERTIFICATE" in str(reason).upper():
+        return f"the client does not trust this server's certificate ({reason}): give it the CA file (ca_path)"
+    return f"{type(exc).__name__}: {reason}"
 
 
 def _discard_available(sock: socket.socket) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -44,16 +45,18 @@ class _TimedSocket:
     change; a keep-alive callback paid five system calls for its two (one read, one write). Here the
     timeouts are the kernel's ``SO_RCVTIMEO``/``SO_SNDTIMEO``, set only when they change (the keep-alive
     wait's is always the same), so a read or a write is one call. A read past its time raises
-    ``TimeoutError`` as a Python timeout does. Windows keeps Python's timeouts.
+    ``TimeoutError`` as a Python timeout does. Windows and TLS connections keep Python's timeouts.
     """
 
-    __slots__ = ("_receive", "sock")
+    __slots__ = ("_kernel", "_receive", "sock")
 
     def __init__(self, sock: socket.socket, send_timeout: float) -> None:
         self.sock = sock
         self._receive = -1.0
+        # TLS reads retry a kernel timeout forever (OpenSSL's "want read" on a blocking socket): Python's own.
+        self._kernel = _KERNEL_TIMEOUTS and not isinstance(sock, ssl.SSLSocket)
         sock.setblocking(True)
-        if _KERNEL_TIMEOUTS:
+        if self._kernel:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(send_timeout))
         else:  # pragma: no cover - Windows
             sock.settimeout(send_timeout)
@@ -64,7 +67,7 @@ class _TimedSocket:
             raise TimeoutError
         if seconds != self._receive:
             self._receive = seconds
-            if _KERNEL_TIMEOUTS:
+            if self._kernel:
                 self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(seconds))
             else:  # pragma: no cover - Windows
                 self.sock.settimeout(seconds)
@@ -100,6 +103,8 @@ class Server(Protocol):
 
     def close(self, sock: socket.socket) -> None: ...
 
+    def secure(self, conn: Conn, context: ssl.SSLContext) -> bool: ...
+
 
 class Session:
     """One connection in a worker thread: requests read, answered and kept alive, one at a time."""
@@ -111,9 +116,10 @@ class Session:
         self.buf = conn.buf
         self.deadline = 0.0
         self.io = _TimedSocket(conn.sock, server.timeout)
+        self.gone = False  # the server already closed the connection (a tunnel's handshake failed)
 
     def run(self) -> None:
-        server, sock = self.server, self.sock
+        server = self.server
         started = self.conn.head_started or time.monotonic()
         while True:
             head = self._read_head(started)
@@ -123,9 +129,22 @@ class Session:
                 server.hand_back(self.conn)
                 return
             started = time.monotonic()
+        if self.gone:
+            return
         with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_WR)
-        server.close(sock)
+            self.sock.shutdown(socket.SHUT_WR)
+        server.close(self.sock)
+
+    def _tunnel(self, context: ssl.SSLContext) -> bool:
+        """After a ``CONNECT`` answered 200: the same connection, now inside TLS; False when it ended."""
+        if self.buf:  # bytes sent before our 200 cannot be part of a handshake we had not begun
+            return False
+        if not self.server.secure(self.conn, context):
+            self.gone = True
+            return False
+        self.sock = self.conn.sock
+        self.io = _TimedSocket(self.sock, self.server.timeout)
+        return True
 
     def _next_arrives(self) -> bool:
         """Wait briefly for a keep-alive sender's next request; False when it stays quiet."""
@@ -238,7 +257,7 @@ class Session:
             if answer.sent is not None:
                 answer.sent()
             return False
-        close = refused is not None or not head.keep_alive or server.stopping
+        close = refused is not None or not (head.keep_alive or answer.tunnel) or server.stopping
         data, close = render(answer.reply, head_only=head.method == "HEAD", close=close, version=head.version)
         try:
             self.io.sendall(data)
@@ -248,6 +267,8 @@ class Session:
             answer.sent()
         if refused is not None and refused.drain:
             self._discard(refused.drain)
+        if answer.secure is not None and not close:
+            return self._tunnel(answer.secure)
         return not close
 
     # ---- bodies ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 from http import HTTPStatus
@@ -87,6 +88,11 @@ class Answer:
     interrupt: threading.Event | None = None
     sent: Callable[[], object] | None = None
     """Called once the reply was written (or the connection dropped as the answer says)."""
+    tunnel: bool = False
+    """A ``CONNECT`` answered: the connection goes on (whatever its ``Connection`` header said) as a tunnel
+    to this server, ..."""
+    secure: ssl.SSLContext | None = None
+    """... inside TLS with this context when one is given."""
 
 
 class Receiver(Protocol):
