@@ -31,7 +31,7 @@ def test_redeliver_queues_a_copy_of_a_delivery() -> None:
         port = int(provider.endpoint.rpartition(":")[2])
         callid = place_call({**provider.settings(), "endpoint": provider.endpoint}, "+8613900000009")
         provider.run_until_idle()
-        first = provider.deliveries(callid=callid)[0]
+        first = provider.find_deliveries(callid=callid)[0]
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         conn.request(
             "POST", "/voicecb-api/redeliver", json.dumps({"seq": first.seq}), {"Content-Type": "application/json"}
@@ -42,7 +42,7 @@ def test_redeliver_queues_a_copy_of_a_delivery() -> None:
         refused_body = refused.read()
         conn.close()
         provider.run_until_idle()
-        copies = [d for d in provider.deliveries(callid=callid) if d.kind == first.kind]
+        copies = [d for d in provider.find_deliveries(callid=callid) if d.kind == first.kind]
     assert answer["seq"] > first.seq
     assert len(copies) == 2
     assert copies[1].duplicate
@@ -140,7 +140,15 @@ def test_the_console_refuses_other_sites_and_browsers_without_the_token(
         ({"Host": "rebound.example", **json_type}, 403, b"not this simulator's address"),  # DNS rebinding
         ({"Origin": "http://evil.example", **json_type}, 403, b"is another site"),  # a form on another site
         ({"Origin": f"http://{endpoint}", **json_type}, 403, b"missing or wrong token"),  # our page, no token
-        ({"Origin": f"http://{endpoint}", "X-Voicecb-Token": token[:-1] + ("y" if token.endswith("x") else "x"), **json_type}, 403, b"wrong token"),
+        (
+            {
+                "Origin": f"http://{endpoint}",
+                "X-Voicecb-Token": token[:-1] + ("y" if token.endswith("x") else "x"),
+                **json_type,
+            },
+            403,
+            b"wrong token",
+        ),
         ({"Origin": f"http://{endpoint}", "X-Voicecb-Token": token, **json_type}, 200, b'"ok":true'),  # the page
         (json_type, 200, b'"ok":true'),  # a test or a script: no browser, no token needed
     ]
@@ -179,7 +187,7 @@ def test_answer_on_a_held_calls_card_sends_the_apps_callbacks(
     card = page.locator(f'.card[data-callid="{callid}"]')
     expect(card.locator(".outcome")).to_contain_text("held")
     expect(card.locator(".delivery")).to_have_count(0)
-    assert [r for r in receiver.callbacks if callid in r.body.decode("utf-8", "replace")] == []
+    assert [r for r in receiver.requests if callid in r.body.decode("utf-8", "replace")] == []
     page.screenshot(path=str(tmp_path / "provider-held.png"))
     card.locator("button[data-decide=answer]").click()
     (record,) = receiver.wait_for(1, callid=callid, timeout=10)

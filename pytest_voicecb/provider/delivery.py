@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pytest_voicecb import _checks
+from pytest_voicecb import _checks, _deprecation
 from pytest_voicecb.client import CallbackClient, DeliveryError
 from pytest_voicecb.conformance import judge
 from pytest_voicecb.provider.models import Attempt, Delivery
@@ -138,7 +138,7 @@ class Dispatcher:
 
     # -- the target --------------------------------------------------------------------------------
 
-    def retarget(
+    def deliver_to(
         self, target: object, *, path: str | None = None, paths: Mapping[str, str] | None = None, lazy: bool = False
     ) -> None:
         """Deliver to ``target`` from now on (closes the clients of the previous one).
@@ -160,9 +160,10 @@ class Dispatcher:
         if pool is not None:
             pool.shutdown(wait=False)
 
-    @property
-    def has_target(self) -> bool:
-        return self._target is not None
+    def retarget(self, *args: Any, **kwargs: Any) -> None:
+        """Deprecated: ``deliver_to``, the provider's one verb for where callbacks go."""
+        _deprecation.warn("Dispatcher.retarget", "Dispatcher.deliver_to (as Provider.deliver_to)")
+        self.deliver_to(*args, **kwargs)
 
     def _client(self) -> CallbackClient:
         # One client per worker thread for a URL; one shared client for an in-process app (its transport

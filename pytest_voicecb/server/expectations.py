@@ -13,14 +13,15 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
-from pytest_voicecb import _text, contract
+from pytest_voicecb import _text
+from pytest_voicecb.matching import Matcher
 from pytest_voicecb.server.records import RecordedCallback
 
-__all__ = ["Expectation", "matcher", "problems"]
+__all__ = ["RECORD_KEYS", "Expectation", "matcher", "problems"]
 
 _LISTED: Final = 20
-_ABSENT: Final = object()
-_RECORD_KEYS: Final = frozenset({"kind", "valid", "method", "path", "query"})
+RECORD_KEYS: Final = frozenset({"kind", "valid", "method", "path", "query"})
+"""The criteria read from a ``RecordedCallback`` itself; any other key is a callback field."""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -123,26 +124,6 @@ def declared_invalid(expectations: Sequence[Expectation]) -> set[int]:
     return {id(record) for e in expectations if e.declares_invalid for record in e.matched if not record.valid}
 
 
-def matcher(where: Callable[[RecordedCallback], bool] | None, match: Mapping[str, Any]) -> Callable[..., bool]:
-    """A predicate on a record: ``wait_for``'s and ``expect``'s matching (see ``CallbackServer.wait_for``)."""
-    tests: list[tuple[str, bool, Any]] = []
-    for key, expected in match.items():
-        if key == "kind" and not callable(expected):
-            expected = contract.kind_named(expected)
-        tests.append((key, key in _RECORD_KEYS, expected))
-
-    def matches(record: RecordedCallback) -> bool:
-        fields = None
-        for key, on_record, expected in tests:
-            if on_record:
-                value = getattr(record, key)
-            else:
-                fields = record.fields if fields is None else fields
-                value = fields.get(key, _ABSENT)
-                if value is _ABSENT:
-                    return False
-            if not (expected(value) if callable(expected) else value == expected):
-                return False
-        return where is None or bool(where(record))
-
-    return matches
+def matcher(where: Callable[[RecordedCallback], object] | None, match: Mapping[str, Any]) -> Matcher[RecordedCallback]:
+    """``wait_for``'s, ``find``'s and ``expect``'s criteria on a record (see ``CallbackServer.wait_for``)."""
+    return Matcher(match, where=where, attributes=RECORD_KEYS)
