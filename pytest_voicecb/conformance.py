@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sized
 from typing import Any
 
-from pytest_voicecb import _checks
+from pytest_voicecb import _arguments
 from pytest_voicecb._text import preview
 from pytest_voicecb.assertions import reply_problems
 from pytest_voicecb.checklist import Check, Together, checks, every_check, matches, skip_patterns
@@ -99,8 +99,8 @@ class Runner:
         effects_name: str | None = None,
         explore: int = 0,
     ) -> None:
-        deadline = _checks.seconds("deadline", deadline)
-        self.explore = _checks.whole("explore", explore)
+        deadline = _arguments.seconds("deadline", deadline)
+        self.explore = _arguments.whole("explore", explore)
         if self.explore:
             from pytest_voicecb.explore import import_hypothesis
 

@@ -19,7 +19,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pytest_voicecb import _checks
+from pytest_voicecb import _arguments
 from pytest_voicecb._text import one_line, preview
 from pytest_voicecb.report import CheckResult, signature
 from pytest_voicecb.verdict import judge
@@ -62,7 +62,7 @@ def explore(
     each cause; then, per cause, Hypothesis replays the same draws until that cause shows up and shrinks it
     (a cause that is a timeout or a slow reply is not shrunk: each attempt would cost the whole wait).
     """
-    n = _checks.whole("explore", n)
+    n = _arguments.whole("explore", n)
     if n == 0:
         return []
     hypothesis, st = import_hypothesis()

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic_core import to_json
 from werkzeug.datastructures import Headers
 
-from pytest_voicecb import _checks, _deprecation, _text
+from pytest_voicecb import _arguments, _deprecation, _text
 from pytest_voicecb.assertions import cite
 from pytest_voicecb.client import Reply, SentRequest
 from pytest_voicecb.conformance import DEFAULT_DEADLINE, judge
@@ -77,7 +77,7 @@ class CallbackMix:
         self.factory = factory if factory is not None else PayloadFactory()
         self.duplicate_share = check_share("duplicate_share", duplicate_share)
         self.failure_share = check_share("failure_share", failure_share)
-        self.memory = _checks.whole("memory", memory, minimum=1)
+        self.memory = _arguments.whole("memory", memory, minimum=1)
         self._recent: list[Post] = []
         self._next_slot = 0
         self._rnd = self.factory.random.random
@@ -142,7 +142,7 @@ class ReplyJudge:
 
     def __init__(self, url: str, *, deadline: float = DEFAULT_DEADLINE, strict: bool = False) -> None:
         self.url = url
-        self.deadline = _checks.seconds("deadline", deadline)
+        self.deadline = _arguments.seconds("deadline", deadline)
         self.strict = strict
         self._ok: set[tuple[int, bytes]] = set()
 

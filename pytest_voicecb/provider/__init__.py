@@ -43,7 +43,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pytest_voicecb import _checks, _deprecation
+from pytest_voicecb import _arguments, _deprecation
 from pytest_voicecb._sites import browser_request
 from pytest_voicecb.matching import Matcher
 from pytest_voicecb.provider.clock import Clock, ManualClock, SystemClock
@@ -157,7 +157,7 @@ class Script:
     def duplicate(self, copies: int = 1, *, times: int | None = None) -> Script:
         """The status callback is delivered ``copies`` more times after it was acknowledged (of the outcome
         scripted just before; on its own, of an answered call)."""
-        return self._compose("duplicate", times, duplicates=_checks.whole("copies", copies, minimum=1, maximum=100))
+        return self._compose("duplicate", times, duplicates=_arguments.whole("copies", copies, minimum=1, maximum=100))
 
     def refuse(
         self, code: str | int | type[SendApiError] = "LimitExceeded.DeliveryFrequencyLimit", *, times: int | None = None
@@ -168,7 +168,7 @@ class Script:
     def slow(self, seconds: float, *, times: int | None = None) -> Script:
         """The send's HTTP reply comes ``seconds`` real seconds late (for the sender's timeout; at most
         ``MAX_SLOW`` seconds)."""
-        return self._compose("slow", times, delay=_checks.seconds("seconds", seconds, maximum=MAX_SLOW))
+        return self._compose("slow", times, delay=_arguments.seconds("seconds", seconds, maximum=MAX_SLOW))
 
     def drop(self, *, times: int | None = None) -> Script:
         """The connection is closed without a reply; no call is placed."""
@@ -190,7 +190,7 @@ DECISIONS = ("answer", "no_answer", "call_error", "fail", "press", "hang_up")
 
 
 def _whole(name: str, value: object) -> int:
-    return _checks.whole(name, value, maximum=24 * 3600)
+    return _arguments.whole(name, value, maximum=24 * 3600)
 
 
 class Provider:
@@ -434,14 +434,14 @@ class Provider:
         """Move the clock by ``seconds``, delivering each callback at the moment it falls due (on a
         ``SystemClock`` time jumps forward and flows on; deliveries its own thread started are not listed)."""
         clock = self._movable("advance")
-        end = clock.now() + _checks.seconds("seconds", seconds, allow_zero=True, maximum=MAX_CLOCK_MOVE)
+        end = clock.now() + _arguments.seconds("seconds", seconds, allow_zero=True, maximum=MAX_CLOCK_MOVE)
         return self._run_to(clock, end)
 
     def run_until_idle(self, max_seconds: float = 7 * 24 * 3600) -> list[Attempt]:
         """Deliver everything owed, retries and duplicates included, moving the clock as far as needed
         (at most ``max_seconds``); returns the attempts made."""
         clock = self._movable("run_until_idle")
-        end = clock.now() + _checks.seconds("max_seconds", max_seconds, maximum=MAX_CLOCK_MOVE)
+        end = clock.now() + _arguments.seconds("max_seconds", max_seconds, maximum=MAX_CLOCK_MOVE)
         attempts = self._run_to(clock, end, stop_when_idle=True)
         return attempts
 
@@ -558,7 +558,7 @@ class Provider:
         return found
 
     def _wait(self, count: int, timeout: float, matches: Matcher[Any], records: Callable[[], list[Any]]) -> list[Any]:
-        deadline = time.monotonic() + _checks.seconds("timeout", timeout, allow_zero=True)
+        deadline = time.monotonic() + _arguments.seconds("timeout", timeout, allow_zero=True)
         while True:
             found = matches.select(records())
             if len(found) >= count or time.monotonic() >= deadline:

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pytest_voicecb import _checks, _deprecation
+from pytest_voicecb import _arguments, _deprecation
 from pytest_voicecb.client import CallbackClient, DeliveryError
 from pytest_voicecb.conformance import judge
 from pytest_voicecb.provider.models import Attempt, Delivery
@@ -55,27 +55,27 @@ class RetryPolicy:
         timeout: float = 5.0,
         duplicate_after: float = 5.0,
     ) -> None:
-        self.retries = _checks.whole("retries", retries, maximum=1000)
+        self.retries = _arguments.whole("retries", retries, maximum=1000)
         if callable(backoff):
             self._backoff: Callable[[int], float] = backoff
         elif isinstance(backoff, (int, float)):
-            wait = _checks.seconds("backoff", backoff, allow_zero=True)
+            wait = _arguments.seconds("backoff", backoff, allow_zero=True)
             self._backoff = lambda _n: wait
         elif isinstance(backoff, Sequence) and not isinstance(backoff, (str, bytes)) and backoff:
-            waits = [_checks.seconds("backoff", value, allow_zero=True) for value in backoff]
+            waits = [_arguments.seconds("backoff", value, allow_zero=True) for value in backoff]
             self._backoff = lambda n: waits[min(n, len(waits)) - 1]
         else:
             raise ValueError(f"backoff must be seconds, a non-empty sequence of seconds or a callable, got {backoff!r}")
         self.backoff_spec = backoff
-        self.timeout = _checks.seconds("timeout", timeout)
-        self.duplicate_after = _checks.seconds("duplicate_after", duplicate_after, allow_zero=True)
+        self.timeout = _arguments.seconds("timeout", timeout)
+        self.duplicate_after = _arguments.seconds("duplicate_after", duplicate_after, allow_zero=True)
 
     def __repr__(self) -> str:
         return f"RetryPolicy(retries={self.retries}, backoff={self.backoff_spec!r}, timeout={self.timeout:g})"
 
     def wait(self, retry: int) -> float:
         """Seconds before retry number ``retry`` (1-based)."""
-        return _checks.seconds(f"backoff({retry})", self._backoff(retry), allow_zero=True)
+        return _arguments.seconds(f"backoff({retry})", self._backoff(retry), allow_zero=True)
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ class Dispatcher:
     ) -> None:
         self.backend = backend
         self.policy = policy or RetryPolicy()
-        self.concurrency = _checks.whole("concurrency", concurrency, minimum=1, maximum=64)
+        self.concurrency = _arguments.whole("concurrency", concurrency, minimum=1, maximum=64)
         self.strict = strict
         self.on_attempt = on_attempt
         self._target: object = target

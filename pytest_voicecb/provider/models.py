@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from pytest_voicecb import _checks, _deprecation
+from pytest_voicecb import _arguments, _deprecation
 from pytest_voicecb._text import preview
 from pytest_voicecb.contract import CODE, FAILURE, FAILURE_CODES, KEYPRESS, PROMPT, encode
 from pytest_voicecb.factory import PayloadFactory
@@ -332,10 +332,10 @@ class SimulatorBackend:
         self.on_send = on_send
         self.hook_errors = 0
         """How many times ``on_send`` raised (each logged; the send itself was answered as usual)."""
-        self.keep = _checks.whole("keep", keep, minimum=1)
+        self.keep = _arguments.whole("keep", keep, minimum=1)
         self.seed = seed
         self.call_from = call_from
-        self.duplicates = _checks.whole("duplicates", duplicates, maximum=100)
+        self.duplicates = _arguments.whole("duplicates", duplicates, maximum=100)
         self.failure_first = bool(failure_first)
         self.schedule = schedule
         self._lock = threading.RLock()
@@ -366,7 +366,7 @@ class SimulatorBackend:
         """Give sends to ``number`` (any number when None) ``outcome``, for the next ``times`` sends (all
         when None); returns the rule, for ``amend``."""
         if times is not None:
-            times = _checks.whole("times", times, minimum=1)
+            times = _arguments.whole("times", times, minimum=1)
         with self._lock:
             rule = _Rule(normalize_number(number), outcome, times)
             self.rules.append(rule)

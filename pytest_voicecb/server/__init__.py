@@ -28,7 +28,7 @@ from typing import Any, Final
 
 from werkzeug.wrappers import Response
 
-from pytest_voicecb import _checks, _deprecation, _text, contract
+from pytest_voicecb import _arguments, _deprecation, _text, contract
 from pytest_voicecb.contract import Callback, CallbackError, Problem
 from pytest_voicecb.server._http11 import Answer as _Answer
 from pytest_voicecb.server._http11 import HTTP11Server, Incoming, listen
@@ -125,14 +125,14 @@ class CallbackServer:
         path = contract.DEFAULT_PATH if path is None else path
         if not isinstance(path, str) or not path.startswith("/"):
             raise ValueError(f"path must be a string starting with '/', got {path!r}")
-        self._port = _checks.whole("port", port, maximum=65535)
-        self.max_body_size = _checks.whole("max_body_size", max_body_size)
-        self.timeout = _checks.seconds("timeout", timeout)
-        self.header_timeout = _checks.seconds("header_timeout", header_timeout)
+        self._port = _arguments.whole("port", port, maximum=65535)
+        self.max_body_size = _arguments.whole("max_body_size", max_body_size)
+        self.timeout = _arguments.seconds("timeout", timeout)
+        self.header_timeout = _arguments.seconds("header_timeout", header_timeout)
         self.max_connections = (
             _default_max_connections()
             if max_connections is None
-            else _checks.whole("max_connections", max_connections, minimum=1)
+            else _arguments.whole("max_connections", max_connections, minimum=1)
         )
         if on_callback is not None and not callable(on_callback):
             raise TypeError(f"on_callback must be callable, got {on_callback!r}")
@@ -287,8 +287,8 @@ class CallbackServer:
         On timeout raises ``AssertionError`` listing what did arrive.
         """
         __tracebackhide__ = True  # pytest shows the caller's line, not this loop
-        count = _checks.whole("count", count)
-        timeout = _checks.seconds("timeout", timeout, allow_zero=True)
+        count = _arguments.whole("count", count)
+        timeout = _arguments.seconds("timeout", timeout, allow_zero=True)
         matches = matcher(where, match)
         deadline = time.monotonic() + timeout
         found: list[RecordedCallback] = []
@@ -396,7 +396,7 @@ class CallbackServer:
         ordered: bool,
     ) -> Expectation:
         if count is not None:
-            count = _checks.whole("count", count)
+            count = _arguments.whole("count", count)
         if kind is not None:
             match = {"kind": kind, **match}
         matches = matcher(where, match)  # raises ValueError for an unknown kind, now rather than at check()
