@@ -29,6 +29,7 @@ from pytest_voicecb._text import preview
 from pytest_voicecb.assertions import reply_problems
 from pytest_voicecb.checklist import Check, Together, checks, every_check, matches, skip_patterns
 from pytest_voicecb.client import CallbackClient, DeliveryError, Reply
+from pytest_voicecb.console import report_html  # noqa: F401 - registers the page Report.to_html() renders
 from pytest_voicecb.effects import EffectsFailed, EffectsOn, Finding, StopRun, Watcher, judge_change
 from pytest_voicecb.factory import PayloadFactory
 from pytest_voicecb.inputs import Input, classify, payload_of
