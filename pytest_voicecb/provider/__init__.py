@@ -295,9 +295,17 @@ class Provider:
         where = self.url if self.server.running else "not started"
         return f"Provider({where}, {len(self.backend.calls)} calls, {self.dispatcher.pending} deliveries owed)"
 
+    def clear(self) -> None:
+        """Forget what was recorded: sends, calls and the deliveries owed (a clean cut: one in flight is
+        not recorded); scripts and ``expect_undelivered()`` stay. On both the provider and the
+        ``CallbackServer``, ``clear`` forgets the records and ``reset`` starts over."""
+        with self.dispatcher.changed:  # one step: no send or attempt lands between the two
+            self.backend.clear()
+            self.dispatcher.clear()
+
     def reset(self, seed: object = None) -> None:
-        """Forget sends, calls, deliveries and scripts (``seed``: a new seed for ids and callbacks);
-        a manual clock keeps its time."""
+        """Start over, as a provider just made with the same options: no sends, calls, deliveries or
+        scripts, strict again (``seed``: a new seed for ids and callbacks); a manual clock keeps its time."""
         with self.dispatcher.changed:  # one step: no send or attempt lands between the two
             self.backend.reset(seed)
             self.dispatcher.clear()

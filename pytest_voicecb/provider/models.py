@@ -346,19 +346,25 @@ class SimulatorBackend:
         """Forget every send, call and script, and restart the id and payload streams from the seed
         (``seed``, when given, replaces it)."""
         with self._lock:
-            self.generation += 1
             if seed is not None:
                 self.seed = seed
             self.factory = PayloadFactory((self.seed, "provider"))
             self._ids = random.Random(f"{self.seed!r}/provider-ids")
+            self.rules: list[_Rule] = []
+            self._seq = 0
+            self.clear()
+
+    def clear(self) -> None:
+        """Forget every send, call and delivery; scripts and the id and payload streams go on. A delivery
+        made before is never sent after (the generation moves)."""
+        with self._lock:
+            self.generation += 1
             self.sends: deque[Send] = deque(maxlen=self.keep)
             self.calls: dict[str, Call] = {}
             self.deliveries: deque[Delivery] = deque()
             self.forgotten = 0
             self.counts = {"sends": 0, "calls": 0}
-            """Sends and calls since the last reset, forgotten ones included."""
-            self.rules: list[_Rule] = []
-            self._seq = 0
+            """Sends and calls since the last reset or clear, forgotten ones included."""
 
     # -- scripting -------------------------------------------------------------------------------
 
