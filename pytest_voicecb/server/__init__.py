@@ -80,7 +80,7 @@ class CallbackServer:
 
     ``path`` is the path ``url`` names (any path is accepted and recorded). ``max_body_size`` bodies
     are refused with 413. ``on_callback`` is called in the request's thread with each
-    ``RecordedCallback`` before it is added to ``callbacks`` and before the reply is written; if it
+    ``RecordedCallback`` before it is added to ``requests`` and before the reply is written; if it
     raises, the sender gets a 500 (so it knows the callback was not taken) and the record carries
     ``server_error``.
     ``answer`` decides the reply to a request no script answers: it gets the ``RecordedCallback`` (with
