@@ -62,6 +62,8 @@ def test_provider_record_lists_are_properties(provider: Provider) -> None:
     with pytest.deprecated_call(match=r"use Provider\.find_deliveries"):
         old = provider.deliveries(callid=callid, kind="prompt")  # type: ignore[operator]
     assert old == provider.find_deliveries(callid=callid, kind="prompt") == provider.deliveries
+    with pytest.deprecated_call(match=r"use Provider\.find_deliveries"):
+        assert provider.deliveries(callid=None) == provider.deliveries  # type: ignore[operator]
 
 
 def test_dispatcher_retarget_is_deliver_to(provider: Provider, server: CallbackServer) -> None:

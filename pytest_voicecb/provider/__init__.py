@@ -402,8 +402,12 @@ class Provider:
             self.backend.deliveries,
             "Provider.deliveries(...)",
             "Provider.find_deliveries(...) (Provider.deliveries is a property)",
-            query=self.find_deliveries,
+            query=self._deliveries_as_before,
         )
+
+    def _deliveries_as_before(self, *, callid: str | None = None, **match: Any) -> list[Delivery]:
+        """The deprecated ``deliveries(...)``: ``callid=None`` meant any call."""
+        return self.find_deliveries(**match) if callid is None else self.find_deliveries(callid=callid, **match)
 
     def find_deliveries(self, *, where: Callable[[Delivery], object] | None = None, **match: Any) -> list[Delivery]:
         """Deliveries matching ``match`` and ``where`` (a callable on the ``Delivery``), in order:
