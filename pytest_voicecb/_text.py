@@ -6,9 +6,10 @@ body, a header or a status line can never move the cursor, recolour the terminal
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
-__all__ = ["bullets", "one_line", "plural", "preview", "safe", "shorten"]
+__all__ = ["LISTED", "bullets", "listing", "one_line", "plural", "preview", "safe", "shorten"]
 
 _ESCAPES = {"\r": "\\r", "\n": "\\n", "\t": "\\t"}
 
@@ -69,3 +70,20 @@ def plural(count: int, word: str, many: str | None = None) -> str:
 def bullets(items: Iterable[object], indent: str = "  ") -> list[str]:
     """One ``  - item`` line per item."""
     return [f"{indent}- {item}" for item in items]
+
+
+_T = TypeVar("_T")
+
+LISTED = 20
+"""How many records a failure message lists before ``... and N more``."""
+
+
+def listing(
+    items: Sequence[_T], line: Callable[[_T], str], *, numbered: bool = False, limit: int = LISTED, indent: str = "  "
+) -> list[str]:
+    """One ``line(item)`` per item (``#1 ...`` when ``numbered``) for the first ``limit``, then
+    ``... and N more``: how a failure message lists what did arrive."""
+    lines = [f"{indent}{f'#{i} ' if numbered else ''}{line(item)}" for i, item in enumerate(items[:limit], 1)]
+    if len(items) > limit:
+        lines.append(f"{indent}... and {len(items) - limit} more")
+    return lines

@@ -43,7 +43,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pytest_voicecb import _arguments, _deprecation
+from pytest_voicecb import _arguments, _deprecation, _text
 from pytest_voicecb._sites import browser_request
 from pytest_voicecb.matching import Matcher
 from pytest_voicecb.provider.clock import Clock, ManualClock, SystemClock
@@ -553,9 +553,7 @@ def _timeout_message(
     """What a ``wait_for_*`` that timed out says: what it waited for, then what there was."""
     wanted = matches.wanted or "anything"
     lines = [f"waited {timeout:g} s for {count} {what} matching {wanted}; {len(found)} matched; there were:"]
-    lines += [f"  {record.summary()}" for record in records[:20]] or [f"  (no {what.split()[-1]} at all)"]
-    if len(records) > 20:
-        lines.append(f"  ... and {len(records) - 20} more")
+    lines += _text.listing(records, lambda record: str(record.summary())) or [f"  (no {what.split()[-1]} at all)"]
     return "\n".join(lines)
 
 

@@ -42,7 +42,6 @@ __all__ = ["CallbackServer", "Expectation", "RecordedCallback"]
 _log = logging.getLogger("pytest_voicecb.server")
 
 _OK_BODY: Final = contract.encode(contract.ok_reply())
-_LISTED: Final = 20  # requests listed in a wait_for timeout message
 
 
 @dataclasses.dataclass
@@ -323,9 +322,7 @@ class CallbackServer:
             )
         else:
             lines.append(f"{_text.plural(len(records), 'request')} arrived:")
-            lines += [f"  #{i} {record.summary()}" for i, record in enumerate(records[:_LISTED], 1)]
-            if len(records) > _LISTED:
-                lines.append(f"  ... and {len(records) - _LISTED} more")
+            lines += _text.listing(records, RecordedCallback.summary, numbered=True)
         if self._state.aborted:
             lines.append(f"({_text.plural(self._state.aborted, 'request')} aborted before the headers were complete.)")
         return "\n".join(lines)
@@ -439,9 +436,7 @@ class CallbackServer:
         lines += [f"  {line}" for line in found]
         if records:
             lines.append(f"{_text.plural(len(records), 'request')} arrived:")
-            lines += [f"  #{i} {record.summary()}" for i, record in enumerate(records[:_LISTED], 1)]
-            if len(records) > _LISTED:
-                lines.append(f"  ... and {len(records) - _LISTED} more")
+            lines += _text.listing(records, RecordedCallback.summary, numbered=True)
         else:
             lines.append("Nothing arrived since the server started or was last reset.")
         return "\n".join(lines)

@@ -19,7 +19,6 @@ from pytest_voicecb.server.records import RecordedCallback
 
 __all__ = ["RECORD_KEYS", "Expectation", "matcher", "problems"]
 
-_LISTED: Final = 20
 RECORD_KEYS: Final = frozenset({"kind", "valid", "method", "path", "query"})
 """The criteria read from a ``RecordedCallback`` itself; any other key is a callback field."""
 
@@ -113,9 +112,7 @@ def problems(
     found += disorder
     if fail_on_unexpected and unmatched:
         found.append(f"{_text.plural(len(unmatched), 'request')} matched no expectation (fail_on_unexpected):")
-        found += [f"  {record.summary()}" for record in unmatched[:_LISTED]]
-        if len(unmatched) > _LISTED:
-            found.append(f"  ... and {len(unmatched) - _LISTED} more")
+        found += _text.listing(unmatched, RecordedCallback.summary)
     return found
 
 
