@@ -32,7 +32,7 @@ from pytest_voicecb import _arguments, _deprecation, _text, contract
 from pytest_voicecb.contract import Callback, CallbackError, Problem
 from pytest_voicecb.server._http11 import Answer as _Answer
 from pytest_voicecb.server._http11 import HTTP11Server, Incoming, listen
-from pytest_voicecb.server.expectations import Expectation, declared_invalid, matcher, problems
+from pytest_voicecb.server.expectations import Expectation, declared_invalid, matcher, message, problems
 from pytest_voicecb.server.mounts import WsgiApp, answer_mounted, check_mounts, mounted_prefix
 from pytest_voicecb.server.records import RecordedCallback, replied
 from pytest_voicecb.server.scripts import ReplyScript, contract_plan, drop_plan, plan_from_item, raw_plan
@@ -427,19 +427,8 @@ class CallbackServer:
             raise AssertionError(message)
 
     def _expectation_message(self) -> str:
-        expectations = self.expectations
-        records = self.requests
-        found = problems(records, expectations, fail_on_unexpected=self._state.fail_on_unexpected)
-        if not found:
-            return ""
-        lines = [f"the callback server at {self._where()} did not get what the test expected:"]
-        lines += [f"  {line}" for line in found]
-        if records:
-            lines.append(f"{_text.plural(len(records), 'request')} arrived:")
-            lines += _text.listing(records, RecordedCallback.summary, numbered=True)
-        else:
-            lines.append("Nothing arrived since the server started or was last reset.")
-        return "\n".join(lines)
+        fail_on_unexpected = self._state.fail_on_unexpected
+        return message(self._where(), self.requests, self.expectations, fail_on_unexpected=fail_on_unexpected)
 
     def check(self) -> None:
         """Raise ``AssertionError`` showing each invalid request received without ``expect_invalid()``,

@@ -17,7 +17,7 @@ from pytest_voicecb import _text
 from pytest_voicecb.matching import Matcher
 from pytest_voicecb.server.records import RecordedCallback
 
-__all__ = ["RECORD_KEYS", "Expectation", "matcher", "problems"]
+__all__ = ["RECORD_KEYS", "Expectation", "matcher", "message", "problems"]
 
 RECORD_KEYS: Final = frozenset({"kind", "valid", "method", "path", "query"})
 """The criteria read from a ``RecordedCallback`` itself; any other key is a callback field."""
@@ -114,6 +114,28 @@ def problems(
         found.append(f"{_text.plural(len(unmatched), 'request')} matched no expectation (fail_on_unexpected):")
         found += _text.listing(unmatched, RecordedCallback.summary)
     return found
+
+
+def message(
+    where: str,
+    records: Sequence[RecordedCallback],
+    expectations: Sequence[Expectation],
+    *,
+    fail_on_unexpected: bool,
+) -> str:
+    """``check_assertions()``'s failure for the server at ``where`` ('' when none): the problems, then
+    what arrived."""
+    found = problems(records, expectations, fail_on_unexpected=fail_on_unexpected)
+    if not found:
+        return ""
+    lines = [f"the callback server at {where} did not get what the test expected:"]
+    lines += [f"  {line}" for line in found]
+    if records:
+        lines.append(f"{_text.plural(len(records), 'request')} arrived:")
+        lines += _text.listing(records, RecordedCallback.summary, numbered=True)
+    else:
+        lines.append("Nothing arrived since the server started or was last reset.")
+    return "\n".join(lines)
 
 
 def declared_invalid(expectations: Sequence[Expectation]) -> set[int]:
