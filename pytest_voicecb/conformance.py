@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sized
 from typing import Any
 
-from pytest_voicecb import _arguments
+from pytest_voicecb import _arguments, _deprecation
 from pytest_voicecb._text import preview
 from pytest_voicecb.assertions import reply_problems
 from pytest_voicecb.checklist import Check, Together, checks, every_check, matches, skip_patterns
@@ -123,7 +123,7 @@ class Runner:
         stream = typical if self.run_number == 0 else typical.derive(f"run-{self.run_number}")
         patterns = skip_patterns(skip)
         self._owns_client = False
-        self.retarget(target, path=path, paths=paths, timeout=timeout)
+        self.deliver_to(target, path=path, paths=paths, timeout=timeout)
         every = every_check(stream)
         self.checks = [check for check in every if not matches(check.id, patterns)]
         self.skipped = tuple(check.id for check in every if matches(check.id, patterns))
@@ -165,7 +165,12 @@ class Runner:
             raise ValueError("effects_on needs effects= too: a callable returning a snapshot of what the handler did")
         self.watcher, self.effects_on = watcher, expect
 
-    def retarget(
+    def retarget(self, *args: Any, **kwargs: Any) -> None:
+        """Deprecated: ``deliver_to``, the one verb for where callbacks go (as ``Provider.deliver_to``)."""
+        _deprecation.warn("Runner.retarget", "Runner.deliver_to")
+        self.deliver_to(*args, **kwargs)
+
+    def deliver_to(
         self,
         target: object,
         *,

@@ -75,6 +75,15 @@ def test_dispatcher_retarget_is_deliver_to(provider: Provider, server: CallbackS
     assert decided.attempts[0].reply.request.url.endswith("/elsewhere")
 
 
+def test_runner_retarget_is_deliver_to(server: CallbackServer) -> None:
+    from pytest_voicecb.conformance import Runner
+
+    with Runner(server.url_for("/first"), seed=1) as runner:
+        with pytest.deprecated_call(match=r"Runner\.retarget is deprecated; use Runner\.deliver_to"):
+            runner.retarget(server.url_for("/second"))
+        assert runner.client.description.endswith("/second")
+
+
 def test_renamed_types_keep_their_old_names() -> None:
     from pytest_voicecb import provider
     from pytest_voicecb.integrations import load
@@ -101,6 +110,7 @@ def test_the_changelog_records_every_move() -> None:
         "Provider.held()",
         "Provider.undelivered()",
         "Dispatcher.retarget",
+        "conformance.Runner.retarget",
         "pytest_voicecb.provider.Outcome",
         "pytest_voicecb.integrations.load.Delivery",
     } <= moves
