@@ -192,7 +192,8 @@ def run(args: argparse.Namespace) -> int:
 
             threading.Thread(target=webbrowser.open, args=(console.url(),), daemon=True).start()
     try:
-        stop.wait()
+        while not stop.wait(0.5):  # timed: the handler runs even when the kernel gave a worker the signal
+            pass
     finally:
         provider.stop()
     counts = provider.backend.counts
