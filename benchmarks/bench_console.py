@@ -104,7 +104,7 @@ def poll_times() -> str:
             conn.request("POST", server.path, json.dumps(payload).encode(), {"Content-Type": "application/json"})
             conn.getresponse().read()
         conn.close()
-    recorded = [(callback, record_of(callback)) for callback in server.callbacks]
+    recorded = [(callback, record_of(callback)) for callback in server.requests]
     feed = Feed()
     began = time.perf_counter()
     for n in range(100_000):

@@ -145,7 +145,7 @@ def bulk(count: int) -> None:
         simulated = time.perf_counter() - began
         assert len(attempts) == count
         assert all(a.acknowledged for a in attempts)
-        payloads = [d.payload for d in provider.deliveries()]
+        payloads = [d.payload for d in provider.deliveries]
     app = flask_app.create_app()
     with CallbackClient(app) as client:
         began = time.perf_counter()

@@ -63,7 +63,7 @@ def measure(concurrency: int, hang: float, calls: int, scale: float) -> list[flo
             others.append(sent.call.callid)
             time.sleep(0.1)
         provider.wait_for_deliveries(calls + 1, timeout=hang * 3 + calls)
-        due = {d.callid: d.due for d in provider.deliveries()}
+        due = {d.callid: d.due for d in provider.deliveries}
     server.shutdown()
     return [(arrived[callid] - due[callid]) / scale for callid in others]
 

@@ -61,7 +61,7 @@ Serve = Callable[[], contextlib.AbstractContextManager[tuple[str, Callable[[], i
 @contextlib.contextmanager
 def voicecb() -> Iterator[tuple[str, Callable[[], int], Any]]:
     with CallbackServer() as server:
-        yield server.url, lambda: len(server.callbacks), server
+        yield server.url, lambda: len(server.requests), server
 
 
 @contextlib.contextmanager

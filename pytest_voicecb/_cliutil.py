@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
-from pytest_voicecb import _checks, _text
+from pytest_voicecb import _arguments, _text
 
 __all__ = [
     "UsageError",
@@ -114,10 +114,10 @@ def reply_mode(text: str) -> str:
         return text
     if text.startswith("status:"):
         code = text.partition(":")[2]
-        if code.isdigit() and _checks.STATUS_MIN <= int(code) <= _checks.STATUS_MAX:
+        if code.isdigit() and _arguments.STATUS_MIN <= int(code) <= _arguments.STATUS_MAX:
             return text
         raise argparse.ArgumentTypeError(
-            f"status:N needs an HTTP status from {_checks.STATUS_MIN} to {_checks.STATUS_MAX}, got {text!r}"
+            f"status:N needs an HTTP status from {_arguments.STATUS_MIN} to {_arguments.STATUS_MAX}, got {text!r}"
         )
     raise argparse.ArgumentTypeError(f"expected contract, ok, error or status:N, got {text!r}")
 

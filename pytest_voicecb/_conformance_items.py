@@ -426,7 +426,7 @@ def _target_run(item: pytest.Item, target: object, seed: int, hooks: _Hooks) -> 
             state = runs[key] = _TargetRun(runner, target, hooks)
         else:
             if state.target is not target:
-                state.runner.retarget(target, path=path)
+                state.runner.deliver_to(target, path=path)
                 state.target = target
             if state.hooks != hooks:
                 state.runner.watch(hooks.effects, hooks.effects_on, hooks.prepare)

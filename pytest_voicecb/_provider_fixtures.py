@@ -56,7 +56,7 @@ def voicecb_provider(
         problem = provider.problems()
     finally:
         provider.reset()
-        provider.dispatcher.retarget(None)
+        provider.dispatcher.deliver_to(None)
     if problem:  # outside any except block: the message is shown once
         if "answered HTTP 404" in problem:
             problem += _PATH_HINT

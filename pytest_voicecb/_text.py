@@ -6,9 +6,10 @@ body, a header or a status line can never move the cursor, recolour the terminal
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
-__all__ = ["bullets", "media_type", "one_line", "plural", "preview", "safe", "shorten"]
+__all__ = ["LISTED", "bullets", "listing", "media_type", "one_line", "plural", "preview", "safe", "shorten"]
 
 _ESCAPES = {"\r": "\\r", "\n": "\\n", "\t": "\\t"}
 
@@ -75,3 +76,20 @@ def media_type(content_type: str | None) -> str:
     """The media type of a ``Content-Type`` value, lower-cased and without its parameters
     (``"Application/JSON; charset=utf-8"`` -> ``"application/json"``); ``""`` when there is none."""
     return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+_T = TypeVar("_T")
+
+LISTED = 20
+"""How many records a failure message lists before ``... and N more``."""
+
+
+def listing(
+    items: Sequence[_T], line: Callable[[_T], str], *, numbered: bool = False, limit: int = LISTED, indent: str = "  "
+) -> list[str]:
+    """One ``line(item)`` per item (``#1 ...`` when ``numbered``) for the first ``limit``, then
+    ``... and N more``: how a failure message lists what did arrive."""
+    lines = [f"{indent}{f'#{i} ' if numbered else ''}{line(item)}" for i, item in enumerate(items[:limit], 1)]
+    if len(items) > limit:
+        lines.append(f"{indent}... and {len(items) - limit} more")
+    return lines

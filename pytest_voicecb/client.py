@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 
 from werkzeug.datastructures import Headers
 
-from pytest_voicecb import _checks
+from pytest_voicecb import _arguments
 from pytest_voicecb._models import Reply, SentRequest
 from pytest_voicecb._text import shorten
 from pytest_voicecb._tls import client_context
@@ -214,8 +214,8 @@ class CallbackClient:
         cacert: str | os.PathLike[str] | None = None,
         insecure: bool = False,
     ) -> None:
-        self.timeout = _checks.optional_seconds("timeout", timeout)
-        self.max_reply_size = _checks.whole("max_reply_size", max_reply_size, minimum=1)
+        self.timeout = _arguments.optional_seconds("timeout", timeout)
+        self.max_reply_size = _arguments.whole("max_reply_size", max_reply_size, minimum=1)
         self.paths = _check_paths(paths)
         self.remote_addr = _check_address(remote_addr)
         if not isinstance(redact, bool):
@@ -283,7 +283,7 @@ class CallbackClient:
         """
         __tracebackhide__ = True
         request, target_path = self._request(data, path, headers, content_type)
-        limit = self.timeout if timeout is None else _checks.optional_seconds("timeout", timeout)
+        limit = self.timeout if timeout is None else _arguments.optional_seconds("timeout", timeout)
         return self._transport.deliver(request, target_path, limit, self.max_reply_size)
 
     def post_concurrently(
@@ -310,7 +310,7 @@ class CallbackClient:
         requests = []
         for item in items:  # a loop, not a comprehension: its frame would show in tracebacks
             requests.append(self._request(item, path, headers, None))
-        limit = self.timeout if timeout is None else _checks.optional_seconds("timeout", timeout)
+        limit = self.timeout if timeout is None else _arguments.optional_seconds("timeout", timeout)
         if not requests:
             return []
         return self._transport.deliver_concurrently(requests, limit, self.max_reply_size)

@@ -23,10 +23,11 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sized
 from typing import Any
 
-from pytest_voicecb import _checks
+from pytest_voicecb import _arguments, _deprecation
 from pytest_voicecb._text import preview
 from pytest_voicecb.checklist import Check, Together, checks, every_check, matches, skip_patterns
 from pytest_voicecb.client import CallbackClient, DeliveryError, Reply
+from pytest_voicecb.console import report_html  # noqa: F401 - registers the page Report.to_html() renders
 from pytest_voicecb.effects import EffectsFailed, EffectsOn, StopRun, Watcher
 from pytest_voicecb.factory import PayloadFactory
 from pytest_voicecb.inputs import classify
@@ -98,8 +99,8 @@ class Runner:
         effects_name: str | None = None,
         explore: int = 0,
     ) -> None:
-        deadline = _checks.seconds("deadline", deadline)
-        self.explore = _checks.whole("explore", explore)
+        deadline = _arguments.seconds("deadline", deadline)
+        self.explore = _arguments.whole("explore", explore)
         if self.explore:
             from pytest_voicecb.explore import import_hypothesis
 
@@ -121,7 +122,7 @@ class Runner:
         stream = typical if self.run_number == 0 else typical.derive(f"run-{self.run_number}")
         patterns = skip_patterns(skip)
         self._owns_client = False
-        self.retarget(target, path=path, paths=paths, timeout=timeout)
+        self.deliver_to(target, path=path, paths=paths, timeout=timeout)
         every = every_check(stream)
         self.checks = [check for check in every if not matches(check.id, patterns)]
         self.skipped = tuple(check.id for check in every if matches(check.id, patterns))
@@ -163,7 +164,12 @@ class Runner:
             raise ValueError("effects_on needs effects= too: a callable returning a snapshot of what the handler did")
         self.watcher, self.effects_on = watcher, expect
 
-    def retarget(
+    def retarget(self, *args: Any, **kwargs: Any) -> None:
+        """Deprecated: ``deliver_to``, the one verb for where callbacks go (as ``Provider.deliver_to``)."""
+        _deprecation.warn("Runner.retarget", "Runner.deliver_to")
+        self.deliver_to(*args, **kwargs)
+
+    def deliver_to(
         self,
         target: object,
         *,

@@ -19,7 +19,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pytest_voicecb import _checks
+from pytest_voicecb import _arguments
 from pytest_voicecb._text import one_line, preview
 from pytest_voicecb.report import CheckResult, signature
 from pytest_voicecb.verdict import judge
@@ -62,7 +62,7 @@ def explore(
     each cause; then, per cause, Hypothesis replays the same draws until that cause shows up and shrinks it
     (a cause that is a timeout or a slow reply is not shrunk: each attempt would cost the whole wait).
     """
-    n = _checks.whole("explore", n)
+    n = _arguments.whole("explore", n)
     if n == 0:
         return []
     hypothesis, st = import_hypothesis()
@@ -70,57 +70,11 @@ def explore(
     # unloads our modules between runs (pytester) leaves a stale attribute there, but never in sys.modules.
     from pytest_voicecb.integrations.strategies import callbacks, malformed
 
-    cases = st.one_of(callbacks(), malformed())
-    first: dict[str, CheckResult] = {}  # by cause signature, as Report groups them
-    timeouts = [0]
-
-    def deliver(sent: Any) -> CheckResult | None:
-        if timeouts[0] >= STOP_AFTER_TIMEOUTS:
-            return None  # the handler stopped answering: no point sending more
-        from pytest_voicecb.client import DeliveryError
-
-        try:
-            reply = client.post(sent)
-        except DeliveryError as error:
-            timeouts[0] = timeouts[0] + 1 if error.timed_out else 0
-            message = f"no reply: {error.reason}"
-            result = CheckResult(
-                id="explore",
-                outcome="failed",
-                rule=6 if error.timed_out else 1,
-                message=message,
-                cause=signature(None, message),
-            )
-            return dataclasses.replace(result, curl=error.request.curl())
-        timeouts[0] = 0
-        return _judged(reply, sent, strict=strict, deadline=deadline)
-
-    def survey(sent: Any) -> None:
-        result = deliver(sent)
-        if result is not None:
-            first.setdefault(result.cause, result)
-
-    def run(test: Callable[[Any], None], phases: tuple[Any, ...]) -> None:
-        settings = hypothesis.settings(
-            max_examples=n,
-            database=None,
-            deadline=None,
-            phases=phases,  # never the explain phase: it is slow
-            report_multiple_bugs=False,
-            suppress_health_check=list(hypothesis.HealthCheck),
-            verbosity=hypothesis.Verbosity.quiet,
-            print_blob=False,
-        )
-        hypothesis.seed(_seed_of(seed))(settings(hypothesis.given(cases)(test)))()
-
+    run = _runner(hypothesis, st.one_of(callbacks(), malformed()), n, seed)
+    deliver = _Sender(client, strict=strict, deadline=deadline)
     where = f"explored {n} generated cases with seed {seed!r}"
-    try:
-        run(survey, (hypothesis.Phase.generate,))
-    except Exception as exc:  # Hypothesis' own complaint (an unsatisfiable strategy, a bug of ours)
-        stopped = _stopped(exc, where)
-        first.setdefault(stopped.cause, stopped)
     results: list[CheckResult] = []
-    for key, example in first.items():
+    for key, example in _survey(run, deliver, hypothesis.Phase, where).items():
         shrunk = example
         if example.rule != 6 and example.reply is not None:
             shrunk = _shrink(run, deliver, key, hypothesis.Phase) or example
@@ -130,8 +84,79 @@ def explore(
     return results
 
 
+class _Sender:
+    """Delivers a generated case through the client and judges the reply (None: not sent, because the
+    handler stopped answering: ``STOP_AFTER_TIMEOUTS`` timeouts in a row)."""
+
+    def __init__(self, client: CallbackClient, *, strict: bool, deadline: float | None) -> None:
+        self.client, self.strict, self.deadline = client, strict, deadline
+        self.timeouts = 0
+
+    def __call__(self, sent: Any) -> CheckResult | None:
+        if self.timeouts >= STOP_AFTER_TIMEOUTS:
+            return None  # no point sending more
+        from pytest_voicecb.client import DeliveryError
+
+        try:
+            reply = self.client.post(sent)
+        except DeliveryError as error:
+            self.timeouts = self.timeouts + 1 if error.timed_out else 0
+            message = f"no reply: {error.reason}"
+            result = CheckResult(
+                id="explore",
+                outcome="failed",
+                rule=6 if error.timed_out else 1,
+                message=message,
+                cause=signature(None, message),
+            )
+            return dataclasses.replace(result, curl=error.request.curl())
+        self.timeouts = 0
+        return _judged(reply, sent, strict=self.strict, deadline=self.deadline)
+
+
+_Run = Callable[[Callable[[Any], None], tuple[Any, ...]], None]
+
+
+def _runner(hypothesis: Any, cases: Any, n: int, seed: object) -> _Run:
+    """``run(test, phases)``: Hypothesis runs ``test`` on ``n`` draws of ``cases``, always the same draws
+    for ``seed`` (no example database), quietly, never the explain phase (it is slow)."""
+
+    def run(test: Callable[[Any], None], phases: tuple[Any, ...]) -> None:
+        settings = hypothesis.settings(
+            max_examples=n,
+            database=None,
+            deadline=None,
+            phases=phases,
+            report_multiple_bugs=False,
+            suppress_health_check=list(hypothesis.HealthCheck),
+            verbosity=hypothesis.Verbosity.quiet,
+            print_blob=False,
+        )
+        hypothesis.seed(_seed_of(seed))(settings(hypothesis.given(cases)(test)))()
+
+    return run
+
+
+def _survey(run: _Run, deliver: Callable[[Any], CheckResult | None], phase: Any, where: str) -> dict[str, CheckResult]:
+    """The first pass: every draw delivered, the first example of each cause kept (by cause signature,
+    as ``Report`` groups them); Hypothesis' own complaint is a cause too."""
+    first: dict[str, CheckResult] = {}
+
+    def survey(sent: Any) -> None:
+        result = deliver(sent)
+        if result is not None:
+            first.setdefault(result.cause, result)
+
+    try:
+        run(survey, (phase.generate,))
+    except Exception as exc:  # Hypothesis' own complaint (an unsatisfiable strategy, a bug of ours)
+        stopped = _stopped(exc, where)
+        first.setdefault(stopped.cause, stopped)
+    return first
+
+
 def _shrink(
-    run: Callable[[Callable[[Any], None], tuple[Any, ...]], None],
+    run: _Run,
     deliver: Callable[[Any], CheckResult | None],
     key: str,
     phase: Any,

@@ -365,7 +365,7 @@ def _fail_on_unexpected_invalid(servers: list[CallbackServer]) -> None:
         except AssertionError as exc:
             messages.append(str(exc))
     if messages:
-        invalid = any(server.unexpected_invalid() for server in servers)
+        invalid = any(server.unexpected_invalid for server in servers)
         hint = "\n(or mark the test @pytest.mark.voicecb(allow_invalid=True))" if invalid else ""
         pytest.fail("\n\n".join(messages) + hint, pytrace=False)
 

@@ -10,10 +10,10 @@ logged KeyError: 'accept_time')``), so a handler with one bug gets one paragraph
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -480,11 +480,24 @@ class Report:
     def to_html(self, *, rerun: str | None = None) -> str:
         """The report as one self-contained HTML page (inline CSS/JS, no network): the verdict, the causes
         with a worked example each, a kind x rule matrix, every check's details, the seed and how to rerun
-        (``rerun``, default a ``voicecb check`` command)."""
-        # The page is a surface above this module (console/ imports report's layer, not the reverse):
-        # looked up by name at call time, so the import graph keeps its arrows pointing down.
-        render = importlib.import_module("pytest_voicecb.console.report_html").render
-        return str(render(self, rerun=rerun))
+        (``rerun``, default a ``voicecb check`` command). The console renders it
+        (``pytest_voicecb.console.report_html.render``, which registers itself here when imported)."""
+        if _html_renderer is None:
+            raise RuntimeError(
+                "no HTML renderer is registered: import pytest_voicecb.console.report_html "
+                "(importing pytest_voicecb.conformance does), or call its render(report)"
+            )
+        return _html_renderer(self, rerun=rerun)
+
+
+_html_renderer: Callable[..., str] | None = None
+
+
+def register_html(render: Callable[..., str]) -> None:
+    """Make ``Report.to_html()`` call ``render(report, rerun=...)``: the console's page registers itself,
+    so this module never reaches up for the page (the import graph's arrows point down)."""
+    global _html_renderer
+    _html_renderer = render
 
 
 def _harm(result: CheckResult, finding: Finding) -> int:

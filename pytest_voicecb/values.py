@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final, Literal, NamedTuple
 
-__all__ = ["DEFAULT_PATH", "JSON_CONTENT_TYPE", "MISSING", "Case", "Variant"]
+__all__ = ["DEFAULT_PATH", "JSON_CONTENT_TYPE", "MISSING", "Case", "Handling", "Variant"]
 
 DEFAULT_PATH: Final = "/voice/callback"
 """Where callbacks are delivered (and served) unless a path says otherwise; the provider lets each
@@ -44,6 +44,10 @@ class Variant(NamedTuple):
     payload: dict[str, Any]
 
 
+Handling = Literal["reject", "robust"]
+"""What a handler should do with a malformed case: refuse it (``reject``) or take it without harm (``robust``)."""
+
+
 @dataclass(frozen=True)
 class Case:
     """One malformed delivery: ``id`` (stable, readable), ``body`` bytes, ``content_type``, ``expect``, ``why``."""
@@ -51,7 +55,7 @@ class Case:
     id: str
     body: bytes
     content_type: str
-    expect: Literal["reject", "robust"]
+    expect: Handling
     why: str
     kind: str | None = None
     """The callback kind the case is about, or None for envelope, encoding and transport cases."""

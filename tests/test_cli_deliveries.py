@@ -124,7 +124,7 @@ def test_check_path_for_posts_a_kind_to_its_own_path() -> None:
             "reject/*",
         )
         server.expect_invalid()
-        recorded = server.callbacks
+        recorded = server.requests
     assert proc.returncode == 0, proc.stdout + proc.stderr
     paths = {(r.kind, r.path) for r in recorded if r.kind is not None}
     assert ("voicekey_callback", "/voice/keys") in paths

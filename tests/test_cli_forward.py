@@ -123,6 +123,6 @@ def test_the_answer_hook_decides_unscripted_replies_and_a_failing_hook_is_a_502(
         server.reply_with(result=3, errmsg="scripted")
         assert client.post(payload).json == {"result": 3, "errmsg": "scripted"}  # a script wins: no hook call
         assert len(calls) == 3
-        assert [r.reply.status_code for r in server.callbacks if r.reply is not None] == [200, 200, 502, 200]
+        assert [r.reply.status_code for r in server.requests if r.reply is not None] == [200, 200, 502, 200]
     with pytest.raises(TypeError, match="answer must be callable"):
         CallbackServer(answer="nope")  # type: ignore[arg-type]

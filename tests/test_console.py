@@ -60,7 +60,7 @@ def test_the_console_is_not_a_callback_and_its_api_needs_the_token(console: tupl
     status, page = request(server.port, "GET", PREFIX)
     assert status == 200
     assert b"live console" in page
-    assert len(server.callbacks) == 1  # the page was not recorded
+    assert len(server.requests) == 1  # the page was not recorded
     assert request(server.port, "GET", PREFIX + "api/callbacks")[0] == 403
     status, data = request(server.port, "GET", PREFIX + "api/callbacks", headers={"X-Voicecb-Token": "secret-token"})
     assert status == 200
@@ -119,7 +119,7 @@ def test_each_row_has_the_servers_latency_a_scripted_delay_included(
     plain, delayed = items  # newest first
     assert 0.3 <= delayed["latency"] < time.monotonic() - begin
     assert 0 < plain["latency"] < 0.3
-    assert [r.latency for r in server.callbacks] == [delayed["latency"], plain["latency"]]
+    assert [r.latency for r in server.requests] == [delayed["latency"], plain["latency"]]
     status, detail = request(server.port, "GET", PREFIX + f"api/callbacks/{delayed['seq']}", headers=sent)
     assert status == 200
     assert json.loads(detail)["latency"] == delayed["latency"]
@@ -146,7 +146,7 @@ def test_a_hundred_thousand_callbacks_page_by_number() -> None:  # how fast: ben
     feed = Feed()
     with server:
         request(server.port, "POST", PATH, json.dumps(PayloadFactory(3).answered()).encode())
-    recorded = server.callbacks[0]
+    recorded = server.requests[0]
     record = record_of(recorded)
     for _ in range(100_000):
         feed.add(recorded, record)
@@ -171,7 +171,7 @@ def test_a_poll_copies_only_what_is_new_and_rows_share_repeated_headers() -> Non
     with server:
         for payload in factory.batch(3):
             request(server.port, "POST", PATH, json.dumps(payload).encode(), {"Content-Type": "application/json"})
-    for recorded in server.callbacks * 20_000:
+    for recorded in server.requests * 20_000:
         feed.add(recorded, record_of(recorded))
     assert len(feed) == 50_000
     assert feed.summaries(limit=1)[0]["seq"] == 60_000
@@ -343,4 +343,4 @@ def test_mounts_are_checked_and_a_failing_mounted_app_is_a_500() -> None:
         assert status == 500
         assert b"the app mounted at /_voicecb/ failed" in body
         assert request(server.port, "POST", PATH, json.dumps(PayloadFactory(4).answered()).encode())[0] == 200
-        assert len(server.callbacks) == 1
+        assert len(server.requests) == 1

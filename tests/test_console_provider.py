@@ -31,7 +31,7 @@ def test_redeliver_queues_a_copy_of_a_delivery() -> None:
         port = int(provider.endpoint.rpartition(":")[2])
         callid = place_call({**provider.settings(), "endpoint": provider.endpoint}, "+8613900000009")
         provider.run_until_idle()
-        first = provider.deliveries(callid=callid)[0]
+        first = provider.find_deliveries(callid=callid)[0]
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         conn.request(
             "POST", "/voicecb-api/redeliver", json.dumps({"seq": first.seq}), {"Content-Type": "application/json"}
@@ -42,7 +42,7 @@ def test_redeliver_queues_a_copy_of_a_delivery() -> None:
         refused_body = refused.read()
         conn.close()
         provider.run_until_idle()
-        copies = [d for d in provider.deliveries(callid=callid) if d.kind == first.kind]
+        copies = [d for d in provider.find_deliveries(callid=callid) if d.kind == first.kind]
     assert answer["seq"] > first.seq
     assert len(copies) == 2
     assert copies[1].duplicate
@@ -187,7 +187,7 @@ def test_answer_on_a_held_calls_card_sends_the_apps_callbacks(
     card = page.locator(f'.card[data-callid="{callid}"]')
     expect(card.locator(".outcome")).to_contain_text("held")
     expect(card.locator(".delivery")).to_have_count(0)
-    assert [r for r in receiver.callbacks if callid in r.body.decode("utf-8", "replace")] == []
+    assert [r for r in receiver.requests if callid in r.body.decode("utf-8", "replace")] == []
     page.screenshot(path=str(tmp_path / "provider-held.png"))
     card.locator("button[data-decide=answer]").click()
     (record,) = receiver.wait_for(1, callid=callid, timeout=10)

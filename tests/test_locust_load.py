@@ -16,7 +16,7 @@ from pytest_voicecb._text import media_type
 from pytest_voicecb.client import Reply
 from pytest_voicecb.contract import CODE, FAILURE, KEYPRESS, PROMPT, encode, parse_callback
 from pytest_voicecb.factory import PayloadFactory
-from pytest_voicecb.integrations.load import CallbackMix, Delivery, ReplyJudge, no_reply, stable
+from pytest_voicecb.integrations.load import CallbackMix, Post, ReplyJudge, no_reply, stable
 from pytest_voicecb.verdict import Expect
 
 OK = b'{"result":0,"errmsg":"OK"}'
@@ -58,9 +58,9 @@ def test_shares_outside_zero_to_one_are_clear_errors() -> None:
         CallbackMix(memory=0)
 
 
-def delivery(duplicate: bool = False, valid: bool = True) -> Delivery:
+def delivery(duplicate: bool = False, valid: bool = True) -> Post:
     payload = PayloadFactory(5).prompt(result="1", accept_time="")
-    return Delivery(PROMPT, PayloadFactory.body(payload), payload, duplicate, valid)
+    return Post(PROMPT, PayloadFactory.body(payload), payload, duplicate, valid)
 
 
 def test_every_delivery_of_the_mix_is_a_valid_callback_as_it_claims() -> None:
@@ -100,7 +100,7 @@ def test_a_remembered_success_is_still_held_to_the_deadline_and_only_for_valid_c
     judge = ReplyJudge(URL, deadline=2.0, strict=True)
     assert judge(delivery(), 200, OK, 0.01) is None
     assert judge(delivery(), 200, OK, 2.5) == "CONTRACT.md rule 6 (answer promptly): replied after the 2 s deadline"
-    invalid = Delivery(PROMPT, b'{"voiceprompt_callback":{}}', {"voiceprompt_callback": {}}, valid=False)
+    invalid = Post(PROMPT, b'{"voiceprompt_callback":{}}', {"voiceprompt_callback": {}}, valid=False)
     cause = judge(invalid, 200, OK, 0.01)  # strict: input that breaks the contract must be rejected
     assert cause is not None
     assert "rule 2" in cause or "rule 3" in cause

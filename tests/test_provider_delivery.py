@@ -60,7 +60,7 @@ def send(provider: Provider, number: str = "+8613800138000", action: str = "Send
 
 
 def kinds(receiver: CallbackServer) -> list[str]:
-    return [next(iter(record.json)) for record in receiver.callbacks]
+    return [next(iter(record.json)) for record in receiver.requests]
 
 
 def test_an_unanswered_call_reports_after_its_ringing_and_no_test_waits_for_it(
@@ -69,12 +69,12 @@ def test_an_unanswered_call_reports_after_its_ringing_and_no_test_waits_for_it(
     provider.on("+8613800138000").no_answer(ring=60)
     callid = send(provider)
     assert provider.advance(30) == []
-    assert receiver.callbacks == []
+    assert receiver.requests == []
     began = time.monotonic()
     (attempt,) = provider.advance(40)
     assert attempt.acknowledged
     assert time.monotonic() - began < 2
-    fields = receiver.callbacks[0].json["voiceprompt_callback"]
+    fields = receiver.requests[0].json["voiceprompt_callback"]
     assert fields["callid"] == callid
     assert fields["result"] == "1"
     assert fields["fee"] == "0"
@@ -103,7 +103,7 @@ def test_key_presses_come_during_the_call_before_its_status(provider: Provider, 
     send(provider)
     provider.run_until_idle()
     assert kinds(receiver) == ["voicekey_callback", "voicekey_callback", "voiceprompt_callback"]
-    assert [r.json["voicekey_callback"]["keypress"] for r in receiver.callbacks[:2]] == ["1", "#"]
+    assert [r.json["voicekey_callback"]["keypress"] for r in receiver.requests[:2]] == ["1", "#"]
 
 
 def test_magic_numbers_choose_the_outcome(provider: Provider, receiver: CallbackServer) -> None:
@@ -113,7 +113,7 @@ def test_magic_numbers_choose_the_outcome(provider: Provider, receiver: Callback
     provider.run_until_idle()
     assert receiver.wait_for(1, mobile="13900000001")[0].json["voiceprompt_callback"]["result"] == "1"
     assert receiver.wait_for(1, kind="failure")[0].json["voice_failure_callback"]["failure_code"] == 15
-    duplicates = provider.deliveries(kind="prompt", mobile="13900000005")
+    duplicates = provider.find_deliveries(kind="prompt", mobile="13900000005")
     assert [d.duplicate for d in duplicates] == [False, True]
     assert all(d.acknowledged for d in duplicates)
 
@@ -124,7 +124,7 @@ def test_a_failed_delivery_is_retried_after_the_backoff_and_every_attempt_is_rec
     receiver.reply_with(status=500, times=1)
     callid = send(provider)
     provider.advance(8 + 24 + 2)
-    (delivery,) = provider.deliveries(callid=callid)
+    (delivery,) = provider.find_deliveries(callid=callid)
     assert delivery.state == "pending"
     assert delivery.attempts[0].reply is not None
     assert delivery.attempts[0].reply.status == 500
@@ -135,7 +135,7 @@ def test_a_failed_delivery_is_retried_after_the_backoff_and_every_attempt_is_rec
     assert retry.number == 2
     assert retry.acknowledged
     assert delivery.state == "acknowledged"
-    assert receiver.callbacks[0].body == receiver.callbacks[1].body  # the same bytes again
+    assert receiver.requests[0].body == receiver.requests[1].body  # the same bytes again
     provider.check()
 
 
@@ -146,7 +146,7 @@ def test_retries_run_out_and_check_names_the_callback(provider: Provider, receiv
     attempts = provider.run_until_idle()
     assert [a.number for a in attempts] == [1, 2, 3]
     assert attempts[2].at - attempts[1].at == 2
-    assert provider.undelivered()[0].callid == callid
+    assert provider.undelivered[0].callid == callid
     with pytest.raises(AssertionError, match=f"1 callback was never acknowledged after 2 retries:\n#1 .*{callid}"):
         provider.check()
     provider.expect_undelivered()
@@ -174,8 +174,8 @@ def test_a_hanging_target_fails_its_attempts_and_does_not_hold_up_other_calls() 
             fast = send(provider, "+8613800000002")
             began = time.monotonic()
             provider.run_until_idle()
-            (fast_delivery,) = provider.deliveries(callid=fast)
-            (slow_delivery,) = provider.deliveries(callid=slow)
+            (fast_delivery,) = provider.find_deliveries(callid=fast)
+            (slow_delivery,) = provider.find_deliveries(callid=slow)
             assert fast_delivery.acknowledged
             assert arrived["13800000002"] - began < 0.4  # not queued behind the hung call's 0.5 s timeout
             assert slow_delivery.state == "failed"
@@ -192,7 +192,7 @@ def test_garbage_replies_and_a_refused_connection_are_failed_deliveries(
     receiver.reply_raw(200, b"<html>OK</html>", {"Content-Type": "text/html"})
     send(provider)
     provider.run_until_idle()
-    assert [a.acknowledged for a in provider.deliveries()[0].attempts] == [False, False, False]
+    assert [a.acknowledged for a in provider.deliveries[0].attempts] == [False, False, False]
     provider.reset()
     provider.deliver_to("http://127.0.0.1:9/voice/callback")  # discard port: nothing listens
     send(provider)
@@ -212,7 +212,7 @@ def test_in_process_targets(make_app: Any) -> None:
         attempts = provider.run_until_idle()
         assert all(a.acknowledged for a in attempts)
         assert len(attempts) == 3
-        assert provider.deliveries(callid=callid)[0].kind == "voicecode_callback"
+        assert provider.find_deliveries(callid=callid)[0].kind == "voicecode_callback"
         provider.check()
 
 
@@ -233,10 +233,10 @@ def test_the_scaled_clock_advances_and_runs_until_idle_by_request(receiver: Call
         attempts = provider.advance(120)
         assert provider.clock.now() >= before + 120
         assert provider.wait_for_deliveries(1, timeout=5, result="1")[0].acknowledged
-        assert len(attempts) + len(receiver.callbacks) >= 1
+        assert len(attempts) + len(receiver.requests) >= 1
         send(provider, "+8613900000006")  # 40 s ringing, 425 s talk
         provider.run_until_idle()
-        assert [d.state for d in provider.deliveries()] == ["acknowledged", "acknowledged"]
+        assert [d.state for d in provider.deliveries] == ["acknowledged", "acknowledged"]
         assert receiver.wait_for(2, timeout=5)[0].json["voiceprompt_callback"]["callid"] == callid
         with pytest.raises(ValueError, match="seconds"):
             provider.advance(float("inf"))
@@ -303,7 +303,7 @@ def test_chained_verbs_compose_and_impossible_ones_are_refused_at_once(
     callid = send(provider)
     provider.run_until_idle()
     statuses = [
-        r.json["voiceprompt_callback"] for r in receiver.callbacks if r.json["voiceprompt_callback"]["callid"] == callid
+        r.json["voiceprompt_callback"] for r in receiver.requests if r.json["voiceprompt_callback"]["callid"] == callid
     ]
     assert [s["result"] for s in statuses] == ["1", "1"]  # the unanswered status, twice
     with pytest.raises(ValueError, match="cannot follow"):

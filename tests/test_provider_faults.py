@@ -94,7 +94,7 @@ def test_a_delivery_in_flight_during_a_reset_is_never_retried_recorded_or_report
         assert status == 200
         release.set()
         worker.join(10)
-        assert p.deliveries() == []
+        assert p.deliveries == []
         assert p.dispatcher.pending == 0  # the failed attempt was not put back for a retry
         assert p.run_until_idle() == []
         assert reported == []
@@ -148,7 +148,7 @@ def test_the_record_keeps_the_latest_calls(receiver: CallbackServer) -> None:
     with Provider(receiver.url, seed=1, keep=3) as p:
         callids = [send(p) for _ in range(5)]
         assert [c.callid for c in p.calls] == callids[2:]
-        assert [d.callid for d in p.deliveries()] == callids[2:]
+        assert [d.callid for d in p.deliveries] == callids[2:]
         assert len(p.sends) == 3
         assert p.backend.counts == {"sends": 5, "calls": 5}
         assert len(p.run_until_idle()) == 5  # forgotten calls' callbacks are still delivered
@@ -207,7 +207,7 @@ def test_the_standalones_clock_verbs_answer_over_http(receiver: CallbackServer) 
         assert status == 200, data
         status, data = post(p, "/voicecb-api/run-until-idle", b"{}")
         assert status == 200, data
-        assert p.deliveries()[0].acknowledged
+        assert p.deliveries[0].acknowledged
 
 
 def test_the_control_api_answers_only_its_own_host_console_or_not(receiver: CallbackServer) -> None:

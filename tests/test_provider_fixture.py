@@ -59,7 +59,7 @@ def test_first(voicecb_provider):
     callid = send(voicecb_provider)
     attempts = voicecb_provider.run_until_idle()
     assert [a.acknowledged for a in attempts] == [True]
-    assert voicecb_provider.deliveries(callid=callid)[0].kind == "voiceprompt_callback"
+    assert voicecb_provider.find_deliveries(callid=callid)[0].kind == "voiceprompt_callback"
 
 def test_second(voicecb_provider):
     assert voicecb_provider.sends == [] and voicecb_provider.calls == []

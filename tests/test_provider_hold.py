@@ -37,14 +37,14 @@ def test_a_held_call_owes_nothing_until_decided_then_its_callbacks_match_the_dec
         provider.on("+8613900000009").hold()
         callid = place_call(provider.settings(), "+8613900000009")
         assert provider.run_until_idle() == []
-        assert [c.callid for c in provider.held()] == [callid]
-        assert provider.deliveries(callid=callid) == []
+        assert [c.callid for c in provider.held] == [callid]
+        assert provider.find_deliveries(callid=callid) == []
         provider.advance(30)  # the phone rings for 30 s, then the developer presses "press keys"
         deliveries = provider.decide(callid, "press", keys="12", talk=10)
         assert [d.kind for d in deliveries] == ["voicekey_callback", "voicekey_callback", "voiceprompt_callback"]
         provider.run_until_idle()
         records = receiver.wait_for(3, callid=callid, timeout=10)
-        assert provider.held() == []
+        assert provider.held == []
         provider.check()
     status = records[-1].json["voiceprompt_callback"]
     call = provider.call(callid)

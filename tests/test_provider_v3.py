@@ -72,7 +72,7 @@ def test_the_real_sdk_sends_a_tts_voice_and_its_callback_is_delivered(
     assert len(callid) == 36
     assert response.RequestId
     assert provider.call(callid).number == "+8613800138000"
-    assert receiver.callbacks == []  # nothing until the test moves time
+    assert receiver.requests == []  # nothing until the test moves time
     attempts = provider.run_until_idle()
     assert [a.acknowledged for a in attempts] == [True]
     (record,) = receiver.wait_for(1, callid=callid)

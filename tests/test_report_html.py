@@ -24,6 +24,16 @@ def report() -> Report:
     return run_conformance(hostile_app, seed=7)
 
 
+def test_to_html_is_the_page_the_console_registered(report: Report, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_voicecb import report as report_module
+    from pytest_voicecb.console import report_html
+
+    assert report.to_html(rerun="voicecb check x") == report_html.render(report, rerun="voicecb check x")
+    monkeypatch.setattr(report_module, "_html_renderer", None)  # as if nothing imported the console
+    with pytest.raises(RuntimeError, match=r"import pytest_voicecb\.console\.report_html"):
+        report.to_html()
+
+
 def test_the_page_is_self_contained_and_escapes_what_came_back(report: Report) -> None:
     page = report.to_html()
     assert not report.ok

@@ -113,7 +113,7 @@ def test_a_valid_callback_is_recorded_with_everything_a_test_asserts_on(
 
     assert status == 200
     assert json.loads(reply) == {"result": 0, "errmsg": "OK"}
-    [record] = server.callbacks
+    [record] = server.requests
     assert isinstance(record, RecordedCallback)
     assert (record.method, record.path, record.query) == ("POST", "/voice/callback", "token=s3cret")
     assert isinstance(record.headers, Headers)
@@ -147,7 +147,7 @@ def test_every_documented_variant_is_recorded_as_valid_over_one_keep_alive_conne
     assert conn.sock is first_socket, "every request travelled on the same connection"
     conn.close()
 
-    records = server.callbacks
+    records = server.requests
     assert [r.json for r in records] == [v.payload for v in variants]
     assert all(r.valid for r in records), [r.summary() for r in records if not r.valid]
     assert {r.kind for r in records} == set(contract.KINDS)
@@ -163,7 +163,7 @@ def test_an_invalid_callback_is_recorded_and_answered_with_the_contract_error(
     assert status == 200
     assert answer.result != 0
     assert "$.voicecode_callback.fee" in answer.errmsg
-    [record] = server.callbacks
+    [record] = server.requests
     assert not record.valid
     assert record.callback is None
     assert record.kind == "voicecode_callback"
@@ -189,7 +189,7 @@ def test_every_malformed_case_is_recorded_and_answered_in_the_contract_shape(
             conn.close()
     conn.close()
 
-    records = server.callbacks
+    records = server.requests
     assert len(records) == len(cases)
     for case, record in zip(cases, records, strict=False):
         assert record.headers["Content-Type"] == case.content_type
@@ -206,7 +206,7 @@ def test_any_method_and_path_is_recorded(server: CallbackServer) -> None:
         assert response.status == 200
         assert contract.parse_reply(response.read()).result != 0
 
-    first, second = server.callbacks
+    first, second = server.requests
     assert (first.method, first.path, first.query) == ("POST", "/other/回调", "x=1&y=2")
     assert (second.method, second.path, second.body) == ("GET", "/health", b"")
     assert not second.valid
@@ -276,7 +276,7 @@ def test_wait_for_matches_on_kind_fields_path_validity_and_predicates(
     assert callids(server.wait_for(valid=False)) == ["e" * 32]
     assert callids(server.wait_for(path="/elsewhere")) == ["e" * 32]
     assert callids(server.wait_for(kind="prompt", valid=True)) == ["a" * 32]
-    assert callids(server.wait_for(4, valid=True)) == callids(server.callbacks[:4])
+    assert callids(server.wait_for(4, valid=True)) == callids(server.requests[:4])
     assert callids(server.wait_for(callid=lambda c: c[0] in "ab", count=2)) == ["a" * 32, "b" * 32]
     assert callids(server.wait_for(where=lambda r: r.kind == "voice_failure_callback")) == ["d" * 32]
     assert len(server.wait_for(0, callid="nobody")) == 0
@@ -312,7 +312,7 @@ def test_wait_for_timeout_says_what_it_waited_for_and_what_arrived(
         server.wait_for(2, timeout=0.05, callid="f" * 32, kind="code")
     message = str(excinfo.value)
     assert "for 2 callbacks matching callid='fff" in message
-    assert "kind='code'" in message
+    assert "kind='voicecode_callback'" in message
     assert "0 matched" in message
     assert "2 requests arrived:" in message
     assert f"#1 POST /voice/callback voiceprompt_callback callid={payload['voiceprompt_callback']['callid']}" in message
@@ -321,12 +321,12 @@ def test_wait_for_timeout_says_what_it_waited_for_and_what_arrived(
 
 def test_callbacks_is_a_snapshot_and_clear_forgets(server: CallbackServer, factory: PayloadFactory) -> None:
     post(server.url, factory.body(factory.prompt()))
-    snapshot = server.callbacks
+    snapshot = server.requests
     post(server.url, factory.body(factory.prompt()))
     assert len(snapshot) == 1
-    assert len(server.callbacks) == 2
+    assert len(server.requests) == 2
     server.clear()
-    assert server.callbacks == []
+    assert server.requests == []
     with pytest.raises(AssertionError, match="Nothing arrived"):
         server.wait_for(timeout=0.01)
     assert_serves(server, factory)
@@ -403,7 +403,7 @@ def test_stop_is_quick_with_idle_keep_alive_connections_open(factory: PayloadFac
     answered = server.wait_for(5, valid=True, timeout=2)
     assert len(answered) == 5, "records survive stop()"
     # The request cut mid-body is recorded if its headers were read before stop(), which is a race.
-    for cut in server.callbacks[5:]:
+    for cut in server.requests[5:]:
         assert "Content-Length said 100 bytes, the server stopped after 1" in str(cut.error)
 
 
@@ -415,7 +415,7 @@ def test_a_stopped_server_starts_again_with_its_records(factory: PayloadFactory)
     with server:
         assert server.running
         assert_serves(server, factory)
-    assert len(server.callbacks) == 2
+    assert len(server.requests) == 2
     assert not server.running
 
 
@@ -444,7 +444,7 @@ def test_on_callback_runs_before_the_reply_is_written(factory: PayloadFactory) -
     recorder = CallbackServer()
 
     def hold(record: RecordedCallback) -> None:
-        seen.append((record, len(recorder.callbacks)))
+        seen.append((record, len(recorder.requests)))
         entered.set()
         release.wait(10)
 
@@ -462,7 +462,7 @@ def test_on_callback_runs_before_the_reply_is_written(factory: PayloadFactory) -
         [(record, recorded_before)] = seen
         assert isinstance(record.callback, CodeCallback)
         assert recorded_before == 0, "on_callback runs before the record is listed"
-        assert recorder.callbacks == [record]
+        assert recorder.requests == [record]
 
 
 def test_a_failing_on_callback_answers_500_records_why_and_keeps_serving(factory: PayloadFactory) -> None:
@@ -479,13 +479,13 @@ def test_a_failing_on_callback_answers_500_records_why_and_keeps_serving(factory
         reply = contract.parse_reply(body)
         assert reply.result != 0
         assert "on_callback raised OSError: disk full" in reply.errmsg
-        [failed] = server.callbacks
+        [failed] = server.requests
         assert failed.server_error == "on_callback raised OSError: disk full"
         assert failed.valid
         assert failed.reply is not None
         assert failed.reply.status_code == 500
         assert_serves(server, factory)
-        assert server.callbacks[1].server_error is None
+        assert server.requests[1].server_error is None
 
 
 def test_a_bug_in_the_server_costs_one_500_not_the_server(

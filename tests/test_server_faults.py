@@ -134,7 +134,7 @@ def test_a_fault_gets_a_clean_answer_and_the_next_sender_is_served(
         assert reply.result != 0, "errors are answered in the contract's shape"
 
     if recorded is None:
-        assert server.callbacks == []
+        assert server.requests == []
     else:
         [record] = server.wait_for(timeout=2)
         assert not record.valid
@@ -153,7 +153,7 @@ def test_a_shorter_content_length_records_the_cut_body_and_closes_on_the_leftove
     assert first.startswith(b"200 "), "the first 10 bytes are answered as a callback"
     assert b'"result":1' in first
     assert leftover.startswith(b"400 "), "the rest of the body is not a request"
-    [record] = server.callbacks
+    [record] = server.requests
     assert record.body == BODY[:10]
     assert "not JSON" in str(record.error)
     assert_serves(server, factory)
@@ -176,7 +176,7 @@ def test_a_client_that_resets_mid_body_is_recorded_as_truncated(
 def test_a_path_that_is_not_utf8_is_recorded_as_sent(server: CallbackServer) -> None:
     raw = exchange(server, request_bytes(BODY, path="/cb/\xff\xfe").replace(b"\xc3\xbf\xc3\xbe", b"\xff\xfe"))
     assert status_of(raw) == 200
-    [record] = server.callbacks
+    [record] = server.requests
     assert record.path == "/cb/\xff\xfe"
     assert record.valid
 
@@ -198,7 +198,7 @@ def test_a_body_over_the_limit_gets_413_unread_and_is_recorded_as_invalid(
     assert "over the 1,048,576-byte limit" in reply.errmsg
     conn.close()
 
-    [record] = server.callbacks
+    [record] = server.requests
     assert not record.valid
     assert record.body == b"", "the body is refused unread"
     assert f"body is {len(big):,} bytes (Content-Length), over the 1,048,576-byte limit" in str(record.error)
@@ -222,7 +222,7 @@ def test_a_chunked_body_growing_past_a_small_limit_gets_413(factory: PayloadFact
         assert response.status == 413
         assert b"chunked body grew past the 100-byte limit" in response.read()
         conn.close()
-        assert [r.valid for r in server.callbacks] == [False, False]
+        assert [r.valid for r in server.requests] == [False, False]
 
 
 def test_a_chunked_body_within_the_limit_is_a_normal_callback(server: CallbackServer, factory: PayloadFactory) -> None:
@@ -234,7 +234,7 @@ def test_a_chunked_body_within_the_limit_is_a_normal_callback(server: CallbackSe
         response = conn.getresponse()
         assert (response.status, json.loads(response.read())) == (200, contract.ok_reply())
     conn.close()
-    assert [r.json for r in server.callbacks] == [payload, payload]
+    assert [r.json for r in server.requests] == [payload, payload]
 
 
 def test_expect_100_continue_is_answered_only_for_a_body_within_the_limit(server: CallbackServer) -> None:
@@ -298,6 +298,6 @@ def test_http_1_0_and_head_requests_are_answered_correctly(server: CallbackServe
         answer = sock.recv(65536)
         assert answer.startswith(b"HTTP/1.1 200 ")
         assert answer.endswith(b"\r\n\r\n"), "HEAD: headers, no body"
-    assert [r.method for r in server.callbacks] == ["POST", "POST", "HEAD"]
+    assert [r.method for r in server.requests] == ["POST", "POST", "HEAD"]
     server.expect_invalid()  # the HEAD request carries no callback
     assert_serves(server, factory)

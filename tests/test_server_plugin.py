@@ -54,11 +54,11 @@ def test_first(voicecb_server):
 
 def test_second(voicecb_server):
     PORTS.append(voicecb_server.port)
-    assert voicecb_server.callbacks == []
+    assert voicecb_server.requests == []
     started = time.monotonic()
     assert send(voicecb_server.url, factory.body(factory.prompt())) == (200, {"result": 0, "errmsg": "OK"})
     assert time.monotonic() - started < 2
-    assert len(voicecb_server.callbacks) == 1
+    assert len(voicecb_server.requests) == 1
     assert PORTS[0] == PORTS[1], "one server for the whole session"
 """,
     )
@@ -139,7 +139,7 @@ def test_two_more_servers(voicecb_server_factory, voicecb_server):
     status, reply = send(small.url, factory.body(factory.prompt()))
     assert status == 413 and "100-byte limit" in reply["errmsg"]
     small.expect_invalid()
-    assert voicecb_server.callbacks == []
+    assert voicecb_server.requests == []
 
 
 def test_they_were_stopped():
@@ -176,7 +176,7 @@ import os
 @pytest.mark.parametrize("i", range(3))
 def test_records_port(voicecb_server, i, tmp_path_factory):
     assert send(voicecb_server.url, factory.body(factory.prompt()))[0] == 200
-    assert len(voicecb_server.callbacks) == 1
+    assert len(voicecb_server.requests) == 1
     worker = os.environ["PYTEST_XDIST_WORKER"]
     with open(os.path.join(os.environ["PORTS_DIR"], f"{worker}-{i}"), "w") as file:
         file.write(str(voicecb_server.port))

@@ -43,7 +43,7 @@ def test_reply_with_times_answers_the_next_requests_then_the_default(
 ) -> None:
     server.reply_with(result=1, errmsg="busy", times=2)
     assert [send(server, factory) for _ in range(3)] == [(200, {"result": 1, "errmsg": "busy"})] * 2 + [OK]
-    assert [r.reply.json for r in server.callbacks if r.reply] == [{"result": 1, "errmsg": "busy"}] * 2 + [
+    assert [r.reply.json for r in server.requests if r.reply] == [{"result": 1, "errmsg": "busy"}] * 2 + [
         contract.ok_reply()
     ]
 
@@ -85,11 +85,11 @@ def test_reply_sequence_is_used_in_order_then_the_default(server: CallbackServer
     assert time.monotonic() - started >= 0.2
     assert send(server, factory) == OK
 
-    replies = [r.reply for r in server.callbacks]
+    replies = [r.reply for r in server.requests]
     assert replies[2] is not None
     assert replies[2].headers["X-Why"] == "short and stout"
     assert replies[4] is None, "a dropped connection is recorded with no reply"
-    assert all(r.valid for r in server.callbacks)
+    assert all(r.valid for r in server.requests)
 
 
 def test_a_bad_sequence_item_is_refused_whole_with_its_index(server: CallbackServer, factory: PayloadFactory) -> None:
@@ -118,7 +118,7 @@ def test_reply_raw_sends_exactly_what_it_is_given(server: CallbackServer, factor
         (200, "application/json", b'{"result":0}'),
         (204, None, b""),
     ]
-    first = server.callbacks[0].reply
+    first = server.requests[0].reply
     assert first is not None
     assert first.headers["X-Trace"] == "raw"
 
@@ -152,8 +152,8 @@ def test_drop_connection_closes_without_a_reply_and_the_sender_can_retry(
             conn.close()
     conn.close()
     assert outcomes == ["dropped", "dropped", 200]
-    assert [r.reply is None for r in server.callbacks] == [True, True, False]
-    assert len({r.body for r in server.callbacks}) == 1, "the same callback, delivered three times"
+    assert [r.reply is None for r in server.requests] == [True, True, False]
+    assert len({r.body for r in server.requests}) == 1, "the same callback, delivered three times"
 
 
 def test_a_delay_makes_a_sender_with_a_short_timeout_give_up(server: CallbackServer, factory: PayloadFactory) -> None:
@@ -190,7 +190,7 @@ def test_reset_wakes_a_delayed_request_at_once_and_the_delay_does_not_leak(
     started = time.monotonic()
     assert send(server, factory) == OK
     assert time.monotonic() - started < 1, "no delay after reset()"
-    assert len(server.callbacks) == 1
+    assert len(server.requests) == 1
 
 
 def test_a_request_begun_before_reset_is_not_recorded_after_it(server: CallbackServer, factory: PayloadFactory) -> None:
@@ -206,7 +206,7 @@ def test_a_request_begun_before_reset_is_not_recorded_after_it(server: CallbackS
         answer = sock.recv(65536)
     assert status_of(answer) == 200
     assert answer.endswith(contract.encode(contract.ok_reply()))
-    assert server.callbacks == [], "it belongs to the test before the reset"
+    assert server.requests == [], "it belongs to the test before the reset"
     assert send(server, factory) == (200, {"result": 1, "errmsg": "new script"}), "the new script is untouched"
 
 

@@ -27,7 +27,7 @@ def test_a_bare_cr_inside_a_header_is_refused_with_a_400_and_the_server_keeps_se
             server, b"POST /voice/callback HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}"
         )
         assert ok.startswith(b"HTTP/1.1 200")
-        assert server.callbacks[-1].headers["Host"] == "x"
+        assert server.requests[-1].headers["Host"] == "x"
 
 
 def test_repeated_and_differently_cased_framing_headers_are_read_as_one() -> None:
@@ -44,4 +44,4 @@ def test_repeated_and_differently_cased_framing_headers_are_read_as_one() -> Non
             b"2\r\n{}\r\n0\r\n\r\n",
         )
         assert chunked.startswith(b"HTTP/1.1 200")
-        assert server.callbacks[-1].body == b"{}"
+        assert server.requests[-1].body == b"{}"

@@ -80,7 +80,7 @@ def test_a_head_trickled_a_byte_at_a_time_is_cut_off_at_the_header_deadline(
     sock.close()
     assert 0.5 < held < 3, f"the head was cut off after {held:.2f} s (header_timeout 0.6 s)"
     eventually(lambda: server.aborted == 1)
-    assert len(server.callbacks) == 1, "only the normal sender is recorded"
+    assert len(server.requests) == 1, "only the normal sender is recorded"
     assert_serves(server, factory)
 
 
@@ -95,7 +95,7 @@ def test_a_connection_closed_in_the_middle_of_its_headers_is_counted_not_recorde
         assert status_of(raw) == 400
         assert "closed before the request head was complete" in contract.parse_reply(body_of(raw)).errmsg
     eventually(lambda: server.aborted == 50)
-    assert server.callbacks == [], "no phantom empty POST answered 200"
+    assert server.requests == [], "no phantom empty POST answered 200"
     with pytest.raises(AssertionError, match="50 requests aborted before the headers were complete"):
         server.wait_for(timeout=0)
     server.clear()
@@ -107,7 +107,7 @@ def test_a_connection_closed_in_the_middle_of_its_headers_is_counted_not_recorde
     eventually(lambda: server.aborted == 1)
     server.reset()
     assert server.aborted == 0, "reset() resets the tally"
-    assert len(server.callbacks) == 0
+    assert len(server.requests) == 0
 
 
 def test_an_unreadable_request_line_is_refused_and_counted(server: CallbackServer, factory: PayloadFactory) -> None:
@@ -117,7 +117,7 @@ def test_an_unreadable_request_line_is_refused_and_counted(server: CallbackServe
     assert status_of(raw) == 400
     assert "\\x1b" in contract.parse_reply(body_of(raw)).errmsg, "the request line is quoted escaped"
     eventually(lambda: server.aborted == 1)
-    assert server.callbacks == []
+    assert server.requests == []
     assert_serves(server, factory)
 
 
@@ -141,7 +141,7 @@ def test_a_body_that_never_fully_arrives_is_recorded_as_truncated(
     assert f"the body did not arrive within 0.5 s after {sent}" in str(record.error)
     assert "truncated" in record.describe()
     assert_serves(server, factory)
-    assert not server.callbacks[-1].truncated
+    assert not server.requests[-1].truncated
 
 
 # ---- folded headers ---------------------------------------------------------------------------------
@@ -154,7 +154,7 @@ def test_folded_header_lines_are_joined_and_a_fold_with_nothing_to_continue_is_a
         sock.sendall(request_bytes(BODY, extra="X-Folded: first\r\n  second\r\n\tthird\r\n"))
         raw = sock.recv(65536)
     assert status_of(raw) == 200
-    [record] = server.callbacks
+    [record] = server.requests
     assert record.valid
     assert record.headers["X-Folded"] == "first second third"
 
@@ -185,7 +185,7 @@ def test_connections_over_max_connections_get_an_immediate_503_and_a_close(facto
         reply = contract.parse_reply(body)
         assert reply.result != 0
         assert "limit of 3 open connections" in reply.errmsg
-        assert server.callbacks == [], "a refused connection sent no request the server read"
+        assert server.requests == [], "a refused connection sent no request the server read"
 
         held.pop().close()
 
@@ -263,7 +263,7 @@ CHILD = textwrap.dedent(
     resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
     print(server.port, flush=True)
     sys.stdin.readline()
-    print(len(server.callbacks), flush=True)
+    print(len(server.requests), flush=True)
     """
 )
 

@@ -18,7 +18,7 @@ def test_retries_a_500_and_a_dropped_connection_then_delivers_once(
 
     assert delivery.ok
     assert delivery.attempts == 3
-    received = voicecb_server.callbacks
+    received = voicecb_server.requests
     assert len(received) == 3, [r.summary() for r in received]
     assert all(r.body == body for r in received)
     assert [r.reply.status_code if r.reply else None for r in received] == [500, None, 200]
@@ -35,7 +35,7 @@ def test_backs_off_exponentially(voicecb_server: CallbackServer, voicecb_payload
     assert delivery.attempts == 4
     assert delivery.status == 503
     assert pauses == [0.5, 1.0, 2.0]
-    assert len(voicecb_server.callbacks) == 4
+    assert len(voicecb_server.requests) == 4
 
 
 def test_does_not_retry_a_rejection(
@@ -49,7 +49,7 @@ def test_does_not_retry_a_rejection(
     assert delivery.attempts == 1
     assert delivery.error is not None
     assert "unknown callid" in delivery.error
-    assert len(voicecb_server.callbacks) == 1
+    assert len(voicecb_server.requests) == 1
 
 
 def test_acknowledges_the_provider_then_forwards_in_the_background(
@@ -66,7 +66,7 @@ def test_acknowledges_the_provider_then_forwards_in_the_background(
     assert [r.reply.status_code for r in forwarded if r.reply] == [502, 200]
     assert forwarded[-1].callback is not None
     assert forwarded[-1].callback.envelope() == payload
-    assert len(voicecb_server.callbacks) == 2
+    assert len(voicecb_server.requests) == 2
 
 
 def test_fans_out_to_every_customer(voicecb_server: CallbackServer, voicecb_payload: PayloadFactory) -> None:
@@ -84,7 +84,7 @@ def test_an_invalid_callback_is_refused_and_not_forwarded(
     case = next(case for case in voicecb_payload.malformed() if case.expect == "reject")
     assert_reply_error(voicecb_client.post(case))
     relay.join()
-    assert voicecb_server.callbacks == []
+    assert voicecb_server.requests == []
 
 
 def test_the_provider_facing_side_conforms(
@@ -92,4 +92,4 @@ def test_the_provider_facing_side_conforms(
 ) -> None:
     voicecb_conformance(strict=True)  # strict: a questionable callback is refused, not passed on
     relay.join()
-    assert all(r.valid for r in voicecb_server.callbacks)  # only valid callbacks were passed on
+    assert all(r.valid for r in voicecb_server.requests)  # only valid callbacks were passed on

@@ -32,7 +32,7 @@ def test_an_answered_call_marks_the_order_answered(app: Flask, voicecb_provider:
     assert order(app)["status"] == "calling"
     voicecb_provider.run_until_idle()
     assert order(app)["status"] == "answered"
-    assert voicecb_provider.deliveries(callid=body["callid"])[0].acknowledged
+    assert voicecb_provider.find_deliveries(callid=body["callid"])[0].acknowledged
 
 
 def test_an_unanswered_call_is_redialled_once(app: Flask, voicecb_provider: Provider) -> None:
@@ -64,7 +64,7 @@ def test_pressing_1_confirms_the_delivery(app: Flask, voicecb_provider: Provider
 def test_a_duplicate_status_callback_is_acknowledged_and_processed_once(app: Flask, voicecb_provider: Provider) -> None:
     ship(app, phone="+8613900000005")  # the magic number whose status callback comes twice
     voicecb_provider.run_until_idle()
-    statuses = voicecb_provider.deliveries(kind="prompt")
+    statuses = voicecb_provider.find_deliveries(kind="prompt")
     assert [d.duplicate for d in statuses] == [False, True]
     assert all(d.acknowledged for d in statuses)
     assert order(app)["events"] == ["voiceprompt_callback"]
@@ -74,7 +74,7 @@ def test_a_500_during_an_outage_is_retried_and_the_retry_is_processed(app: Flask
     ship(app)
     app.extensions["shop"].db.outage(1)
     voicecb_provider.run_until_idle()
-    (status,) = voicecb_provider.deliveries(kind="prompt")
+    (status,) = voicecb_provider.find_deliveries(kind="prompt")
     first, retry = status.attempts
     assert first.reply is not None
     assert first.reply.status == 500

@@ -20,14 +20,14 @@ from typing import Any
 from pydantic_core import to_json
 from werkzeug.datastructures import Headers
 
-from pytest_voicecb import _checks, _text
+from pytest_voicecb import _arguments, _deprecation, _text
 from pytest_voicecb.client import Reply, SentRequest
 from pytest_voicecb.conformance import DEFAULT_DEADLINE, judge
 from pytest_voicecb.contract import CODE, FAILURE, JSON_CONTENT_TYPE, KEYPRESS, PROMPT
 from pytest_voicecb.factory import PayloadFactory
 from pytest_voicecb.verdict import cite
 
-__all__ = ["DEFAULT_DEADLINE", "CallbackMix", "Delivery", "ReplyJudge", "check_share", "no_reply", "stable"]
+__all__ = ["DEFAULT_DEADLINE", "CallbackMix", "Post", "ReplyJudge", "check_share", "no_reply", "stable"]
 
 # Shares of the kinds other than failures (which have a share of their own), and of call outcomes: a
 # notification campaign is mostly prompts, mostly answered.
@@ -48,7 +48,7 @@ def check_share(name: str, value: object) -> float:
 
 
 @dataclass(frozen=True)
-class Delivery:
+class Post:
     """One POST of a load test: ``body`` as sent, the ``payload`` it encodes, and its ``name`` in the
     statistics (the kind, with `` (duplicate)`` for a second delivery)."""
 
@@ -76,8 +76,8 @@ class CallbackMix:
         self.factory = factory if factory is not None else PayloadFactory()
         self.duplicate_share = check_share("duplicate_share", duplicate_share)
         self.failure_share = check_share("failure_share", failure_share)
-        self.memory = _checks.whole("memory", memory, minimum=1)
-        self._recent: list[Delivery] = []
+        self.memory = _arguments.whole("memory", memory, minimum=1)
+        self._recent: list[Post] = []
         self._next_slot = 0
         self._rnd = self.factory.random.random
 
@@ -87,13 +87,13 @@ class CallbackMix:
             f"failure_share={self.failure_share:g})"
         )
 
-    def next(self) -> Delivery:
+    def next(self) -> Post:
         """The next delivery: a repeat of a recent one, or a new callback."""
         rnd = self._rnd
         if self._recent and rnd() < self.duplicate_share:
             first = self._recent[int(rnd() * len(self._recent))]
             name = _DUPLICATE_NAMES.get(first.name) or f"{first.name} (duplicate)"
-            return Delivery(name, first.body, first.payload, duplicate=True, valid=first.valid)
+            return Post(name, first.body, first.payload, duplicate=True, valid=first.valid)
         delivery = self._new(rnd)
         if len(self._recent) < self.memory:
             self._recent.append(delivery)
@@ -102,7 +102,7 @@ class CallbackMix:
             self._next_slot = (self._next_slot + 1) % self.memory
         return delivery
 
-    def _new(self, rnd: Any) -> Delivery:
+    def _new(self, rnd: Any) -> Post:
         factory = self.factory
         if rnd() < self.failure_share:
             kind, payload = FAILURE, factory.failure()
@@ -116,7 +116,7 @@ class CallbackMix:
                 payload = build() if result == "0" else build(result=result)  # answered is the default
         # pydantic's Rust encoder writes the same bytes as contract.encode for the factory's payloads
         # (strings and whole numbers; tests compare them) in a sixth of the time.
-        return Delivery(kind, to_json(payload), payload, valid=True)
+        return Post(kind, to_json(payload), payload, valid=True)
 
 
 def _pick(shares: tuple[tuple[str, float], ...], draw: float) -> str:
@@ -142,13 +142,13 @@ class ReplyJudge:
 
     def __init__(self, url: str, *, deadline: float = DEFAULT_DEADLINE, strict: bool = False) -> None:
         self.url = url
-        self.deadline = _checks.seconds("deadline", deadline)
+        self.deadline = _arguments.seconds("deadline", deadline)
         self.strict = strict
         self._ok: set[tuple[int, tuple[tuple[str, str], ...], bytes]] = set()
 
     def __call__(
         self,
-        delivery: Delivery,
+        delivery: Post,
         status: int,
         body: bytes,
         elapsed: float,
@@ -169,7 +169,7 @@ class ReplyJudge:
         return None
 
     def reply(
-        self, delivery: Delivery, status: int, headers: Mapping[str, str] | None, body: bytes, elapsed: float
+        self, delivery: Post, status: int, headers: Mapping[str, str] | None, body: bytes, elapsed: float
     ) -> Reply:
         """The reply as a ``Reply``: what the verdict reads, and its curl reproducer."""
         request = SentRequest("POST", self.url, _SENT_HEADERS, delivery.body)
@@ -204,3 +204,6 @@ def stable(text: str, limit: int = 160) -> str:
     """``text`` on one line, terminal-safe, with callids, timestamps and phone numbers replaced by ``…``:
     Locust counts failures per distinct text, so one cause must read the same for every callback."""
     return _text.one_line(_VARYING.sub("…", text), limit)
+
+
+__getattr__ = _deprecation.moved("pytest_voicecb.integrations.load", {"Delivery": ("Post", lambda: Post)})

@@ -30,7 +30,7 @@ import locust
 from locust import events, task
 from locust.contrib.fasthttp import FastHttpUser
 
-from pytest_voicecb import _checks
+from pytest_voicecb import _arguments
 from pytest_voicecb.contract import DEFAULT_PATH
 from pytest_voicecb.factory import PayloadFactory
 from pytest_voicecb.integrations._versions import require
@@ -57,7 +57,7 @@ def _share_argument(text: str) -> float:
 
 def _seconds_argument(text: str) -> float:
     try:
-        return _checks.seconds("the number of seconds", float(text))
+        return _arguments.seconds("the number of seconds", float(text))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

@@ -16,7 +16,7 @@ point (``_hypothesis_setup_hook`` in ``_hypothesis_hook``), so they cost nothing
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import hypothesis
 from hypothesis import strategies as st
@@ -38,7 +38,7 @@ from pytest_voicecb.contract import (
 from pytest_voicecb.factory import _MOBILE_PLANS, PayloadFactory
 from pytest_voicecb.integrations._versions import require
 from pytest_voicecb.malformed import cases
-from pytest_voicecb.values import MISSING, Case
+from pytest_voicecb.values import MISSING, Case, Handling
 
 __all__ = [
     "bodies",
@@ -287,7 +287,6 @@ def every_variant(kind: str | None = None, *, argname: str | None = None) -> Cal
 
 # ---- malformed input ------------------------------------------------------------------------------
 
-Expectation = Literal["reject", "robust"]
 
 # Values in the right field but the wrong JSON type (CONTRACT.md rule 3: questionable, not unusable).
 _WRONG_TYPES: tuple[tuple[str, Any], ...] = (
@@ -324,7 +323,7 @@ def _fields_of(kind: str) -> tuple[str, ...]:
     return tuple(CALLBACK_MODELS[kind].model_fields)
 
 
-def _mutant(kind: str, fields: dict[str, Any], change: str, name: str, value: Any, expect: Expectation) -> Case:
+def _mutant(kind: str, fields: dict[str, Any], change: str, name: str, value: Any, expect: Handling) -> Case:
     mutated = dict(fields)
     if value is MISSING:
         mutated.pop(name)
@@ -340,7 +339,7 @@ def _mutant(kind: str, fields: dict[str, Any], change: str, name: str, value: An
 
 
 @st.composite
-def _mutations(draw: st.DrawFn, expect: Expectation | None) -> Case:
+def _mutations(draw: st.DrawFn, expect: Handling | None) -> Case:
     """A valid payload with one field changed so the contract refuses it, judged as the corpus judges."""
     payload = draw(callbacks())
     ((kind, fields),) = payload.items()
@@ -379,7 +378,7 @@ def _mutations(draw: st.DrawFn, expect: Expectation | None) -> Case:
     return _mutant(kind, fields, f"odd-unicode-{label}", draw(st.sampled_from(digit_names)), value, "robust")
 
 
-def malformed(expect: Expectation | None = None) -> st.SearchStrategy[Case]:
+def malformed(expect: Handling | None = None) -> st.SearchStrategy[Case]:
     """Malformed deliveries as ``Case`` objects: the fixed corpus and mutations of valid payloads.
 
     ``expect`` keeps only cases a correct handler must ``"reject"`` (CONTRACT.md rule 2) or may accept

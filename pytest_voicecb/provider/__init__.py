@@ -11,7 +11,7 @@ with ``conformance.judge`` and retried by a ``RetryPolicy``, on a clock the test
         provider.on("+8613900000001").no_answer()
         ...  # the code under test sends through the SDK
         provider.run_until_idle()
-        assert provider.deliveries(callid=call_id)[0].acknowledged
+        assert provider.find_deliveries(callid=call_id)[0].acknowledged
 
 Magic numbers pick an outcome by the number dialled (scripts from ``provider.on`` take precedence):
 
@@ -44,36 +44,31 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pytest_voicecb import _checks
+from pytest_voicecb import _arguments, _deprecation, _text
 from pytest_voicecb._sites import browser_request
-from pytest_voicecb.contract import kind_named
+from pytest_voicecb.matching import Matcher
 from pytest_voicecb.provider.clock import Clock, ManualClock, SystemClock
 from pytest_voicecb.provider.control import PREFIX as CONTROL_PREFIX
 from pytest_voicecb.provider.control import ControlApi
 from pytest_voicecb.provider.delivery import Dispatcher, RetryPolicy
-from pytest_voicecb.provider.exceptions import SendApiError, error_for
+from pytest_voicecb.provider.exceptions import SendApiError
 from pytest_voicecb.provider.legacy.responses import ACTIONS as LEGACY_ACTIONS
 from pytest_voicecb.provider.legacy.responses import PREFIX as LEGACY_PREFIX
 from pytest_voicecb.provider.legacy.responses import LegacyApi
 from pytest_voicecb.provider.models import (
     DEFAULT_KEEP,
-    DEFAULT_RING,
     DEFAULT_TALK,
     DIAL_DELAY,
-    ERROR_RING,
-    HELD,
     MAGIC_NUMBERS,
-    NO_ANSWER_RING,
     Attempt,
     Call,
+    CallOutcome,
     Credentials,
     Delivery,
-    Outcome,
     Send,
     SimulatorBackend,
-    _Rule,
-    normalize_number,
 )
+from pytest_voicecb.provider.script import DECISIONS, Script, decision
 from pytest_voicecb.provider.v3.responses import V3Api
 from pytest_voicecb.provider.wire import DEFAULT_MAX_BODY_SIZE, ApiRequest, ApiResponse, ApiServer, json_response
 
@@ -81,10 +76,10 @@ __all__ = [
     "MAGIC_NUMBERS",
     "Attempt",
     "Call",
+    "CallOutcome",
     "Credentials",
     "Delivery",
     "ManualClock",
-    "Outcome",
     "Provider",
     "RetryPolicy",
     "Script",
@@ -94,104 +89,8 @@ __all__ = [
 ]
 
 
-class Script:
-    """The outcome of the next sends to one number (or to any number): ``provider.on(number)``.
-
-    Each outcome verb (``answer``, ``no_answer``, ``call_error``, ``press``, ``refuse``, ``drop``,
-    ``hold``) takes ``times=n`` (the next n sends; every send when None, as ``reply_with`` does) and
-    returns the script, so ``provider.on(n).no_answer(times=1).answer()`` reads in the order it applies:
-    the first rule with sends left wins, and a number's rules come before any-number rules. ``duplicate``
-    and ``slow`` right after an outcome verb add to that outcome (``no_answer().duplicate()``: the
-    unanswered status is delivered twice); a combination that cannot happen (a refused send duplicated)
-    is a ``ValueError`` at once. On their own they script an answered call.
-    """
-
-    def __init__(self, backend: SimulatorBackend, number: str | None) -> None:
-        self._backend = backend
-        self.number = normalize_number(number)
-        self._last: _Rule | None = None
-
-    def _add(self, outcome: Outcome, times: int | None) -> Script:
-        self._last = self._backend.script(self.number, outcome, times)
-        return self
-
-    def _compose(self, verb: str, times: int | None, **changes: Any) -> Script:
-        """Add ``changes`` to the outcome scripted just before, or script an answered call with them."""
-        last = self._last
-        if last is None:
-            return self._add(Outcome(**changes), times)
-        if times is not None and times != last.times:
-            raise ValueError(
-                f"{verb}(times={times}) follows an outcome scripted for {last.times or 'every'} sends: "
-                f"give times= on the outcome verb only"
-            )
-        outcome = last.outcome
-        if verb == "duplicate" and (outcome.refuse is not None or outcome.drop or outcome.status == "held"):
-            raise ValueError(f"duplicate() cannot follow {outcome.describe()!r}: no status callback is scheduled")
-        if verb == "slow" and outcome.drop:
-            raise ValueError("slow() cannot follow drop(): a dropped connection has no reply to delay")
-        self._backend.amend(last, **changes)
-        return self
-
-    def answer(self, ring: int = DEFAULT_RING, talk: int = DEFAULT_TALK, *, times: int | None = None) -> Script:
-        """Answered after ``ring`` seconds, ``talk`` seconds long (billed per started minute)."""
-        return self._add(Outcome(ring=_whole("ring", ring), talk=_whole("talk", talk)), times)
-
-    def no_answer(self, ring: int = NO_ANSWER_RING, *, times: int | None = None) -> Script:
-        """Rings ``ring`` seconds, nobody answers: status ``result "1"``."""
-        return self._add(Outcome("no_answer", ring=_whole("ring", ring)), times)
-
-    def call_error(self, code: int = 11, *, ring: int = ERROR_RING, times: int | None = None) -> Script:
-        """The call fails: status ``result "2"`` and a ``voice_failure_callback`` with ``failure_code=code``."""
-        return self._add(Outcome("call_error", ring=_whole("ring", ring), failure_code=_whole("code", code)), times)
-
-    def fail(self, code: int = 8, *, ring: int = ERROR_RING, times: int | None = None) -> Script:
-        """``call_error`` with a failure code (8: number not in service, by default)."""
-        return self.call_error(code, ring=ring, times=times)
-
-    def press(self, *keys: str, ring: int = DEFAULT_RING, talk: int = DEFAULT_TALK, times: int | None = None) -> Script:
-        """Answered, and the callee presses ``keys`` (a ``voicekey_callback`` each) before hanging up."""
-        if not keys or not all(isinstance(k, str) and len(k) == 1 and k in "0123456789*#" for k in keys):
-            raise ValueError(f"press() takes one or more keys among 0-9, * and #, got {keys!r}")
-        return self._add(Outcome(ring=_whole("ring", ring), talk=_whole("talk", talk), keys=tuple(keys)), times)
-
-    def duplicate(self, copies: int = 1, *, times: int | None = None) -> Script:
-        """The status callback is delivered ``copies`` more times after it was acknowledged (of the outcome
-        scripted just before; on its own, of an answered call)."""
-        return self._compose("duplicate", times, duplicates=_checks.whole("copies", copies, minimum=1, maximum=100))
-
-    def refuse(
-        self, code: str | int | type[SendApiError] = "LimitExceeded.DeliveryFrequencyLimit", *, times: int | None = None
-    ) -> Script:
-        """The send itself fails with ``code`` (an API 3.0 code, a legacy result or an error class)."""
-        return self._add(Outcome(refuse=error_for(code)), times)
-
-    def slow(self, seconds: float, *, times: int | None = None) -> Script:
-        """The send's HTTP reply comes ``seconds`` real seconds late (for the sender's timeout; at most
-        ``MAX_SLOW`` seconds)."""
-        return self._compose("slow", times, delay=_checks.seconds("seconds", seconds, maximum=MAX_SLOW))
-
-    def drop(self, *, times: int | None = None) -> Script:
-        """The connection is closed without a reply; no call is placed."""
-        return self._add(Outcome(drop=True), times)
-
-    def hold(self, *, times: int | None = None) -> Script:
-        """The call is placed and rings until decided by hand: no callback is scheduled until
-        ``provider.decide(callid, ...)`` (or a button on the console's card) says what happened."""
-        return self._add(HELD, times)
-
-
 MAX_CLOCK_MOVE = 366 * 24 * 3600.0
 """The furthest ``advance``/``run_until_idle`` move the clock in one go (a year)."""
-MAX_SLOW = 600.0
-"""The longest scripted ``slow`` reply, in real seconds (an SDK's own timeout is 60 s by default)."""
-
-DECISIONS = ("answer", "no_answer", "call_error", "fail", "press", "hang_up")
-"""What ``Provider.decide`` (and ``POST /voicecb-api/decide``) accept as a held call's outcome."""
-
-
-def _whole(name: str, value: object) -> int:
-    return _checks.whole(name, value, maximum=24 * 3600)
 
 
 class Provider:
@@ -308,9 +207,17 @@ class Provider:
         where = self.url if self.server.running else "not started"
         return f"Provider({where}, {len(self.backend.calls)} calls, {self.dispatcher.pending} deliveries owed)"
 
+    def clear(self) -> None:
+        """Forget what was recorded: sends, calls and the deliveries owed (a clean cut: one in flight is
+        not recorded); scripts and ``expect_undelivered()`` stay. On both the provider and the
+        ``CallbackServer``, ``clear`` forgets the records and ``reset`` starts over."""
+        with self.dispatcher.changed:  # one step: no send or attempt lands between the two
+            self.backend.clear()
+            self.dispatcher.clear()
+
     def reset(self, seed: object = None) -> None:
-        """Forget sends, calls, deliveries and scripts (``seed``: a new seed for ids and callbacks);
-        a manual clock keeps its time."""
+        """Start over, as a provider just made with the same options: no sends, calls, deliveries or
+        scripts, strict again (``seed``: a new seed for ids and callbacks); a manual clock keeps its time."""
         with self.dispatcher.changed:  # one step: no send or attempt lands between the two
             self.backend.reset(seed)
             self.dispatcher.clear()
@@ -380,7 +287,7 @@ class Provider:
         ``CallbackClient`` (used as it is). ``path``: the callback path (default: the URL's own, else
         ``/voice/callback``); ``paths``: a path per kind (``{"keypress": "/voice/keys"}``). ``lazy``: a
         callable returning the target (or a ``Route``), called at the first delivery."""
-        self.dispatcher.retarget(target, path=path, paths=paths, lazy=lazy)
+        self.dispatcher.deliver_to(target, path=path, paths=paths, lazy=lazy)
 
     # -- scripting -------------------------------------------------------------------------------
 
@@ -409,40 +316,21 @@ class Provider:
         if outcome not in DECISIONS:
             raise ValueError(f"outcome must be one of {', '.join(DECISIONS)}, got {outcome!r}")
         call = self.call(callid)
-        if ring is None:
-            ring = self._held_ringing(call)
-        ring = _whole("ring", ring)
-        talk = _whole("talk", talk)
-        chosen: Outcome
-        if outcome == "answer":
-            chosen = Outcome(ring=ring, talk=talk)
-        elif outcome == "hang_up":
-            chosen = Outcome(ring=ring, talk=1)
-        elif outcome == "no_answer":
-            chosen = Outcome("no_answer", ring=ring)
-        elif outcome in ("call_error", "fail"):
-            chosen = Outcome("call_error", ring=ring, failure_code=_whole("code", code))
-        else:
-            pressed = tuple(keys) if not isinstance(keys, str) else tuple(keys.replace(",", " ").split() or keys)
-            if len(pressed) == 1 and len(pressed[0]) > 1:
-                pressed = tuple(pressed[0])
-            if not pressed or not all(isinstance(k, str) and len(k) == 1 and k in "0123456789*#" for k in pressed):
-                raise ValueError(f"press takes one or more keys among 0-9, * and #, got {keys!r}")
-            chosen = Outcome(ring=ring, talk=talk, keys=pressed)
-        return self.backend.decide(call.callid, chosen)
+        held_for = self._held_ringing(call) if ring is None else ring
+        return self.backend.decide(call.callid, decision(outcome, ring=held_for, talk=talk, code=code, keys=keys))
 
     def _held_ringing(self, call: Call) -> int:
         """Seconds a held call rang before its decision: on a manual clock the time the test moved it;
         on a scaled clock the real seconds a person took to press a button (``--scale 60`` speeds up
         scripted ringing, not a person: 160 s of waiting is not 9,600 s of ringing)."""
-        held_for = max(0.0, self.clock.now() - (call.sent_at + DIAL_DELAY))
-        if isinstance(self.clock, SystemClock):
-            held_for = self.clock.real_seconds(held_for)
+        held_for = _real_seconds(self.clock, self.clock.now() - (call.sent_at + DIAL_DELAY))
         return min(int(held_for), 24 * 3600)
 
+    @property
     def held(self) -> list[Call]:
-        """Calls still waiting for ``decide``."""
-        return [call for call in list(self.backend.calls.values()) if call.held]
+        """Calls still waiting for ``decide`` (a property; calling it is deprecated)."""
+        found = [call for call in list(self.backend.calls.values()) if call.held]
+        return _deprecation.RecordList(found, "Provider.held()", "Provider.held (a property)")
 
     # -- time and delivery -------------------------------------------------------------------------
 
@@ -454,14 +342,14 @@ class Provider:
         """Move the clock by ``seconds``, delivering each callback at the moment it falls due (on a
         ``SystemClock`` time jumps forward and flows on; deliveries its own thread started are not listed)."""
         clock = self._movable("advance")
-        end = clock.now() + _checks.seconds("seconds", seconds, allow_zero=True, maximum=MAX_CLOCK_MOVE)
+        end = clock.now() + _arguments.seconds("seconds", seconds, allow_zero=True, maximum=MAX_CLOCK_MOVE)
         return self._run_to(clock, end)
 
     def run_until_idle(self, max_seconds: float = 7 * 24 * 3600) -> list[Attempt]:
         """Deliver everything owed, retries and duplicates included, moving the clock as far as needed
         (at most ``max_seconds``); returns the attempts made."""
         clock = self._movable("run_until_idle")
-        end = clock.now() + _checks.seconds("max_seconds", max_seconds, maximum=MAX_CLOCK_MOVE)
+        end = clock.now() + _arguments.seconds("max_seconds", max_seconds, maximum=MAX_CLOCK_MOVE)
         attempts = self._run_to(clock, end, stop_when_idle=True)
         return attempts
 
@@ -498,7 +386,7 @@ class Provider:
                 due = self.dispatcher.next_due()
                 now = clock.now()
                 if due is None or due > now:
-                    wait = 1.0 if due is None else (due - now) / getattr(clock, "scale", 1.0)
+                    wait = 1.0 if due is None else _real_seconds(clock, due - now)
                     changed.wait(min(max(wait, 0.001), 1.0))
                     continue
             try:
@@ -526,58 +414,69 @@ class Provider:
             known = ", ".join(list(self.backend.calls)[:10]) or "none"
             raise KeyError(f"no call with callid {callid!r} (known: {known})") from None
 
-    def deliveries(
-        self, *, callid: str | None = None, where: Callable[[Delivery], bool] | None = None, **match: Any
+    @property
+    def deliveries(self) -> list[Delivery]:
+        """Every callback owed, in order (``find_deliveries(...)`` for the matching ones; calling this
+        with criteria is deprecated)."""
+        return _deprecation.RecordList(
+            self.backend.deliveries,
+            "Provider.deliveries(...)",
+            "Provider.find_deliveries(...) (Provider.deliveries is a property)",
+            query=self._deliveries_as_before,
+        )
+
+    def _deliveries_as_before(self, *, callid: str | None = None, **match: Any) -> list[Delivery]:
+        """The deprecated ``deliveries(...)``: ``callid=None`` meant any call."""
+        return self.find_deliveries(**match) if callid is None else self.find_deliveries(callid=callid, **match)
+
+    def find_deliveries(self, *, where: Callable[[Delivery], object] | None = None, **match: Any) -> list[Delivery]:
+        """Deliveries matching ``match`` and ``where`` (a callable on the ``Delivery``), in order:
+        ``kind`` (short or full name), ``callid``, ``state``, ``duplicate``, ``acknowledged``, or a
+        callback field (``result="1"``); a value may be a callable taking the value."""
+        return _delivery_matcher(where, match).select(list(self.backend.deliveries))
+
+    def find_sends(self, *, where: Callable[[Send], object] | None = None, **match: Any) -> list[Send]:
+        """Sends matching ``match`` and ``where``, in order: ``api`` (``"3.0"``/``"legacy"``), ``action``,
+        ``ok``, ``request_id``, or a send parameter (``CalledNumber="+8613900000001"``)."""
+        return _send_matcher(where, match).select(self.sends)
+
+    def wait_for_sends(
+        self, count: int = 1, timeout: float = 5.0, *, where: Callable[[Send], object] | None = None, **match: Any
+    ) -> list[Send]:
+        """Block until ``count`` sends match (``find_sends``'s criteria), for code that sends from a
+        background thread; return the matching ones. On timeout raises ``AssertionError`` listing the sends."""
+        __tracebackhide__ = True
+        matches = _send_matcher(where, match)
+        found = self._wait(count, timeout, matches, lambda: self.sends)
+        if len(found) < count:
+            raise AssertionError(_timeout_message("sends", count, timeout, matches, found, self.sends))
+        return found
+
+    def wait_for_deliveries(
+        self, count: int = 1, timeout: float = 5.0, *, where: Callable[[Delivery], object] | None = None, **match: Any
     ) -> list[Delivery]:
-        """Deliveries matching ``callid``, ``where`` (a callable on the ``Delivery``) and ``match``:
-        ``kind`` (short or full name), ``state``, ``duplicate``, or a callback field (``result="1"``)."""
-        wanted_kind = kind_named(match.pop("kind")) if "kind" in match else None
-        out = []
-        for delivery in list(self.backend.deliveries):
-            if callid is not None and delivery.callid != callid:
-                continue
-            if wanted_kind is not None and delivery.kind != wanted_kind:
-                continue
-            if not _fields_match(delivery, match):
-                continue
-            if where is not None and not where(delivery):
-                continue
-            out.append(delivery)
-        return out
-
-    def wait_for_sends(self, count: int = 1, timeout: float = 5.0, **match: Any) -> list[Send]:
-        """Block until ``count`` sends (matching ``action=``, ``ok=``, ``api=``) were made: for code
-        that sends from a background thread. On timeout raises ``AssertionError`` listing the sends."""
+        """On a real-time clock, block until ``count`` deliveries matching ``find_deliveries``'s criteria
+        are no longer pending; return those. On timeout raises ``AssertionError`` listing the deliveries."""
         __tracebackhide__ = True
-        deadline = time.monotonic() + _checks.seconds("timeout", timeout, allow_zero=True)
-        while True:
-            found = [s for s in self.sends if all(getattr(s, k) == v for k, v in match.items())]
-            if len(found) >= count or time.monotonic() >= deadline:
-                break
-            with self.dispatcher.changed:
-                self.dispatcher.changed.wait(0.02)
+
+        def finished() -> list[Delivery]:
+            return [d for d in self.backend.deliveries if d.state != "pending"]
+
+        matches = _delivery_matcher(where, match)
+        found = self._wait(count, timeout, matches, finished)
         if len(found) < count:
-            lines = [f"waited {timeout:g} s for {count} send(s) matching {match or 'anything'}; {len(found)} matched"]
-            lines += [f"  {s.summary()}" for s in self.sends[:20]] or ["  (no request reached the send APIs)"]
-            raise AssertionError("\n".join(lines))
+            everything = list(self.backend.deliveries)
+            raise AssertionError(_timeout_message("finished deliveries", count, timeout, matches, found, everything))
         return found
 
-    def wait_for_deliveries(self, count: int = 1, timeout: float = 5.0, **match: Any) -> list[Delivery]:
-        """On a real-time clock, block until ``count`` matching deliveries are no longer pending."""
-        __tracebackhide__ = True
-        deadline = time.monotonic() + _checks.seconds("timeout", timeout, allow_zero=True)
+    def _wait(self, count: int, timeout: float, matches: Matcher[Any], records: Callable[[], list[Any]]) -> list[Any]:
+        deadline = time.monotonic() + _arguments.seconds("timeout", timeout, allow_zero=True)
         while True:
-            found = [d for d in self.deliveries(**match) if d.state != "pending"]
+            found = matches.select(records())
             if len(found) >= count or time.monotonic() >= deadline:
-                break
+                return found
             with self.dispatcher.changed:
                 self.dispatcher.changed.wait(0.02)
-        if len(found) < count:
-            raise AssertionError(
-                f"waited {timeout:g} s for {count} finished deliveries matching {match or 'anything'}; "
-                f"{len(found)} finished:\n" + "\n".join(d.summary() for d in self.deliveries()[:20])
-            )
-        return found
 
     # -- the verdict at the end --------------------------------------------------------------------
 
@@ -585,9 +484,11 @@ class Provider:
         """This test means some callbacks to be refused to the end: ``check()`` will not fail on them."""
         self._expect_undelivered = True
 
+    @property
     def undelivered(self) -> list[Delivery]:
-        """Deliveries that were never acknowledged, their retries spent."""
-        return [d for d in self.backend.deliveries if d.state == "failed"]
+        """Deliveries that were never acknowledged, their retries spent (a property; calling it is deprecated)."""
+        found = [d for d in self.backend.deliveries if d.state == "failed"]
+        return _deprecation.RecordList(found, "Provider.undelivered()", "Provider.undelivered (a property)")
 
     def check(self) -> None:
         """``AssertionError`` listing every callback never acknowledged after its retries, and every held
@@ -601,8 +502,8 @@ class Provider:
         """What ``check()`` would fail with ('' when nothing): a 404 says once where callbacks were posted."""
         if self._expect_undelivered:
             return ""
-        failed = self.undelivered()
-        held = self.held()
+        failed = self.undelivered
+        held = self.held
         lines: list[str] = []
         if failed:
             retries = self.dispatcher.policy.retries
@@ -655,15 +556,33 @@ class Provider:
         )
 
 
-def _fields_match(delivery: Delivery, match: dict[str, Any]) -> bool:
-    fields = delivery.fields
-    for key, expected in match.items():
-        if key in ("state", "duplicate", "acknowledged"):
-            value = getattr(delivery, key)
-        elif key in fields:
-            value = fields[key]
-        else:
-            return False
-        if not (expected(value) if callable(expected) else value == expected):
-            return False
-    return True
+DELIVERY_KEYS = frozenset({"kind", "callid", "state", "duplicate", "acknowledged"})
+"""The criteria read from a ``Delivery`` itself; any other key is a field of its callback."""
+SEND_KEYS = frozenset({"api", "action", "ok", "request_id"})
+"""The criteria read from a ``Send`` itself; any other key is a parameter of the request."""
+
+
+def _real_seconds(clock: Clock, simulated: float) -> float:
+    """How long ``simulated`` seconds take in real time on ``clock`` (a ``SystemClock`` may be scaled)."""
+    return clock.real_seconds(simulated) if isinstance(clock, SystemClock) else max(simulated, 0.0)
+
+
+def _timeout_message(
+    what: str, count: int, timeout: float, matches: Matcher[Any], found: list[Any], records: list[Any]
+) -> str:
+    """What a ``wait_for_*`` that timed out says: what it waited for, then what there was."""
+    wanted = matches.wanted or "anything"
+    lines = [f"waited {timeout:g} s for {count} {what} matching {wanted}; {len(found)} matched; there were:"]
+    lines += _text.listing(records, lambda record: str(record.summary())) or [f"  (no {what.split()[-1]} at all)"]
+    return "\n".join(lines)
+
+
+def _delivery_matcher(where: Callable[[Delivery], object] | None, match: Mapping[str, Any]) -> Matcher[Delivery]:
+    return Matcher(match, where=where, attributes=DELIVERY_KEYS)
+
+
+def _send_matcher(where: Callable[[Send], object] | None, match: Mapping[str, Any]) -> Matcher[Send]:
+    return Matcher(match, where=where, attributes=SEND_KEYS, fields=lambda send: send.params)
+
+
+__getattr__ = _deprecation.moved("pytest_voicecb.provider", {"Outcome": ("CallOutcome", lambda: CallOutcome)})

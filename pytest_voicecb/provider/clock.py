@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Protocol
 
-from pytest_voicecb import _checks
+from pytest_voicecb import _arguments
 
 __all__ = ["Clock", "ManualClock", "SystemClock"]
 
@@ -39,14 +39,14 @@ class _Movable:
 
     def advance(self, seconds: float) -> float:
         """Move forward by ``seconds`` (>= 0); returns the new time."""
-        step = _checks.seconds("seconds", seconds, allow_zero=True)
+        step = _arguments.seconds("seconds", seconds, allow_zero=True)
         with self._lock:
             self._offset += step
         return self.now()
 
     def move_to(self, epoch: float) -> float:
         """Move to ``epoch`` if it is later than now (time never runs backwards); returns the new time."""
-        target = _checks.seconds("epoch", epoch, allow_zero=True)
+        target = _arguments.seconds("epoch", epoch, allow_zero=True)
         with self._lock:
             current = self.now()
             if target > current:
@@ -66,7 +66,7 @@ class ManualClock(_Movable):
 
     def __init__(self, start: float | None = None, *, tick: bool = False) -> None:
         super().__init__()
-        self._start = float(int(time.time())) if start is None else _checks.seconds("start", start, allow_zero=True)
+        self._start = float(int(time.time())) if start is None else _arguments.seconds("start", start, allow_zero=True)
         self.tick = bool(tick)
         self._origin = time.monotonic()
 
@@ -88,7 +88,7 @@ class SystemClock(_Movable):
 
     def __init__(self, scale: float = 1.0) -> None:
         super().__init__()
-        self.scale = _checks.seconds("scale", scale)
+        self.scale = _arguments.seconds("scale", scale)
         self._wall = time.time()
         self._origin = time.monotonic()
 

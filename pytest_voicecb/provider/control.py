@@ -139,7 +139,9 @@ class ControlApi:
                     "now": p.clock.now(),
                     "sends": [send_data(s) for s in p.sends],
                     "calls": [call_data(c) for c in p.calls],
-                    "deliveries": [delivery_data(d) for d in p.deliveries(callid=callid)],
+                    "deliveries": [
+                        delivery_data(d) for d in (p.deliveries if callid is None else p.find_deliveries(callid=callid))
+                    ],
                 }
             )
         if request.method != "POST":
@@ -197,7 +199,7 @@ class ControlApi:
         if not isinstance(seq, int) or isinstance(seq, bool):
             raise ValueError(f"seq must be a delivery number, got {seq!r}")
         p = self.provider
-        found = [delivery for delivery in p.deliveries() if delivery.seq == seq]
+        found = [delivery for delivery in p.deliveries if delivery.seq == seq]
         if not found:
             raise ValueError(f"no delivery #{seq}")
         copy = p.backend.duplicate(found[0], p.clock.now())

@@ -24,7 +24,7 @@ from concurrent.futures import wait as wait_for_futures
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pytest_voicecb import _checks
+from pytest_voicecb import _arguments, _deprecation
 from pytest_voicecb.client import CallbackClient, DeliveryError
 from pytest_voicecb.conformance import judge
 from pytest_voicecb.provider.models import Attempt, Delivery
@@ -57,27 +57,27 @@ class RetryPolicy:
         timeout: float = 5.0,
         duplicate_after: float = 5.0,
     ) -> None:
-        self.retries = _checks.whole("retries", retries, maximum=1000)
+        self.retries = _arguments.whole("retries", retries, maximum=1000)
         if callable(backoff):
             self._backoff: Callable[[int], float] = backoff
         elif isinstance(backoff, (int, float)):
-            wait = _checks.seconds("backoff", backoff, allow_zero=True)
+            wait = _arguments.seconds("backoff", backoff, allow_zero=True)
             self._backoff = lambda _n: wait
         elif isinstance(backoff, Sequence) and not isinstance(backoff, (str, bytes)) and backoff:
-            waits = [_checks.seconds("backoff", value, allow_zero=True) for value in backoff]
+            waits = [_arguments.seconds("backoff", value, allow_zero=True) for value in backoff]
             self._backoff = lambda n: waits[min(n, len(waits)) - 1]
         else:
             raise ValueError(f"backoff must be seconds, a non-empty sequence of seconds or a callable, got {backoff!r}")
         self.backoff_spec = backoff
-        self.timeout = _checks.seconds("timeout", timeout)
-        self.duplicate_after = _checks.seconds("duplicate_after", duplicate_after, allow_zero=True)
+        self.timeout = _arguments.seconds("timeout", timeout)
+        self.duplicate_after = _arguments.seconds("duplicate_after", duplicate_after, allow_zero=True)
 
     def __repr__(self) -> str:
         return f"RetryPolicy(retries={self.retries}, backoff={self.backoff_spec!r}, timeout={self.timeout:g})"
 
     def wait(self, retry: int) -> float:
         """Seconds before retry number ``retry`` (1-based)."""
-        return _checks.seconds(f"backoff({retry})", self._backoff(retry), allow_zero=True)
+        return _arguments.seconds(f"backoff({retry})", self._backoff(retry), allow_zero=True)
 
 
 def _close_all(clients: list[CallbackClient]) -> None:
@@ -127,7 +127,7 @@ class Dispatcher:
         self.backend = backend
         self.cacert = cacert  # the CA an https:// target's certificate is checked against (None: the system's)
         self.policy = policy or RetryPolicy()
-        self.concurrency = _checks.whole("concurrency", concurrency, minimum=1, maximum=64)
+        self.concurrency = _arguments.whole("concurrency", concurrency, minimum=1, maximum=64)
         self.strict = strict
         self.on_attempt = on_attempt
         self._target: object = target
@@ -150,7 +150,7 @@ class Dispatcher:
 
     # -- the target --------------------------------------------------------------------------------
 
-    def retarget(
+    def deliver_to(
         self, target: object, *, path: str | None = None, paths: Mapping[str, str] | None = None, lazy: bool = False
     ) -> None:
         """Deliver to ``target`` from now on (closes the clients of the previous one).
@@ -172,9 +172,10 @@ class Dispatcher:
         if pool is not None:
             pool.shutdown(wait=False)
 
-    @property
-    def has_target(self) -> bool:
-        return self._target is not None
+    def retarget(self, *args: Any, **kwargs: Any) -> None:
+        """Deprecated: ``deliver_to``, the provider's one verb for where callbacks go."""
+        _deprecation.warn("Dispatcher.retarget", "Dispatcher.deliver_to (as Provider.deliver_to)")
+        self.deliver_to(*args, **kwargs)
 
     def _client(self) -> CallbackClient:
         # One client per worker thread for a URL; one shared client for an in-process app (its transport

@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from pytest_voicecb import _checks
+from pytest_voicecb import _arguments, _deprecation
 from pytest_voicecb._text import preview
 from pytest_voicecb.contract import CODE, FAILURE, FAILURE_CODES, KEYPRESS, PROMPT, encode
 from pytest_voicecb.factory import PayloadFactory
@@ -42,8 +42,8 @@ __all__ = [
     "MAGIC_NUMBERS",
     "Attempt",
     "Call",
+    "CallOutcome",
     "Delivery",
-    "Outcome",
     "Send",
     "SimulatorBackend",
     "split_e164",
@@ -63,7 +63,7 @@ DEFAULT_KEEP = 10_000
 
 
 @dataclass(frozen=True)
-class Outcome:
+class CallOutcome:
     """What happens to a call (and to the send that places it).
 
     ``status``: answered, no_answer (``result "1"``), call_error (``result "2"``, with a
@@ -101,31 +101,31 @@ class Outcome:
         return text + (f", reply delayed {self.delay:g} s" if self.delay else "")
 
 
-ANSWERED = Outcome()
-HELD = Outcome("held")
+ANSWERED = CallOutcome()
+HELD = CallOutcome("held")
 
 
-def _magic() -> dict[str, Outcome]:
+def _magic() -> dict[str, CallOutcome]:
     table = {
         "+8613900000000": ANSWERED,
-        "+8613900000001": Outcome("no_answer", ring=NO_ANSWER_RING),
-        "+8613900000002": Outcome("call_error", ring=ERROR_RING, failure_code=11),
-        "+8613900000003": Outcome(keys=("1",)),
-        "+8613900000004": Outcome(keys=("2",)),
-        "+8613900000005": Outcome(duplicates=1),
-        "+8613900000006": Outcome(ring=40, talk=425),
+        "+8613900000001": CallOutcome("no_answer", ring=NO_ANSWER_RING),
+        "+8613900000002": CallOutcome("call_error", ring=ERROR_RING, failure_code=11),
+        "+8613900000003": CallOutcome(keys=("1",)),
+        "+8613900000004": CallOutcome(keys=("2",)),
+        "+8613900000005": CallOutcome(duplicates=1),
+        "+8613900000006": CallOutcome(ring=40, talk=425),
         "+8613900000007": HELD,
-        "+8613900000201": Outcome(refuse=DeliveryFrequencyLimit()),
-        "+8613900000202": Outcome(refuse=InsufficientBalance()),
-        "+8613900000203": Outcome(refuse=ServiceSuspended()),
-        "+8613900000204": Outcome(refuse=InternalError()),
+        "+8613900000201": CallOutcome(refuse=DeliveryFrequencyLimit()),
+        "+8613900000202": CallOutcome(refuse=InsufficientBalance()),
+        "+8613900000203": CallOutcome(refuse=ServiceSuspended()),
+        "+8613900000204": CallOutcome(refuse=InternalError()),
     }
     for code in FAILURE_CODES:
-        table[f"+86139000001{code:02d}"] = Outcome("call_error", ring=ERROR_RING, failure_code=code)
+        table[f"+86139000001{code:02d}"] = CallOutcome("call_error", ring=ERROR_RING, failure_code=code)
     return table
 
 
-MAGIC_NUMBERS: dict[str, Outcome] = _magic()
+MAGIC_NUMBERS: dict[str, CallOutcome] = _magic()
 """Numbers that choose their call's outcome (card-network test cards for voice): see the package docstring."""
 
 # Country calling codes form a prefix code: 1 and 7 are one digit, these are two, every other is three.
@@ -234,7 +234,7 @@ class Call:
     nationcode: str
     mobile: str
     sent_at: float
-    outcome: Outcome
+    outcome: CallOutcome
     request_id: str = ""
     session_context: str = ""
     params: dict[str, Any] = field(default_factory=dict)
@@ -283,7 +283,7 @@ class Send:
 @dataclass
 class _Rule:
     number: str | None
-    outcome: Outcome
+    outcome: CallOutcome
     times: int | None
 
     def matches(self, nationcode: str, mobile: str) -> bool:
@@ -332,10 +332,10 @@ class SimulatorBackend:
         self.on_send = on_send
         self.hook_errors = 0
         """How many times ``on_send`` raised (each logged; the send itself was answered as usual)."""
-        self.keep = _checks.whole("keep", keep, minimum=1)
+        self.keep = _arguments.whole("keep", keep, minimum=1)
         self.seed = seed
         self.call_from = call_from
-        self.duplicates = _checks.whole("duplicates", duplicates, maximum=100)
+        self.duplicates = _arguments.whole("duplicates", duplicates, maximum=100)
         self.failure_first = bool(failure_first)
         self.schedule = schedule
         self._lock = threading.RLock()
@@ -346,27 +346,33 @@ class SimulatorBackend:
         """Forget every send, call and script, and restart the id and payload streams from the seed
         (``seed``, when given, replaces it)."""
         with self._lock:
-            self.generation += 1
             if seed is not None:
                 self.seed = seed
             self.factory = PayloadFactory((self.seed, "provider"))
             self._ids = random.Random(f"{self.seed!r}/provider-ids")
+            self.rules: list[_Rule] = []
+            self._seq = 0
+            self.clear()
+
+    def clear(self) -> None:
+        """Forget every send, call and delivery; scripts and the id and payload streams go on. A delivery
+        made before is never sent after (the generation moves)."""
+        with self._lock:
+            self.generation += 1
             self.sends: deque[Send] = deque(maxlen=self.keep)
             self.calls: dict[str, Call] = {}
             self.deliveries: deque[Delivery] = deque()
             self.forgotten = 0
             self.counts = {"sends": 0, "calls": 0}
-            """Sends and calls since the last reset, forgotten ones included."""
-            self.rules: list[_Rule] = []
-            self._seq = 0
+            """Sends and calls since the last reset or clear, forgotten ones included."""
 
     # -- scripting -------------------------------------------------------------------------------
 
-    def script(self, number: str | None, outcome: Outcome, times: int | None = None) -> _Rule:
+    def script(self, number: str | None, outcome: CallOutcome, times: int | None = None) -> _Rule:
         """Give sends to ``number`` (any number when None) ``outcome``, for the next ``times`` sends (all
         when None); returns the rule, for ``amend``."""
         if times is not None:
-            times = _checks.whole("times", times, minimum=1)
+            times = _arguments.whole("times", times, minimum=1)
         with self._lock:
             rule = _Rule(normalize_number(number), outcome, times)
             self.rules.append(rule)
@@ -377,7 +383,7 @@ class SimulatorBackend:
         with self._lock:
             rule.outcome = replace(rule.outcome, **changes)
 
-    def outcome_for(self, nationcode: str, mobile: str) -> Outcome:
+    def outcome_for(self, nationcode: str, mobile: str) -> CallOutcome:
         """The outcome of the next send to this number (using up one ``times`` of its script)."""
         with self._lock:
             ordered = [r for r in self.rules if r.number is not None] + [r for r in self.rules if r.number is None]
@@ -442,7 +448,7 @@ class SimulatorBackend:
         params: dict[str, Any],
         *,
         kind: str = PROMPT,
-        outcome: Outcome | None = None,
+        outcome: CallOutcome | None = None,
         session_context: str = "",
     ) -> Send:
         """Place a call (or refuse it, as its outcome says): record the send, build and schedule its callbacks."""
@@ -481,7 +487,7 @@ class SimulatorBackend:
         self._report(send)
         return send
 
-    def decide(self, callid: str, outcome: Outcome) -> list[Delivery]:
+    def decide(self, callid: str, outcome: CallOutcome) -> list[Delivery]:
         """Give the held call ``callid`` its ``outcome`` now: build its callbacks and schedule them.
 
         ``KeyError`` for an unknown callid, ``ValueError`` if the call is not held (decided already, or
@@ -589,3 +595,6 @@ class Credentials:
     sdkappid: str = "1400000000"
     appkey: str = "voicecb0simulator0appkey00000000"
     window: float = 300.0
+
+
+__getattr__ = _deprecation.moved("pytest_voicecb.provider.models", {"Outcome": ("CallOutcome", lambda: CallOutcome)})

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pytest_voicecb import _checks
+from pytest_voicecb import _arguments
 from pytest_voicecb.contract import JSON_CONTENT_TYPE
 from pytest_voicecb.provider import proxy
 
@@ -99,10 +99,10 @@ class ApiServer:
         self.tls = tls
         self.ca_path: str | None = None
         self.host = host
-        self.port = _checks.whole("port", port, maximum=65535)
-        self.max_body_size = _checks.whole("max_body_size", max_body_size, minimum=1)
-        self.timeout = _checks.seconds("timeout", timeout)
-        self.max_connections = _checks.whole("max_connections", max_connections, minimum=1)
+        self.port = _arguments.whole("port", port, maximum=65535)
+        self.max_body_size = _arguments.whole("max_body_size", max_body_size, minimum=1)
+        self.timeout = _arguments.seconds("timeout", timeout)
+        self.max_connections = _arguments.whole("max_connections", max_connections, minimum=1)
         self.stopping = threading.Event()
         self._http: HTTP11Server | None = None
         self._own: set[str] = set()

@@ -1,7 +1,8 @@
 """A recording callback server: a real HTTP/1.1 server on loopback that keeps every request it gets.
 
 For code that *sends* callbacks (a relay, a gateway fanning the provider's callbacks out to customers,
-a simulator): point it at ``server.url``, then assert on ``server.callbacks`` or ``server.wait_for(...)``.
+a simulator): point it at ``server.url``, then assert on ``server.requests``, ``server.find(...)`` or
+``server.wait_for(...)``.
 Every request is recorded, valid or not, as a :class:`RecordedCallback`; validity is decided by
 ``contract.parse_callback`` alone. Answers follow the contract unless a test scripts them
 (``reply_with``, ``reply_sequence``, ``reply_raw``, ``drop_connection``), so a sender's retry and
@@ -28,11 +29,11 @@ from typing import Any, Final
 
 from werkzeug.wrappers import Response
 
-from pytest_voicecb import _checks, _text, _tls, contract
+from pytest_voicecb import _arguments, _deprecation, _text, _tls, contract
 from pytest_voicecb.contract import Callback, CallbackError, Problem
 from pytest_voicecb.server._http11 import Answer as _Answer
 from pytest_voicecb.server._http11 import HTTP11Server, Incoming, listen
-from pytest_voicecb.server.expectations import Expectation, declared_invalid, matcher, problems
+from pytest_voicecb.server.expectations import Expectation, declared_invalid, matcher, message, problems
 from pytest_voicecb.server.mounts import WsgiApp, answer_mounted, check_mounts, mounted_prefix
 from pytest_voicecb.server.records import RecordedCallback, replied
 from pytest_voicecb.server.scripts import ReplyScript, contract_plan, drop_plan, plan_from_item, raw_plan
@@ -42,7 +43,21 @@ __all__ = ["CallbackServer", "Expectation", "RecordedCallback"]
 _log = logging.getLogger("pytest_voicecb.server")
 
 _OK_BODY: Final = contract.encode(contract.ok_reply())
-_LISTED: Final = 20  # requests listed in a wait_for timeout message
+
+
+@dataclasses.dataclass
+class _State:
+    """What a test leaves on a server: ``reset()`` replaces it whole, as moto's reset re-runs ``__init__``.
+
+    ``clear()`` empties only the first two (what was recorded); scripts and declarations stay.
+    """
+
+    records: list[RecordedCallback] = dataclasses.field(default_factory=list)
+    aborted: int = 0
+    script: ReplyScript = dataclasses.field(default_factory=ReplyScript)
+    invalid_expected: bool = False
+    expectations: list[Expectation] = dataclasses.field(default_factory=list)
+    fail_on_unexpected: bool = False
 
 
 def _default_max_connections() -> int:
@@ -65,7 +80,7 @@ class CallbackServer:
 
     ``path`` is the path ``url`` names (any path is accepted and recorded). ``max_body_size`` bodies
     are refused with 413. ``on_callback`` is called in the request's thread with each
-    ``RecordedCallback`` before it is added to ``callbacks`` and before the reply is written; if it
+    ``RecordedCallback`` before it is added to ``requests`` and before the reply is written; if it
     raises, the sender gets a 500 (so it knows the callback was not taken) and the record carries
     ``server_error``.
     ``answer`` decides the reply to a request no script answers: it gets the ``RecordedCallback`` (with
@@ -118,14 +133,14 @@ class CallbackServer:
         self.tls = tls
         if not isinstance(path, str) or not path.startswith("/"):
             raise ValueError(f"path must be a string starting with '/', got {path!r}")
-        self._port = _checks.whole("port", port, maximum=65535)
-        self.max_body_size = _checks.whole("max_body_size", max_body_size)
-        self.timeout = _checks.seconds("timeout", timeout)
-        self.header_timeout = _checks.seconds("header_timeout", header_timeout)
+        self._port = _arguments.whole("port", port, maximum=65535)
+        self.max_body_size = _arguments.whole("max_body_size", max_body_size)
+        self.timeout = _arguments.seconds("timeout", timeout)
+        self.header_timeout = _arguments.seconds("header_timeout", header_timeout)
         self.max_connections = (
             _default_max_connections()
             if max_connections is None
-            else _checks.whole("max_connections", max_connections, minimum=1)
+            else _arguments.whole("max_connections", max_connections, minimum=1)
         )
         if on_callback is not None and not callable(on_callback):
             raise TypeError(f"on_callback must be callable, got {on_callback!r}")
@@ -141,15 +156,10 @@ class CallbackServer:
         self._http: HTTP11Server | None = None
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        self._records: list[RecordedCallback] = []
-        self._aborted = 0
-        self._epoch = 0  # bumped by clear(): wait_for restarts its scan
+        self._state = _State()
+        self._epoch = 0  # bumped by clear() and reset(): wait_for restarts its scan
         self._reset_at = float("-inf")  # requests whose head completed before the last reset() are not recorded
         self._interrupt = threading.Event()  # set (and replaced) by reset()/stop() to cut scripted delays
-        self._script = ReplyScript()
-        self._invalid_expected = False
-        self._expectations: list[Expectation] = []
-        self._fail_on_unexpected = False
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
@@ -224,45 +234,53 @@ class CallbackServer:
     def __repr__(self) -> str:
         where = self.url if self._bound_port is not None else f"{self.host}:{self._port}"
         state = "running" if self.running else "stopped"
-        return f"<CallbackServer {where} {state}, {len(self._records)} recorded>"
+        return f"<CallbackServer {where} {state}, {len(self._state.records)} recorded>"
 
     # ---- records ------------------------------------------------------------------------------
 
     @property
-    def callbacks(self) -> list[RecordedCallback]:
-        """A snapshot of every request recorded since the last ``clear()``/``reset()``, oldest first."""
+    def requests(self) -> list[RecordedCallback]:
+        """A snapshot of every request recorded since the last ``clear()``/``reset()``, valid or not,
+        oldest first (``find(...)`` for the matching ones)."""
         with self._lock:
-            return list(self._records)
+            return list(self._state.records)
+
+    @property
+    def callbacks(self) -> list[RecordedCallback]:
+        """Deprecated: every request, valid or not, so it is named ``requests`` now."""
+        _deprecation.warn("CallbackServer.callbacks", "CallbackServer.requests (every request, valid or not)")
+        return self.requests
+
+    def find(self, *, where: Callable[[RecordedCallback], bool] | None = None, **match: Any) -> list[RecordedCallback]:
+        """The recorded requests matching ``match`` and ``where`` (``wait_for``'s criteria), oldest first;
+        does not wait."""
+        return matcher(where, match).select(self.requests)
 
     @property
     def aborted(self) -> int:
         """Requests not recorded since the last ``clear()``/``reset()``: their head never completed (the
         sender closed, stalled or ran past ``header_timeout``) or their request line was unreadable."""
-        return self._aborted
+        return self._state.aborted
 
     def clear(self) -> None:
-        """Forget the recorded requests and the ``aborted`` tally (scripts and expectations stay)."""
+        """Forget what was recorded: the requests and the ``aborted`` tally (scripts and expectations
+        stay). On both the server and the provider, ``clear`` forgets records and ``reset`` starts over."""
         with self._lock:
-            self._records.clear()
-            self._aborted = 0
+            self._state.records = []
+            self._state.aborted = 0
             self._epoch += 1
             self._changed.notify_all()
 
     def reset(self) -> None:
-        """Back to a fresh server between tests: no records, no scripts, no expectations, strict again.
+        """Start over, as a server just made: no records, no scripts, no expectations, strict again.
 
         A request still sleeping in a scripted delay is woken and answered at once, and a request that
         began before the reset is not recorded: nothing leaks into the next test. Never blocks.
         """
         with self._lock:
-            self._records.clear()
-            self._aborted = 0
+            self._state = _State()
             self._epoch += 1
             self._reset_at = time.monotonic()
-            self._script.clear()
-            self._invalid_expected = False
-            self._expectations = []
-            self._fail_on_unexpected = False
             self._changed.notify_all()
         self._cut_delays()
 
@@ -288,10 +306,8 @@ class CallbackServer:
         On timeout raises ``AssertionError`` listing what did arrive.
         """
         __tracebackhide__ = True  # pytest shows the caller's line, not this loop
-        count = _checks.whole("count", count)
-        timeout = _checks.seconds("timeout", timeout, allow_zero=True)
-        if where is not None and not callable(where):
-            raise TypeError(f"where must be a callable taking a RecordedCallback, got {where!r}")
+        count = _arguments.whole("count", count)
+        timeout = _arguments.seconds("timeout", timeout, allow_zero=True)
         matches = matcher(where, match)
         deadline = time.monotonic() + timeout
         found: list[RecordedCallback] = []
@@ -300,7 +316,7 @@ class CallbackServer:
             with self._changed:
                 if epoch != self._epoch:
                     epoch, seen, found = self._epoch, 0, []
-                fresh = self._records[seen:]
+                fresh = self._state.records[seen:]
                 seen += len(fresh)
                 if not fresh and len(found) < count:
                     remaining = deadline - time.monotonic()
@@ -311,13 +327,10 @@ class CallbackServer:
             found.extend(record for record in fresh if matches(record))
             if len(found) >= count:
                 return found
-        raise AssertionError(self._timeout_message(count, timeout, where, match, len(found)))
+        raise AssertionError(self._timeout_message(count, timeout, matches.wanted, len(found)))
 
-    def _timeout_message(
-        self, count: int, timeout: float, where: object, match: Mapping[str, Any], matched: int
-    ) -> str:
-        wanted = ", ".join([f"{key}={value!r}" for key, value in match.items()] + (["where=..."] if where else []))
-        records = self.callbacks
+    def _timeout_message(self, count: int, timeout: float, wanted: str, matched: int) -> str:
+        records = self.requests
         lines = [
             f"waited {timeout:g} s for {_text.plural(count, 'callback')}"
             f"{' matching ' + wanted if wanted else ''} at {self._where()}; {matched} matched."
@@ -329,11 +342,9 @@ class CallbackServer:
             )
         else:
             lines.append(f"{_text.plural(len(records), 'request')} arrived:")
-            lines += [f"  #{i} {record.summary()}" for i, record in enumerate(records[:_LISTED], 1)]
-            if len(records) > _LISTED:
-                lines.append(f"  ... and {len(records) - _LISTED} more")
-        if self._aborted:
-            lines.append(f"({_text.plural(self._aborted, 'request')} aborted before the headers were complete.)")
+            lines += _text.listing(records, RecordedCallback.summary, numbered=True)
+        if self._state.aborted:
+            lines.append(f"({_text.plural(self._state.aborted, 'request')} aborted before the headers were complete.)")
         return "\n".join(lines)
 
     def _where(self) -> str:
@@ -345,19 +356,22 @@ class CallbackServer:
 
     def expect_invalid(self) -> None:
         """Declare that invalid callbacks are expected until the next ``reset()`` (``check()`` passes)."""
-        self._invalid_expected = True
+        self._state.invalid_expected = True
 
+    @property
     def unexpected_invalid(self) -> list[RecordedCallback]:
         """The invalid requests recorded, unless ``expect_invalid()`` was called or an expectation with
-        ``valid=False`` took them."""
-        if self._invalid_expected:
-            return []
-        with self._lock:
-            expectations = list(self._expectations)
-        records = self.callbacks
-        problems(records, expectations, fail_on_unexpected=False)  # fills each expectation's matched
-        declared = declared_invalid(expectations)
-        return [record for record in records if not record.valid and id(record) not in declared]
+        ``valid=False`` took them (a property; calling it is deprecated)."""
+        found: list[RecordedCallback] = []
+        if not self._state.invalid_expected:
+            expectations = self.expectations
+            records = self.requests
+            problems(records, expectations, fail_on_unexpected=False)  # fills each expectation's matched
+            declared = declared_invalid(expectations)
+            found = [record for record in records if not record.valid and id(record) not in declared]
+        return _deprecation.RecordList(
+            found, "CallbackServer.unexpected_invalid()", "CallbackServer.unexpected_invalid (a property)"
+        )
 
     def expect(
         self,
@@ -399,34 +413,30 @@ class CallbackServer:
         ordered: bool,
     ) -> Expectation:
         if count is not None:
-            count = _checks.whole("count", count)
-        if where is not None and not callable(where):
-            raise TypeError(f"where must be a callable taking a RecordedCallback, got {where!r}")
+            count = _arguments.whole("count", count)
         if kind is not None:
             match = {"kind": kind, **match}
         matches = matcher(where, match)  # raises ValueError for an unknown kind, now rather than at check()
-        shown = {key: contract.kind_named(v) if key == "kind" and isinstance(v, str) else v for key, v in match.items()}
-        wanted = ", ".join([f"{key}={value!r}" for key, value in shown.items()] + (["where=..."] if where else []))
         expectation = Expectation(
-            wanted=wanted,
+            wanted=matches.wanted,
             count=count,
             ordered=ordered,
             matches=matches,
             declares_invalid=match.get("valid") is False,
         )
         with self._lock:
-            self._expectations.append(expectation)
+            self._state.expectations.append(expectation)
         return expectation
 
     def fail_on_unexpected(self, enabled: bool = True) -> None:
         """Make ``check()`` fail on any request no expectation matched (until the next ``reset()``)."""
-        self._fail_on_unexpected = bool(enabled)
+        self._state.fail_on_unexpected = bool(enabled)
 
     @property
     def expectations(self) -> list[Expectation]:
         """The expectations declared since the last ``reset()``, in order."""
         with self._lock:
-            return list(self._expectations)
+            return list(self._state.expectations)
 
     def check_assertions(self) -> None:
         """Raise ``AssertionError`` if a declared expectation is unmet, met out of order, or (after
@@ -437,22 +447,8 @@ class CallbackServer:
             raise AssertionError(message)
 
     def _expectation_message(self) -> str:
-        with self._lock:
-            expectations = list(self._expectations)
-        records = self.callbacks
-        found = problems(records, expectations, fail_on_unexpected=self._fail_on_unexpected)
-        if not found:
-            return ""
-        lines = [f"the callback server at {self._where()} did not get what the test expected:"]
-        lines += [f"  {line}" for line in found]
-        if records:
-            lines.append(f"{_text.plural(len(records), 'request')} arrived:")
-            lines += [f"  #{i} {record.summary()}" for i, record in enumerate(records[:_LISTED], 1)]
-            if len(records) > _LISTED:
-                lines.append(f"  ... and {len(records) - _LISTED} more")
-        else:
-            lines.append("Nothing arrived since the server started or was last reset.")
-        return "\n".join(lines)
+        fail_on_unexpected = self._state.fail_on_unexpected
+        return message(self._where(), self.requests, self.expectations, fail_on_unexpected=fail_on_unexpected)
 
     def check(self) -> None:
         """Raise ``AssertionError`` showing each invalid request received without ``expect_invalid()``,
@@ -460,7 +456,7 @@ class CallbackServer:
         __tracebackhide__ = True
         messages = []
         expectation_message = self._expectation_message()
-        unexpected = self.unexpected_invalid()
+        unexpected = self.unexpected_invalid
         if unexpected:
             n = len(unexpected)
             lines = [f"the callback server at {self._where()} received {_text.plural(n, 'invalid request')}:"]
@@ -492,7 +488,7 @@ class CallbackServer:
         a short description otherwise. ``times=n`` queues this answer for the next n requests; with
         ``times=None`` it answers every request once the queue is spent, until scripted otherwise.
         """
-        self._script.add(contract_plan(result, errmsg, status, delay), times)
+        self._state.script.add(contract_plan(result, errmsg, status, delay), times)
 
     def reply_raw(
         self,
@@ -509,11 +505,11 @@ class CallbackServer:
         connection is then closed), to test how a sender copes with a receiver that breaks HTTP or
         the contract. ``times`` as in ``reply_with``.
         """
-        self._script.add(raw_plan(status, body, headers, delay), times)
+        self._state.script.add(raw_plan(status, body, headers, delay), times)
 
     def drop_connection(self, times: int | None = 1, *, delay: float = 0.0) -> None:
         """Close the connection without any reply (after ``delay``), for the next ``times`` requests."""
-        self._script.add(drop_plan(delay), times)
+        self._state.script.add(drop_plan(delay), times)
 
     def reply_sequence(self, replies: Iterable[Mapping[str, Any] | Response]) -> None:
         """Queue one answer per item, used in order by the next requests, then back to the default.
@@ -530,7 +526,7 @@ class CallbackServer:
                 plans.append(plan_from_item(item))
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"reply_sequence item {i} ({item!r}): {exc}") from None
-        self._script.extend(plans)
+        self._state.script.extend(plans)
 
     # ---- the one way in from the HTTP layer ---------------------------------------------------
 
@@ -541,7 +537,7 @@ class CallbackServer:
         """
         if not incoming.method:  # the head never completed or was unreadable: nothing to record
             with self._lock:
-                self._aborted += 1
+                self._state.aborted += 1
             refusal = incoming.refusal
             status = refusal.status if refusal is not None else None
             message = refusal.message if refusal is not None else ""
@@ -567,7 +563,7 @@ class CallbackServer:
                 callback = contract.parse_callback(incoming.body, max_size=self.max_body_size)
             except CallbackError as exc:
                 error = exc.with_traceback(None)
-            plan = self._script.take() if current else None
+            plan = self._state.script.take() if current else None
             if plan is not None:
                 reply = None if plan.drop else plan.response()
             else:
@@ -618,7 +614,7 @@ class CallbackServer:
                 record = dataclasses.replace(record, reply=reply, server_error=message)
         with self._changed:
             if started >= self._reset_at:
-                self._records.append(record)
+                self._state.records.append(record)
                 self._changed.notify_all()
         return record
 

@@ -13,14 +13,14 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
-from pytest_voicecb import _text, contract
+from pytest_voicecb import _text
+from pytest_voicecb.matching import Matcher
 from pytest_voicecb.server.records import RecordedCallback
 
-__all__ = ["Expectation", "matcher", "problems"]
+__all__ = ["RECORD_KEYS", "Expectation", "matcher", "message", "problems"]
 
-_LISTED: Final = 20
-_ABSENT: Final = object()
-_RECORD_KEYS: Final = frozenset({"kind", "valid", "method", "path", "query"})
+RECORD_KEYS: Final = frozenset({"kind", "valid", "method", "path", "query"})
+"""The criteria read from a ``RecordedCallback`` itself; any other key is a callback field."""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -112,10 +112,30 @@ def problems(
     found += disorder
     if fail_on_unexpected and unmatched:
         found.append(f"{_text.plural(len(unmatched), 'request')} matched no expectation (fail_on_unexpected):")
-        found += [f"  {record.summary()}" for record in unmatched[:_LISTED]]
-        if len(unmatched) > _LISTED:
-            found.append(f"  ... and {len(unmatched) - _LISTED} more")
+        found += _text.listing(unmatched, RecordedCallback.summary)
     return found
+
+
+def message(
+    where: str,
+    records: Sequence[RecordedCallback],
+    expectations: Sequence[Expectation],
+    *,
+    fail_on_unexpected: bool,
+) -> str:
+    """``check_assertions()``'s failure for the server at ``where`` ('' when none): the problems, then
+    what arrived."""
+    found = problems(records, expectations, fail_on_unexpected=fail_on_unexpected)
+    if not found:
+        return ""
+    lines = [f"the callback server at {where} did not get what the test expected:"]
+    lines += [f"  {line}" for line in found]
+    if records:
+        lines.append(f"{_text.plural(len(records), 'request')} arrived:")
+        lines += _text.listing(records, RecordedCallback.summary, numbered=True)
+    else:
+        lines.append("Nothing arrived since the server started or was last reset.")
+    return "\n".join(lines)
 
 
 def declared_invalid(expectations: Sequence[Expectation]) -> set[int]:
@@ -123,26 +143,6 @@ def declared_invalid(expectations: Sequence[Expectation]) -> set[int]:
     return {id(record) for e in expectations if e.declares_invalid for record in e.matched if not record.valid}
 
 
-def matcher(where: Callable[[RecordedCallback], bool] | None, match: Mapping[str, Any]) -> Callable[..., bool]:
-    """A predicate on a record: ``wait_for``'s and ``expect``'s matching (see ``CallbackServer.wait_for``)."""
-    tests: list[tuple[str, bool, Any]] = []
-    for key, expected in match.items():
-        if key == "kind" and not callable(expected):
-            expected = contract.kind_named(expected)
-        tests.append((key, key in _RECORD_KEYS, expected))
-
-    def matches(record: RecordedCallback) -> bool:
-        fields = None
-        for key, on_record, expected in tests:
-            if on_record:
-                value = getattr(record, key)
-            else:
-                fields = record.fields if fields is None else fields
-                value = fields.get(key, _ABSENT)
-                if value is _ABSENT:
-                    return False
-            if not (expected(value) if callable(expected) else value == expected):
-                return False
-        return where is None or bool(where(record))
-
-    return matches
+def matcher(where: Callable[[RecordedCallback], object] | None, match: Mapping[str, Any]) -> Matcher[RecordedCallback]:
+    """``wait_for``'s, ``find``'s and ``expect``'s criteria on a record (see ``CallbackServer.wait_for``)."""
+    return Matcher(match, where=where, attributes=RECORD_KEYS)

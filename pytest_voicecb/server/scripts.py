@@ -16,7 +16,7 @@ from typing import Any, Final
 from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Response
 
-from pytest_voicecb import _checks, contract
+from pytest_voicecb import _arguments, contract
 
 __all__ = ["ReplyScript", "contract_plan", "drop_plan", "plan_from_item", "raw_plan"]
 
@@ -70,7 +70,7 @@ class ReplyScript:
     def add(self, plan: _ReplyPlan, times: int | None) -> None:
         """Queue ``plan`` for the next ``times`` requests, or (``times=None``) answer every request with it."""
         if times is not None:
-            times = _checks.whole("times", times, minimum=1)
+            times = _arguments.whole("times", times, minimum=1)
         with self._lock:
             if times is None:
                 self._persistent = plan
@@ -102,7 +102,7 @@ class ReplyScript:
 
 def contract_plan(result: int | None, errmsg: str | None, status: int, delay: float) -> _ReplyPlan:
     """``{"result": result, "errmsg": errmsg}`` as JSON with HTTP ``status`` (``reply_with``)."""
-    status = _checks.status("status", status)
+    status = _arguments.status("status", status)
     if result is None:
         result = 0 if status < 400 else 1
     if isinstance(result, bool) or not isinstance(result, int):
@@ -123,7 +123,7 @@ def raw_plan(
     delay: float,
 ) -> _ReplyPlan:
     """Exactly this status, body (a dict or list as JSON) and headers (``reply_raw``)."""
-    status = _checks.status("status", status)
+    status = _arguments.status("status", status)
     header_list = _header_list(headers)
     if isinstance(body, (Mapping, list)):
         data = contract.encode(body)
@@ -163,7 +163,7 @@ def plan_from_item(item: object) -> _ReplyPlan:
 
 
 def _delay(delay: object) -> float:
-    return _checks.seconds("delay", delay, allow_zero=True)
+    return _arguments.seconds("delay", delay, allow_zero=True)
 
 
 def _check_keys(options: Mapping[str, Any], allowed: set[str], what: str) -> None:

@@ -20,7 +20,7 @@ from pytest_voicecb.provider.v3.signing import parse_authorization, scope_mismat
 from pytest_voicecb.provider.wire import ApiRequest, ApiResponse, json_response
 
 if TYPE_CHECKING:
-    from pytest_voicecb.provider.models import Credentials, Outcome, SimulatorBackend
+    from pytest_voicecb.provider.models import CallOutcome, Credentials, SimulatorBackend
 
 __all__ = ["ACTIONS", "SERVICE", "VERSION", "V3Api"]
 
@@ -152,7 +152,7 @@ class V3Api:
             code = params["CodeMessage"]
             if not (code.isascii() and code.isdigit() and 1 <= len(code) <= 12):
                 raise err.InvalidParameterValue("CodeMessage must be 1 to 12 digits.")
-        outcome: Outcome = self.backend.outcome_for(nationcode, mobile)
+        outcome: CallOutcome = self.backend.outcome_for(nationcode, mobile)
         if outcome.drop:
             self.backend.refuse("3.0", action, params, err.InternalError("connection dropped (scripted)"))
             return ApiResponse(drop=True)

@@ -1,8 +1,8 @@
-"""Argument checks shared by every public entry point, with one wording for each kind of value.
+"""Argument validation shared by every public entry point, with one wording for each kind of value.
 
 ``bool`` is refused wherever a number is expected (``True`` is an ``int`` in Python, never a timeout).
 Each check returns the value in its canonical type, so ``__init__`` reads
-``self.timeout = _checks.seconds("timeout", timeout)``.
+``self.timeout = _arguments.seconds("timeout", timeout)``.
 """
 
 from __future__ import annotations
