@@ -51,10 +51,10 @@ def test_stop_leaves_deliveries_that_had_not_begun_owed_instead_of_attempting_th
         finally:
             provider.stop()
             release.set()
-    attempted = {callid: len(provider.deliveries(callid=callid)[0].attempts) for callid in callids}
+    attempted = {callid: len(provider.find_deliveries(callid=callid)[0].attempts) for callid in callids}
     assert sorted(attempted.values()) == [0, 0, 1], attempted
     assert provider.dispatcher.pending == 2
-    assert {d.state for d in provider.deliveries() if not d.attempts} == {"pending"}
+    assert {d.state for d in provider.deliveries if not d.attempts} == {"pending"}
 
 
 def _tgkill(pid: int, tid: int, number: int) -> None:

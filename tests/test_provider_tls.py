@@ -95,7 +95,7 @@ def test_a_delivery_to_https_without_its_ca_fails_saying_which_host_and_the_fix(
     error = attempts[0].error or ""
     assert f"the TLS certificate of 127.0.0.1:{receiver.port} is not trusted" in error
     assert "--cacert FILE" in error
-    assert receiver.callbacks == []
+    assert receiver.requests == []
 
 
 def test_voicecb_provider_tls_with_the_python_sdk_and_an_https_callback_url(receiver: CallbackServer) -> None:

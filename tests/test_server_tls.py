@@ -78,7 +78,7 @@ def test_a_wrong_ca_is_refused_with_the_host_and_the_option_that_fixes_it(
         assert f"the TLS certificate of 127.0.0.1:{server.port} is not trusted" in reason
         assert "--cacert FILE" in reason
         assert "cacert=FILE" in reason
-    assert server.callbacks == []
+    assert server.requests == []
 
 
 def test_insecure_skips_verification_when_asked_in_so_many_words(server: CallbackServer) -> None:
@@ -99,7 +99,7 @@ def test_a_client_that_connects_and_sends_nothing_stalls_no_other_connection(ser
     finally:
         for sock in silent:
             sock.close()
-    assert len(server.callbacks) == 1
+    assert len(server.requests) == 1
 
 
 def test_a_handshake_that_stalls_is_cut_at_header_timeout_and_counted(server: CallbackServer) -> None:
@@ -118,7 +118,7 @@ def test_plain_http_on_the_https_port_is_answered_saying_so(server: CallbackServ
         reply = client.post(payload())
     assert reply.status == 400
     assert "speaks HTTPS: use an https:// URL" in json.loads(reply.body)["errmsg"]
-    assert server.callbacks == []
+    assert server.requests == []
 
 
 def test_your_own_server_context_is_used_as_given(tmp_path: Path) -> None:
