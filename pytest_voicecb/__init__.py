@@ -1,13 +1,16 @@
 """pytest-voicecb: test voice-notification callback handlers against the provider's contract.
 
 The public names are re-exported here lazily, so that importing the package (which pytest does for
-every run of every project that installs the plugin) loads neither pydantic nor werkzeug.
+every run of every project that installs the plugin) loads neither pydantic nor werkzeug. It also hands
+``Report.to_html()`` the console's page (``conformance.pages``): the surfaces wire the layers together.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
+
+from pytest_voicecb.conformance import pages
 
 if TYPE_CHECKING:  # explicit re-exports, so `from pytest_voicecb import X` type-checks under --strict
     from pytest_voicecb.assertions import assert_reply_contract as assert_reply_contract
@@ -67,6 +70,18 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = ["__version__", *_EXPORTS]
+
+
+def _render_html(report: Report, *, rerun: str | None = None) -> str:
+    """``Report.to_html()``: the console renders the page, imported on the first call. Registered here, at
+    the top, because Python runs this file before any module of the package: the page is there however the
+    report was reached, and the report never imports the console."""
+    from pytest_voicecb.console.report_html import render
+
+    return render(report, rerun=rerun)
+
+
+pages.register_html(_render_html)
 
 
 def __getattr__(name: str) -> Any:

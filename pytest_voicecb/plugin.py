@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_voicecb import _conformance_items as checks
 from pytest_voicecb._provider_fixtures import _voicecb_session_provider, voicecb_provider  # noqa: F401 (fixtures)
 from pytest_voicecb._settings import HOW_TO_CONFIGURE, path_for, settings
+from pytest_voicecb.conformance import items as checks
 
 if TYPE_CHECKING:
     import ssl
 
     from pytest_voicecb.client import CallbackClient
-    from pytest_voicecb.conformance import Report
+    from pytest_voicecb.conformance.report import Report
     from pytest_voicecb.factory import PayloadFactory
     from pytest_voicecb.server import CallbackServer
 
