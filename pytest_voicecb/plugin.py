@@ -2,7 +2,7 @@
 
 pytest imports this module in every run of every project that installs pytest-voicecb, used or not,
 so it imports nothing heavy at module level: werkzeug and pydantic are loaded by the first fixture
-that needs them. The ``--voicecb-conformance`` items live in ``_conformance_items``.
+that needs them. The ``--voicecb-conformance`` items live in ``conformance.items``.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 It prints the settings to configure and the run's seed, then one line per send and per delivery attempt
 with its verdict; ``--log FILE`` appends each as a JSON line through ``pytest_voicecb.log`` (0600, no
-symlinks). Both go through ``_output``'s bounded queues, so neither a closed stdout nor a full disk ever
+symlinks). Both go through ``output``'s bounded queues, so neither a closed stdout nor a full disk ever
 reaches a send or a delivery. Time is real, ``--scale`` times faster. ``add_parser(subparsers)`` adds the command to
 ``voicecb``'s parser and ``run(args)`` runs it; the module lives outside the ``provider`` package so that
 ``voicecb --help`` does not load the simulator.

@@ -26,8 +26,8 @@ __all__ = ["CHECK_PROPERTY", "Collected", "HtmlReportPlugin", "collected", "writ
 
 CHECK_PROPERTY = "voicecb_check"
 """The ``user_properties`` name carrying a conformance item's check id."""
-_RESULT = "voicecb_result"  # _conformance_items.RESULT_PROPERTY: an item's whole result (CheckResult.to_wire)
-_WARNING, _FAILURE, _RULE = "voicecb_warning", "voicecb_failure", "voicecb_rule"  # _conformance_items' names
+_RESULT = "voicecb_result"  # conformance.items.RESULT_PROPERTY: an item's whole result (CheckResult.to_wire)
+_WARNING, _FAILURE, _RULE = "voicecb_warning", "voicecb_failure", "voicecb_rule"  # conformance.items' names
 
 
 class Collected:
