@@ -7,9 +7,9 @@ every run of every project that installs the plugin) loads neither pydantic nor 
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from pytest_voicecb import _lazy
 from pytest_voicecb.conformance import pages
 
 if TYPE_CHECKING:  # explicit re-exports, so `from pytest_voicecb import X` type-checks under --strict
@@ -84,14 +84,4 @@ def _render_html(report: Report, *, rerun: str | None = None) -> str:
 pages.register_html(_render_html)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pytest_voicecb' has no attribute {name!r}")
-    # Not cached in this namespace: sys.modules stays the one source, so a test runner that unloads and
-    # re-imports our modules (pytester's in-process runs do) never hands out a class from a stale copy.
-    return getattr(import_module(f"pytest_voicecb.{module}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = _lazy.exports("pytest_voicecb", _EXPORTS, also=["__version__"])

@@ -10,8 +10,9 @@ nor faker. Modules of the package import each other by their own paths, never th
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pytest_voicecb import _lazy
 
 if TYPE_CHECKING:  # explicit re-exports, so `from pytest_voicecb.conformance import X` type-checks under --strict
     from pytest_voicecb.conformance.checklist import Check as Check
@@ -49,13 +50,4 @@ _EXPORTS: dict[str, str] = {
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pytest_voicecb.conformance' has no attribute {name!r}")
-    # Not cached here, as in pytest_voicecb/__init__.py: sys.modules stays the one source.
-    return getattr(import_module(f"pytest_voicecb.conformance.{module}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = _lazy.exports("pytest_voicecb.conformance", _EXPORTS)
