@@ -1,13 +1,16 @@
 """pytest-voicecb: test voice-notification callback handlers against the provider's contract.
 
 The public names are re-exported here lazily, so that importing the package (which pytest does for
-every run of every project that installs the plugin) loads neither pydantic nor werkzeug.
+every run of every project that installs the plugin) loads neither pydantic nor werkzeug. It also hands
+``Report.to_html()`` the console's page (``conformance.pages``): the surfaces wire the layers together.
 """
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pytest_voicecb import _lazy
+from pytest_voicecb.conformance import pages
 
 if TYPE_CHECKING:  # explicit re-exports, so `from pytest_voicecb import X` type-checks under --strict
     from pytest_voicecb.assertions import assert_reply_contract as assert_reply_contract
@@ -69,14 +72,16 @@ _EXPORTS: dict[str, str] = {
 __all__ = ["__version__", *_EXPORTS]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pytest_voicecb' has no attribute {name!r}")
-    # Not cached in this namespace: sys.modules stays the one source, so a test runner that unloads and
-    # re-imports our modules (pytester's in-process runs do) never hands out a class from a stale copy.
-    return getattr(import_module(f"pytest_voicecb.{module}"), name)
+def _render_html(report: Report, *, rerun: str | None = None) -> str:
+    """``Report.to_html()``: the console renders the page, imported on the first call. Registered here, at
+    the top, because Python runs this file before any module of the package: the page is there however the
+    report was reached, and the report never imports the console."""
+    from pytest_voicecb.console.report_html import render
+
+    return render(report, rerun=rerun)
 
 
-def __dir__() -> list[str]:
-    return sorted(__all__)
+pages.register_html(_render_html)
+
+
+__getattr__, __dir__ = _lazy.exports("pytest_voicecb", _EXPORTS, also=["__version__"])

@@ -5,11 +5,13 @@ CHANGELOG.md's "Deprecated" section lists every move; a name here goes in the re
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Callable, Mapping
+from types import ModuleType
 from typing import Any, TypeVar
 
-__all__ = ["RecordList", "moved", "warn"]
+__all__ = ["RecordList", "moved", "moved_module", "warn"]
 
 T = TypeVar("T")
 
@@ -49,3 +51,12 @@ def moved(namespace: str, renamed: Mapping[str, tuple[str, Callable[[], object]]
         raise AttributeError(f"module {namespace!r} has no attribute {name!r}")
 
     return __getattr__
+
+
+def moved_module(old: str, new: ModuleType) -> None:
+    """Serve the module path ``old`` (a shim calling this) as ``new`` itself, with a warning: the same
+    objects, so patching ``old``'s attributes patches ``new``'s (the import system hands out what
+    ``sys.modules`` holds once the shim ran). The warning points at the importing line: stacklevel counts
+    this function and the shim; Python skips the import system's own frames."""
+    warn(old, new.__name__, stacklevel=4)
+    sys.modules[old] = new

@@ -1,6 +1,6 @@
 """What the command line and the ini file say about targets and conformance runs, read once per run.
 
-Shared by ``plugin.py`` (the fixtures) and ``_conformance_items.py`` (``--voicecb-conformance``); imports
+Shared by ``plugin.py`` (the fixtures) and ``conformance/items.py`` (``--voicecb-conformance``); imports
 only pytest, as everything the plugin loads at start-up must.
 """
 

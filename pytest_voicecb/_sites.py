@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from pytest_voicecb._text import media_type
 
-__all__ = ["browser_request", "foreign_origin", "own_host", "own_hosts"]
+__all__ = ["browser_request", "foreign_origin", "is_loopback", "own_host", "own_hosts"]
 
 SIMPLE_TYPES = ("text/plain", "multipart/form-data")
 """Content types a page on any site may POST without a CORS preflight and no SDK sends (the third,
@@ -64,3 +64,14 @@ def browser_request(headers: Mapping[str, str], hosts: set[str]) -> str:
     if content_type in SIMPLE_TYPES:
         return f"Content-Type {content_type} is what a page on another site can send; the SDKs send JSON"
     return ""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only (``serve`` and ``provider`` refuse anything
+    else without ``--allow-remote``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pytest_voicecb._models import Reply
 from pytest_voicecb._text import preview, safe
+from pytest_voicecb.conformance.verdict import RULES, Expect, cite, expectation, headline_rule, reply_problems
 from pytest_voicecb.errors import REPRODUCE
-from pytest_voicecb.verdict import RULES, Expect, cite, expectation, headline_rule, reply_problems
 
 __all__ = [
     "RULES",

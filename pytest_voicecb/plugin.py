@@ -2,7 +2,7 @@
 
 pytest imports this module in every run of every project that installs pytest-voicecb, used or not,
 so it imports nothing heavy at module level: werkzeug and pydantic are loaded by the first fixture
-that needs them. The ``--voicecb-conformance`` items live in ``_conformance_items``.
+that needs them. The ``--voicecb-conformance`` items live in ``conformance.items``.
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_voicecb import _conformance_items as checks
 from pytest_voicecb._provider_fixtures import _voicecb_session_provider, voicecb_provider  # noqa: F401 (fixtures)
 from pytest_voicecb._settings import HOW_TO_CONFIGURE, path_for, settings
+from pytest_voicecb.conformance import items as checks
 
 if TYPE_CHECKING:
     import ssl
 
     from pytest_voicecb.client import CallbackClient
-    from pytest_voicecb.conformance import Report
+    from pytest_voicecb.conformance.report import Report
     from pytest_voicecb.factory import PayloadFactory
     from pytest_voicecb.server import CallbackServer
 

@@ -142,7 +142,8 @@ def test_garbage_arguments_are_type_errors() -> None:
 
 def test_the_rules_live_with_the_verdict_and_keep_their_old_names() -> None:
     """The rule table, its citations and ``reply_problems`` moved to ``verdict``; the old imports still work."""
-    from pytest_voicecb import assertions, conformance, report, verdict
+    from pytest_voicecb import assertions, conformance
+    from pytest_voicecb.conformance import report, verdict
 
     assert assertions.RULES is verdict.RULES is report.RULES is conformance.RULES
     assert assertions.cite is verdict.cite

@@ -161,8 +161,8 @@ def test_a_run_that_ends_early_leaves_the_previous_files_as_they_were(tmp_path: 
 
 
 def test_characters_xml_cannot_hold_are_shown_as_escapes_and_the_file_still_parses() -> None:
+    from pytest_voicecb.conformance.report import CheckResult, Report
     from pytest_voicecb.console import report_junit
-    from pytest_voicecb.report import CheckResult, Report
 
     result = CheckResult(id="valid/prompt/typical", outcome="failed", rule=1, message="got \x00\x1b[2J", cause="\ufffe")
     report = Report(target="http://t\x07", path=PATH, seed=1, deadline=2.0, strict=False, results=(result,))

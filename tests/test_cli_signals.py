@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from pytest_voicecb._cliutil import Signals
+from pytest_voicecb.cli.common import Signals
 
 
 @pytest.mark.parametrize("command", [["provider", "--callback-url", "127.0.0.1:9/cb"], ["serve", "--port", "0"]])

@@ -12,7 +12,7 @@ import pytest
 from flask.logging import default_handler
 
 from pytest_voicecb.conformance import Runner, run_conformance
-from pytest_voicecb.report import normalise
+from pytest_voicecb.conformance.report import normalise
 from tests.handlers import fastapi_app, flask_app
 from tests.handlers.serve import serving
 

@@ -128,3 +128,21 @@ def test_the_changelog_records_every_move() -> None:
         "pytest_voicecb.provider.Outcome",
         "pytest_voicecb.integrations.load.Delivery",
     } <= moves
+
+
+MOVED_MODULES = ("report", "verdict", "checklist", "explore", "effects", "inputs", "watching", "hooks")
+
+
+@pytest.mark.parametrize("name", MOVED_MODULES)
+def test_a_moved_module_keeps_its_old_path_for_a_release(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``import pytest_voicecb.report`` warns once and hands out ``pytest_voicecb.conformance.report`` itself."""
+    import importlib
+    import sys
+
+    new = importlib.import_module(f"pytest_voicecb.conformance.{name}")
+    monkeypatch.delitem(sys.modules, f"pytest_voicecb.{name}", raising=False)
+    warning = rf"pytest_voicecb\.{name} is deprecated; use pytest_voicecb\.conformance\.{name}"
+    with pytest.deprecated_call(match=warning):
+        old = importlib.import_module(f"pytest_voicecb.{name}")
+    assert old is new
+    assert f"`pytest_voicecb.{name}` -> `pytest_voicecb.conformance.{name}`" in CHANGELOG.read_text(encoding="utf-8")

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from pytest_voicecb.conformance import Report, run_conformance
-from pytest_voicecb.effects import EffectsOn
+from pytest_voicecb.conformance.effects import EffectsOn
 from tests.handlers.effects_apps import ESCALATES, EdgeRejecter, EffectsApp
 from tests.handlers.serve import serving
 

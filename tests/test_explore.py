@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from pytest_voicecb.conformance import Runner, run_conformance
-from pytest_voicecb.report import Report
+from pytest_voicecb.conformance.report import Report
 from tests.handlers import flask_app
 from tests.handlers.serve import serving
 from tests.test_cli import voicecb

@@ -35,9 +35,19 @@ def _by_name(node: ast.AST) -> list[str]:
     return []
 
 
+def _lazy_exports(tree: ast.Module, package: str) -> list[str]:
+    """A package ``__init__``'s ``_EXPORTS`` table (name -> submodule, re-exported lazily): the submodules."""
+    for node in tree.body:
+        table = isinstance(node, ast.AnnAssign | ast.Assign) and "_EXPORTS" in ast.unparse(node).split("=")[0]
+        if table and isinstance(node.value, ast.Dict):  # type: ignore[union-attr]
+            return [f"{package}.{v.value}" for v in node.value.values if isinstance(v, ast.Constant)]
+    return []
+
+
 def _imports(path: Path, modules: set[str], package_root: Path = PACKAGE) -> set[str]:
     """Every package module ``path`` imports, at any depth of the file, typing-only imports excepted:
-    ``import`` statements and modules imported by a literal name (``importlib.import_module("...")``)."""
+    ``import`` statements, modules imported by a literal name (``importlib.import_module("...")``) and a
+    package's lazy re-exports (its ``_EXPORTS`` table)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     typing_only: set[int] = set()
     for node in ast.walk(tree):
@@ -46,6 +56,8 @@ def _imports(path: Path, modules: set[str], package_root: Path = PACKAGE) -> set
     this = _module_name(path, package_root)
     package = this if path.name == "__init__.py" else this.rpartition(".")[0]
     found: set[str] = set()
+    if path.name == "__init__.py":
+        found.update(name for name in _lazy_exports(tree, package) if name in modules and name != this)
     for node in ast.walk(tree):
         if id(node) in typing_only:
             continue
@@ -129,16 +141,81 @@ def test_the_bottom_layer_imports_nothing_of_ours(module: str) -> None:
     assert _graph()[module] <= {"pytest_voicecb.values", "pytest_voicecb._text", "pytest_voicecb._arguments"}
 
 
-def test_the_verdict_modules_import_downwards() -> None:
-    graph = {
+def _short_graph() -> dict[str, set[str]]:
+    return {
         name.removeprefix("pytest_voicecb."): {m.removeprefix("pytest_voicecb.") for m in deps}
         for name, deps in _graph().items()
     }
+
+
+def test_the_verdict_modules_import_downwards() -> None:
+    graph = _short_graph()
     assert "malformed" in graph["factory"]
     assert "factory" not in graph["malformed"]
-    assert graph["report"] <= {"_text", "verdict", "contract", "errors", "_models", "effects"}
-    assert graph["verdict"] <= {"contract", "values"}, "the rules sit below the report and the assertions"
-    assert "verdict" in graph["assertions"]
-    assert graph["effects"] <= {"_text", "contract", "inputs"}, "judging effects needs no delivery, no report"
-    assert graph["inputs"] <= {"contract"}
-    assert "conformance" not in graph["report"] | graph["verdict"] | graph["checklist"]
+    assert graph["conformance.report"] <= {
+        "_text",
+        "conformance.verdict",
+        "contract",
+        "errors",
+        "_models",
+        "conformance.effects",
+        "conformance.pages",
+    }
+    assert graph["conformance.verdict"] <= {"contract", "values"}, "the rules sit below the report and the assertions"
+    assert "conformance.verdict" in graph["assertions"]
+    assert graph["conformance.effects"] <= {"_text", "contract", "conformance.inputs"}, "no delivery, no report"
+    assert graph["conformance.inputs"] <= {"contract"}
+    assert (
+        "conformance.runner"
+        not in graph["conformance.report"] | graph["conformance.verdict"] | graph["conformance.checklist"]
+    )
+
+
+SURFACES = ("cli", "console", "plugin", "integrations", "__main__")
+"""The top of the package: only these (and the conformance items) may reach the command's modules."""
+
+
+def _in(name: str, *packages: str) -> bool:
+    return any(name == package or name.startswith(package + ".") for package in packages)
+
+
+def test_only_the_surfaces_import_the_command() -> None:
+    graph = _short_graph()
+    wrong = {
+        name: sorted(m for m in deps if _in(m, "cli"))
+        for name, deps in graph.items()
+        if not _in(name, "conformance", *SURFACES) and any(_in(m, "cli") for m in deps)
+    }
+    assert wrong == {}, "imports from cli/ below the surfaces"
+
+
+def test_the_verdict_layer_imports_neither_the_command_nor_the_console() -> None:
+    graph = _short_graph()
+    wrong = {
+        name: sorted(m for m in deps if _in(m, "cli", "console"))
+        for name, deps in graph.items()
+        if _in(name, "conformance") and any(_in(m, "cli", "console") for m in deps)
+    }
+    assert wrong == {}, "conformance/ reaches up for a surface"
+
+
+MOVED = ("report", "verdict", "checklist", "explore", "effects", "inputs", "watching", "hooks")
+"""Deprecated module paths (shims at the root that warn and hand out ``conformance.<name>``)."""
+
+
+def test_nothing_of_ours_imports_a_moved_module_by_its_old_path() -> None:
+    graph = _short_graph()
+    users = {name: sorted(deps & set(MOVED)) for name, deps in graph.items() if deps & set(MOVED)}
+    assert users == {}
+
+
+def test_a_lazy_re_export_counts_as_an_import(tmp_path: Path) -> None:
+    scratch = tmp_path / "pytest_voicecb"
+    (scratch / "layer").mkdir(parents=True)
+    (scratch / "__init__.py").write_text("")
+    (scratch / "layer" / "__init__.py").write_text('_EXPORTS: dict[str, str] = {"Thing": "inner"}\n')
+    (scratch / "layer" / "inner.py").write_text("from pytest_voicecb import top\n")
+    (scratch / "top.py").write_text("from pytest_voicecb.layer import Thing\n")
+    graph = _graph(scratch)
+    assert graph["pytest_voicecb.layer"] == {"pytest_voicecb.layer.inner"}
+    assert _cycle(graph) is not None

@@ -18,9 +18,10 @@ import pytest
 from hypothesis import given, settings
 
 from pytest_voicecb import contract
-from pytest_voicecb.checklist import checks
 from pytest_voicecb.cli import build_parser
 from pytest_voicecb.conformance import run_conformance
+from pytest_voicecb.conformance.checklist import checks
+from pytest_voicecb.conformance.inputs import classify
 from pytest_voicecb.contract import (
     CALLBACK_MODELS,
     KINDS,
@@ -38,7 +39,6 @@ from pytest_voicecb.contract import (
     registered_kinds,
 )
 from pytest_voicecb.factory import PayloadFactory
-from pytest_voicecb.inputs import classify
 from pytest_voicecb.integrations.strategies import callbacks
 from pytest_voicecb.malformed import cases
 from tests.handlers.flask_app import create_app

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from pytest_voicecb import verdict
 from pytest_voicecb._text import media_type
 from pytest_voicecb.client import Reply
+from pytest_voicecb.conformance import verdict
+from pytest_voicecb.conformance.verdict import Expect
 from pytest_voicecb.contract import CODE, FAILURE, KEYPRESS, PROMPT, encode, parse_callback
 from pytest_voicecb.factory import PayloadFactory
 from pytest_voicecb.integrations.load import CallbackMix, Post, ReplyJudge, no_reply, stable
-from pytest_voicecb.verdict import Expect
 
 OK = b'{"result":0,"errmsg":"OK"}'
 URL = "http://127.0.0.1:8000/voice/callback"

@@ -157,3 +157,16 @@ def test_voicecb_commands_run(command: str, example_base: str, tmp_path: Path) -
         return
     done = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_where_things_are_names_every_module_and_folder_of_the_package() -> None:
+    """The README's tree stays true: each module and subpackage at the package's root has its line."""
+    text = README.read_text(encoding="utf-8")
+    tree = text.split("## Where things are", 1)[1].split("```text", 1)[1].split("```", 1)[0]
+    named = set(re.findall(r"[\w.]+\.py|\w+/", tree))
+    package = README.parent / "pytest_voicecb"
+    present = {p.name for p in package.glob("*.py")} | {
+        f"{p.name}/" for p in package.iterdir() if p.is_dir() and (p / "__init__.py").exists()
+    }
+    assert present - named == set(), "add a line to README.md's 'Where things are'"
+    assert {name for name in named if name.endswith(".py")} <= present, "a module the README names is gone"

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from pytest_voicecb import CallbackClient, CallbackServer, PayloadFactory
-from pytest_voicecb._forward import Forwarder
+from pytest_voicecb.cli.forward import Forwarder
 from pytest_voicecb.errors import DeliveryError
 from tests.raw_upstream import raw_server, read_request
 

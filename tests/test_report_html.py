@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from pytest_voicecb.conformance import run_conformance
-from pytest_voicecb.report import Report
+from pytest_voicecb.conformance.report import Report
 from tests.console_browser import browser_fixture  # noqa: F401  (the browser fixture)
 from tests.handlers.report_apps import failing_app, hostile_app
 
@@ -25,13 +25,28 @@ def report() -> Report:
 
 
 def test_to_html_is_the_page_the_console_registered(report: Report, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_voicecb import report as report_module
+    from pytest_voicecb.conformance import pages
     from pytest_voicecb.console import report_html
 
     assert report.to_html(rerun="voicecb check x") == report_html.render(report, rerun="voicecb check x")
-    monkeypatch.setattr(report_module, "_html_renderer", None)  # as if nothing imported the console
-    with pytest.raises(RuntimeError, match=r"import pytest_voicecb\.console\.report_html"):
+    monkeypatch.setattr(pages, "_html", [])  # as if nothing had registered the console's page
+    with pytest.raises(RuntimeError, match=r"no HTML renderer is registered: import pytest_voicecb "):
         report.to_html()
+
+
+def test_to_html_works_from_the_conformance_import_alone_and_loads_the_console_only_then() -> None:
+    """The report never imports the console: the package root registers the page, loaded on first use."""
+    script = (
+        "import sys; from pytest_voicecb.conformance import run_conformance; "
+        "from tests.handlers.report_apps import failing_app; "
+        "report = run_conformance(failing_app, seed=1); "
+        "print('pytest_voicecb.console.report_html' in sys.modules); "
+        "print(report.to_html().startswith('<!DOCTYPE html>')); "
+        "print('pytest_voicecb.console.report_html' in sys.modules)"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["False", "True", "True"], out.stderr
 
 
 def test_the_page_is_self_contained_and_escapes_what_came_back(report: Report) -> None:

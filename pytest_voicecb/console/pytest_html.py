@@ -20,14 +20,14 @@ import pytest
 from pytest_voicecb._text import shorten
 
 if TYPE_CHECKING:
-    from pytest_voicecb.report import CheckResult, Report
+    from pytest_voicecb.conformance.report import CheckResult, Report
 
 __all__ = ["CHECK_PROPERTY", "Collected", "HtmlReportPlugin", "collected", "write_atomic"]
 
 CHECK_PROPERTY = "voicecb_check"
 """The ``user_properties`` name carrying a conformance item's check id."""
-_RESULT = "voicecb_result"  # _conformance_items.RESULT_PROPERTY: an item's whole result (CheckResult.to_wire)
-_WARNING, _FAILURE, _RULE = "voicecb_warning", "voicecb_failure", "voicecb_rule"  # _conformance_items' names
+_RESULT = "voicecb_result"  # conformance.items.RESULT_PROPERTY: an item's whole result (CheckResult.to_wire)
+_WARNING, _FAILURE, _RULE = "voicecb_warning", "voicecb_failure", "voicecb_rule"  # conformance.items' names
 
 
 class Collected:
@@ -54,7 +54,7 @@ class Collected:
         self.elapsed += report.duration
         wire = found.get(_RESULT)
         if isinstance(wire, str):
-            from pytest_voicecb.report import CheckResult
+            from pytest_voicecb.conformance.report import CheckResult
 
             with contextlib.suppress(ValueError, KeyError, TypeError):
                 self.results.append(CheckResult.from_wire(wire))
@@ -66,7 +66,7 @@ class Collected:
 
     def report(self, *, target: str, path: str, seed: int, deadline: float, strict: bool) -> Report | None:
         """Everything as one ``Report`` (None when the session ran no conformance check)."""
-        from pytest_voicecb.report import Report
+        from pytest_voicecb.conformance.report import Report
 
         results: list[CheckResult] = [result for found in self.reports for result in found.results]
         results += self.results
@@ -90,9 +90,9 @@ class Collected:
     def _item_results(self, seed: int) -> list[CheckResult]:
         if not self.items:
             return []
-        from pytest_voicecb.checklist import every_check
+        from pytest_voicecb.conformance.checklist import every_check
+        from pytest_voicecb.conformance.report import CheckResult
         from pytest_voicecb.factory import PayloadFactory
-        from pytest_voicecb.report import CheckResult
 
         rules = {check.id: check.rule for check in every_check(PayloadFactory(seed))}
         results = []
@@ -155,8 +155,8 @@ class HtmlReportPlugin:
         """Write the page (on the xdist controller, or the only process)."""
         if hasattr(self.config, "workerinput"):
             return
-        from pytest_voicecb._conformance_items import rerun_command
         from pytest_voicecb._settings import settings
+        from pytest_voicecb.conformance.items import rerun_command
 
         found = settings(self.config)
         seed = self.seed()

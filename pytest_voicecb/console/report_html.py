@@ -1,5 +1,5 @@
 """The conformance report as one self-contained HTML page (inline CSS and JS, no network):
-``render(report)``, which ``Report.to_html()`` calls once this module registered it.
+``render(report)``, which ``Report.to_html()`` calls (``pytest_voicecb/__init__.py`` registers it).
 
 It holds the verdict, the causes with one worked example each (what was sent, what came back, the curl
 command with a copy button), a kind x rule matrix coloured by outcome (a cell filters the list of checks),
@@ -21,13 +21,12 @@ from typing import TYPE_CHECKING
 
 from pytest_voicecb import __version__
 from pytest_voicecb._text import plural, preview, safe, shorten
+from pytest_voicecb.conformance.verdict import RULES
 from pytest_voicecb.console import asset
 from pytest_voicecb.contract import SHORT_NAMES
-from pytest_voicecb.report import register_html
-from pytest_voicecb.verdict import RULES
 
 if TYPE_CHECKING:
-    from pytest_voicecb.report import CheckResult, Report
+    from pytest_voicecb.conformance.report import CheckResult, Report
 
 __all__ = ["KINDS", "fit", "kind_of", "kind_rule_cells", "render"]
 
@@ -318,6 +317,3 @@ def _details(result: CheckResult) -> tuple[str, str]:
     if curl:
         text += f"\nreproduce: a {len(curl):,}-character curl command (voicecb check --json has it)"
     return text, ""
-
-
-register_html(render)  # Report.to_html() calls this page; the report never imports the console

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pytest_voicecb.report import CheckResult, Report
+    from pytest_voicecb.conformance.report import CheckResult, Report
 
 __all__ = ["group_of", "render"]
 

@@ -13,13 +13,13 @@ import re
 from typing import TYPE_CHECKING
 
 from pytest_voicecb._text import plural, shorten
+from pytest_voicecb.conformance.report import RULES
 from pytest_voicecb.console.report_html import kind_rule_cells
-from pytest_voicecb.report import RULES
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from pytest_voicecb.report import Cause, CheckResult, Report
+    from pytest_voicecb.conformance.report import Cause, CheckResult, Report
 
 __all__ = ["render"]
 

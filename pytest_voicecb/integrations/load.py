@@ -22,10 +22,10 @@ from werkzeug.datastructures import Headers
 
 from pytest_voicecb import _arguments, _deprecation, _text
 from pytest_voicecb.client import Reply, SentRequest
-from pytest_voicecb.conformance import DEFAULT_DEADLINE, judge
+from pytest_voicecb.conformance.runner import DEFAULT_DEADLINE
+from pytest_voicecb.conformance.verdict import cite, judge
 from pytest_voicecb.contract import CODE, FAILURE, JSON_CONTENT_TYPE, KEYPRESS, PROMPT
 from pytest_voicecb.factory import PayloadFactory
-from pytest_voicecb.verdict import cite
 
 __all__ = ["DEFAULT_DEADLINE", "CallbackMix", "Post", "ReplyJudge", "check_share", "no_reply", "stable"]
 

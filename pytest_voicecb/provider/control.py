@@ -24,8 +24,7 @@ import json
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
-from pytest_voicecb._cliutil import is_loopback
-from pytest_voicecb._sites import foreign_origin, own_host, own_hosts
+from pytest_voicecb._sites import foreign_origin, is_loopback, own_host, own_hosts
 from pytest_voicecb.contract import kind_named
 from pytest_voicecb.provider.wire import ApiRequest, ApiResponse, json_response
 

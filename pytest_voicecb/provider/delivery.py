@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_voicecb import _arguments, _deprecation
 from pytest_voicecb.client import CallbackClient, DeliveryError
-from pytest_voicecb.conformance import judge
+from pytest_voicecb.conformance.verdict import judge
 from pytest_voicecb.provider.models import Attempt, Delivery
 
 if TYPE_CHECKING:

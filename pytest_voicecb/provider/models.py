@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from pytest_voicecb.client import Reply
-    from pytest_voicecb.conformance import Verdict
+    from pytest_voicecb.conformance.verdict import Verdict
     from pytest_voicecb.provider.clock import Clock
 
 __all__ = [

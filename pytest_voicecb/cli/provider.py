@@ -2,7 +2,7 @@
 
 It prints the settings to configure and the run's seed, then one line per send and per delivery attempt
 with its verdict; ``--log FILE`` appends each as a JSON line through ``pytest_voicecb.log`` (0600, no
-symlinks). Both go through ``_output``'s bounded queues, so neither a closed stdout nor a full disk ever
+symlinks). Both go through ``output``'s bounded queues, so neither a closed stdout nor a full disk ever
 reaches a send or a delivery. Time is real, ``--scale`` times faster. ``add_parser(subparsers)`` adds the command to
 ``voicecb``'s parser and ``run(args)`` runs it; the module lives outside the ``provider`` package so that
 ``voicecb --help`` does not load the simulator.
@@ -17,9 +17,11 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
-from pytest_voicecb import _cliutil, _text
-from pytest_voicecb._output import LogOutlet, Printer, say_goodbye
+from pytest_voicecb import _text
+from pytest_voicecb._sites import is_loopback
 from pytest_voicecb._text import preview, safe
+from pytest_voicecb.cli import common
+from pytest_voicecb.cli.output import LogOutlet, Printer, say_goodbye
 from pytest_voicecb.log import LogWriter
 
 if TYPE_CHECKING:
@@ -75,24 +77,24 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--callback-url", required=True, metavar="URL", help="where callbacks are delivered")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=_cliutil.port, default=0, metavar="N", help="port to bind (default: any free)")
+    parser.add_argument("--port", type=common.port, default=0, metavar="N", help="port to bind (default: any free)")
     parser.add_argument(
         "--seed", default=None, help="seed for callids and callback fields (default: random, printed at start)"
     )
     parser.add_argument(
         "--keep",
-        type=_cliutil.bounded(int, lambda v: v >= 1, "a whole number, 1 or more"),
+        type=common.bounded(int, lambda v: v >= 1, "a whole number, 1 or more"),
         default=10_000,
         metavar="N",
         help="calls kept for the control API and the console, the latest ones (10000; --log has them all)",
     )
-    parser.add_argument("--scale", type=_cliutil.positive, default=1.0, help="simulated seconds per second (1)")
-    parser.add_argument("--retries", type=_cliutil.whole, default=2, metavar="N", help="retries of a failed delivery")
+    parser.add_argument("--scale", type=common.positive, default=1.0, help="simulated seconds per second (1)")
+    parser.add_argument("--retries", type=common.whole, default=2, metavar="N", help="retries of a failed delivery")
     parser.add_argument(
         "--backoff", type=_seconds_list, default=[10.0, 60.0], metavar="S,S", help="seconds before each retry (10,60)"
     )
-    parser.add_argument("--timeout", type=_cliutil.positive, default=5.0, metavar="S", help="seconds per delivery (5)")
-    parser.add_argument("--duplicates", type=_cliutil.whole, default=0, metavar="N", help="extra copies of each status")
+    parser.add_argument("--timeout", type=common.positive, default=5.0, metavar="S", help="seconds per delivery (5)")
+    parser.add_argument("--duplicates", type=common.whole, default=0, metavar="N", help="extra copies of each status")
     parser.add_argument("--failure-first", action="store_true", help="send a failure callback before the status")
     parser.add_argument("--log", metavar="FILE", help="append every send and delivery attempt to FILE (JSON lines)")
     parser.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address")
@@ -131,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"cannot write the log {args.log}: {exc.strerror or exc}")
     out, errors, records = _outlets(log)
     provider, console = _build(args, _Reporter(out, records, args.quiet))
-    signals = _cliutil.Signals(signal.SIGINT, signal.SIGTERM)
+    signals = common.Signals(signal.SIGINT, signal.SIGTERM)
     try:
         provider.start()
     except (OSError, ImportError) as exc:
@@ -164,10 +166,10 @@ def _check_arguments(args: argparse.Namespace) -> str:
     from pytest_voicecb._tls import client_context
     from pytest_voicecb.client import TargetError, resolve_target
 
-    if not _cliutil.is_loopback(args.host) and not args.allow_remote:
+    if not is_loopback(args.host) and not args.allow_remote:
         return f"refusing to bind {args.host}, which other hosts can reach; pass --allow-remote if intended"
     try:
-        args.callback_url = _cliutil.http_url(args.callback_url)  # host:port/path as the other commands take it
+        args.callback_url = common.http_url(args.callback_url)  # host:port/path as the other commands take it
         resolve_target(args.callback_url)
     except (argparse.ArgumentTypeError, TargetError, TypeError) as exc:
         return f"bad --callback-url {args.callback_url!r}: {exc}"

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
     from _pytest.nodes import Node
 
-    from pytest_voicecb.conformance import CheckResult, Report, Runner
+    from pytest_voicecb.conformance.report import CheckResult, Report
+    from pytest_voicecb.conformance.runner import Runner
 
     Effects = Callable[[], object] | None
     """What the ``voicecb_effects`` fixture gives: a callable returning a snapshot of what the handler did."""
@@ -183,7 +184,7 @@ def _resolve_configured(spec: str) -> None:
 
 
 def _check_ids() -> list[str]:
-    from pytest_voicecb.conformance import checks
+    from pytest_voicecb.conformance.checklist import checks
     from pytest_voicecb.factory import PayloadFactory
 
     return [check.id for check in checks(PayloadFactory(0))]  # the ids do not depend on the seed
@@ -401,7 +402,7 @@ def _target_run(item: pytest.Item, target: object, seed: int, hooks: _Hooks) -> 
     """One runner per conformance module (same checks, one client, timings shared for the deadline
     check), pointed at whichever target and effects the current item's fixtures gave."""
     from pytest_voicecb.client import TargetError
-    from pytest_voicecb.conformance import Runner
+    from pytest_voicecb.conformance.runner import Runner
     from pytest_voicecb.factory import PayloadFactory
 
     key = _key(item)
@@ -443,7 +444,7 @@ def _cause_of(result: CheckResult) -> str:
 
 
 def _rule(rule: int) -> str:
-    from pytest_voicecb.report import RULES
+    from pytest_voicecb.conformance.report import RULES
 
     return f"rule {rule}: {RULES.get(rule, '?')}"
 
@@ -566,7 +567,7 @@ def run_all(target: object, options: dict[str, Any]) -> Report:
     import time
 
     from pytest_voicecb.client import TargetError
-    from pytest_voicecb.conformance import Runner
+    from pytest_voicecb.conformance.runner import Runner
 
     begin = time.perf_counter()
     try:

@@ -5,8 +5,8 @@ case of the malformed corpus (rule 2), every ``robust`` case (rule 3), duplicate
 outcome, one by one and at the same moment (rule 4), one callback of each kind at the same path
 (rule 5), and times every reply against a deadline (rule 6). Given ``effects``, a callable returning a
 snapshot of what the handler did, it takes the snapshot around every check and judges each change by
-harm (rule 7, ``pytest_voicecb.effects``): by the delivery's input class and standing
-(``pytest_voicecb.inputs``) and the declared ``effects_on``; ``prepare`` registers each call first.
+harm (rule 7, ``pytest_voicecb.conformance.effects``): by the delivery's input class and standing
+(``pytest_voicecb.conformance.inputs``) and the declared ``effects_on``; ``prepare`` registers each call first.
 
 Each result is passed, warned or failed: what breaks delivery fails; acknowledging input the provider
 never sends (rule 2's rejection part, rule 3's questionable input) warns; ``strict`` turns warnings into
@@ -25,16 +25,15 @@ from typing import Any
 
 from pytest_voicecb import _arguments, _deprecation
 from pytest_voicecb._text import preview
-from pytest_voicecb.checklist import Check, Together, checks, every_check, matches, skip_patterns
 from pytest_voicecb.client import CallbackClient, DeliveryError, Reply
-from pytest_voicecb.console import report_html  # noqa: F401 - registers the page Report.to_html() renders
-from pytest_voicecb.effects import EffectsFailed, EffectsOn, StopRun, Watcher
+from pytest_voicecb.conformance.checklist import Check, Together, checks, every_check, matches, skip_patterns
+from pytest_voicecb.conformance.effects import EffectsFailed, EffectsOn, StopRun, Watcher
+from pytest_voicecb.conformance.inputs import classify
+from pytest_voicecb.conformance.report import RULES, Cause, CheckResult, Outcome, Report, signature
+from pytest_voicecb.conformance.verdict import Verdict, judge, reply_problems
+from pytest_voicecb.conformance.watching import Watch, racing
 from pytest_voicecb.factory import PayloadFactory
-from pytest_voicecb.inputs import classify
-from pytest_voicecb.report import RULES, Cause, CheckResult, Outcome, Report, signature
 from pytest_voicecb.values import Case
-from pytest_voicecb.verdict import Verdict, judge, reply_problems
-from pytest_voicecb.watching import Watch, racing
 
 __all__ = [
     "DEFAULT_DEADLINE",
@@ -102,7 +101,7 @@ class Runner:
         deadline = _arguments.seconds("deadline", deadline)
         self.explore = _arguments.whole("explore", explore)
         if self.explore:
-            from pytest_voicecb.explore import import_hypothesis
+            from pytest_voicecb.conformance.explore import import_hypothesis
 
             import_hypothesis()  # missing or too old: say so now, before any check runs
         if factory is None:
@@ -239,7 +238,7 @@ class Runner:
         if self._explored is None:
             self._explored = []
             if self.explore:
-                from pytest_voicecb.explore import explore
+                from pytest_voicecb.conformance.explore import explore
 
                 begin = time.perf_counter()
                 self._explored = explore(

@@ -12,12 +12,13 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from pytest_voicecb import _cliutil, _text
-from pytest_voicecb._cliutil import UsageError
+from pytest_voicecb import _text
+from pytest_voicecb.cli import common
+from pytest_voicecb.cli.common import UsageError
 
 if TYPE_CHECKING:
     from pytest_voicecb.client import CallbackClient, Reply
-    from pytest_voicecb.verdict import Verdict
+    from pytest_voicecb.conformance.verdict import Verdict
 
 __all__ = ["EPILOG", "add_parser", "run"]
 
@@ -42,15 +43,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         epilog=EPILOG,
     )
     parser.add_argument("log", metavar="LOG", help="a JSON-lines log written by voicecb serve --log")
-    parser.add_argument("url", metavar="URL", type=_cliutil.http_url, help="the handler's callback URL")
+    parser.add_argument("url", metavar="URL", type=common.http_url, help="the handler's callback URL")
     parser.add_argument("--kind", action="append", default=[], metavar="K", help="only this kind (repeatable)")
     parser.add_argument("--callid", action="append", default=[], metavar="ID", help="only this callid (repeatable)")
     parser.add_argument("--only-valid", action="store_true", help="skip records that were not valid callbacks")
     parser.add_argument("--keep-paths", action="store_true", help="send each record to the path it was received on")
     parser.add_argument("--strict", action="store_true", help="warnings fail (as in voicecb check --strict)")
-    parser.add_argument("--timeout", type=_cliutil.positive, default=5.0, metavar="S", help="seconds per delivery (5)")
+    parser.add_argument("--timeout", type=common.positive, default=5.0, metavar="S", help="seconds per delivery (5)")
     parser.add_argument("--show-secrets", action="store_true", help="print credentials in the URL as they are")
-    _cliutil.add_trust_options(parser)
+    common.add_trust_options(parser)
     parser.set_defaults(run=run)
     return parser
 
@@ -58,9 +59,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Replay the log; 0 nothing failed, 1 a reply broke the contract (UsageError for the rest)."""
     from pytest_voicecb.client import CallbackClient, DeliveryError, TargetError
+    from pytest_voicecb.conformance.verdict import judge
     from pytest_voicecb.contract import kind_named
     from pytest_voicecb.log import body_of, read_records
-    from pytest_voicecb.verdict import judge
 
     try:
         kinds = {kind_named(kind) for kind in args.kind}
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     read = sent = failed = warned = undeliverable = 0
     try:
         client = CallbackClient(
-            args.url, timeout=args.timeout, redact=not args.show_secrets, **_cliutil.trust_options(args, "replay")
+            args.url, timeout=args.timeout, redact=not args.show_secrets, **common.trust_options(args, "replay")
         )
     except (TargetError, ValueError) as exc:
         raise UsageError(f"bad URL {args.url!r}: {exc}") from None
@@ -116,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
 def _check_url(reply: Reply, url: str) -> None:
     """The first reply: a 404, 405 or redirect means no handler at URL (exit 2, as ``check`` says it)."""
     hint = "give the handler's callback URL, or --keep-paths to send each record to its own path"
-    wrong = _cliutil.wrong_callback_url(url, reply.status, reply.body, reply.headers.get("Content-Type"), hint)
+    wrong = common.wrong_callback_url(url, reply.status, reply.body, reply.headers.get("Content-Type"), hint)
     if wrong is not None:
         raise UsageError(wrong)
 

@@ -1,6 +1,6 @@
 """``voicecb serve``: the recording callback server as a command, with a durable log and safe output.
 
-Answering never waits on the terminal: each printed line goes through an ``_output.Printer`` (a bounded queue
+Answering never waits on the terminal: each printed line goes through an ``output.Printer`` (a bounded queue
 and a thread of its own), so a stdout nobody reads or a closed one (``| head -2``) costs printed lines,
 counted and reported at exit, never a reply. With ``--log`` a callback is answered only once its line
 is on disk (``log.LogWriter``); if it cannot be written, the sender gets a 500 and can retry.
@@ -17,13 +17,15 @@ import threading
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pytest_voicecb import _cliutil, _text
-from pytest_voicecb._cliutil import UsageError
-from pytest_voicecb._output import Printer, say_goodbye
+from pytest_voicecb import _text
+from pytest_voicecb._sites import is_loopback
+from pytest_voicecb.cli import common
+from pytest_voicecb.cli.common import UsageError
+from pytest_voicecb.cli.output import Printer, say_goodbye
 from pytest_voicecb.values import DEFAULT_PATH
 
 if TYPE_CHECKING:
-    from pytest_voicecb._forward import Forwarder
+    from pytest_voicecb.cli.forward import Forwarder
     from pytest_voicecb.log import LogWriter
     from pytest_voicecb.server import CallbackServer, RecordedCallback
 
@@ -67,7 +69,7 @@ exit status: 0 stopped by Ctrl-C or SIGTERM, 2 usage error (a bad argument, a bu
 log)."""
 
 
-def add_serve(commands: argparse._SubParsersAction[_cliutil.VoicecbParser]) -> None:
+def add_serve(commands: argparse._SubParsersAction[common.VoicecbParser]) -> None:
     """The ``serve`` sub-command."""
     serve_parser = commands.add_parser(
         "serve",
@@ -77,11 +79,11 @@ def add_serve(commands: argparse._SubParsersAction[_cliutil.VoicecbParser]) -> N
     )
     serve_parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve_parser.add_argument(
-        "--port", type=_cliutil.port, default=8080, metavar="N", help="port to bind, 0 for any free one (default 8080)"
+        "--port", type=common.port, default=8080, metavar="N", help="port to bind, 0 for any free one (default 8080)"
     )
     serve_parser.add_argument(
         "--path",
-        type=_cliutil.path,
+        type=common.path,
         default=DEFAULT_PATH,
         metavar="P",
         help=f"the callback path printed in the URL (default {DEFAULT_PATH}; any path is recorded)",
@@ -94,17 +96,17 @@ def add_serve(commands: argparse._SubParsersAction[_cliutil.VoicecbParser]) -> N
         "--reply",
         default="contract",
         metavar="MODE",
-        type=_cliutil.reply_mode,
+        type=common.reply_mode,
         help="contract (default), ok, error, or status:N",
     )
     serve_parser.add_argument(
         "--forward-to",
-        type=_cliutil.http_url,
+        type=common.http_url,
         metavar="URL",
         help="relay each callback to the handler at URL and answer with its reply, judged and logged",
     )
     serve_parser.add_argument(
-        "--forward-timeout", type=_cliutil.positive, default=5.0, metavar="S", help="seconds per relay (5)"
+        "--forward-timeout", type=common.positive, default=5.0, metavar="S", help="seconds per relay (5)"
     )
     serve_parser.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address")
     serve_parser.add_argument(
@@ -148,7 +150,7 @@ def serve(args: argparse.Namespace) -> int:
     """Run ``voicecb serve`` until SIGINT or SIGTERM; returns the exit status."""
     from pytest_voicecb.server import CallbackServer
 
-    if not _cliutil.is_loopback(args.host) and not args.allow_remote:
+    if not is_loopback(args.host) and not args.allow_remote:
         raise UsageError(
             f"refusing to bind {args.host}, which other hosts can reach; pass --allow-remote if that is intended"
         )
@@ -170,7 +172,7 @@ def serve(args: argparse.Namespace) -> int:
     if console is not None:
         console.app.server = server
     _script_replies(server, args.reply)
-    signals = _cliutil.Signals(signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    signals = common.Signals(signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     _start(server, args, log)
     _announce(server, args, log, forward, out, errors)
     if console is not None and feed is not None:
@@ -270,7 +272,7 @@ def _announce(
     errors: Printer,
 ) -> None:
     """The start-up lines: where it listens, logs and forwards, the CA file to trust with --tls."""
-    if not _cliutil.is_loopback(args.host):
+    if not is_loopback(args.host):
         errors.say(
             f"voicecb serve: warning: {args.host} is reachable from other hosts, and the server records "
             "whatever anyone sends it"
@@ -285,7 +287,7 @@ def _announce(
 
 
 def _serve_until_stopped(
-    server: CallbackServer, signals: _cliutil.Signals, feed: Any, log: LogWriter | None, errors: Printer
+    server: CallbackServer, signals: common.Signals, feed: Any, log: LogWriter | None, errors: Printer
 ) -> None:
     """Every half second: forget the records (the lines and the log keep them), feed the console, and
     act on signals (SIGHUP reopens the log); returns at SIGINT or SIGTERM."""
@@ -321,14 +323,14 @@ def _probe_upstream(forward: Forwarder, errors: Printer) -> None:
         )
         return
     hint = "--forward-to takes the handler's callback URL, path included"
-    wrong = _cliutil.wrong_callback_url(shown, reply.status, reply.body, reply.headers.get("Content-Type"), hint)
+    wrong = common.wrong_callback_url(shown, reply.status, reply.body, reply.headers.get("Content-Type"), hint)
     if wrong is not None:
         raise UsageError(wrong)
 
 
 def _forwarder(args: argparse.Namespace) -> Forwarder | None:
     """The relay of ``--forward-to``, or None; it answers every callback, so no ``--reply`` script."""
-    from pytest_voicecb._forward import Forwarder
+    from pytest_voicecb.cli.forward import Forwarder
     from pytest_voicecb.client import TargetError
 
     if args.forward_to is None:

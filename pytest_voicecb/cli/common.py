@@ -1,14 +1,13 @@
 """What every ``voicecb`` command shares: the usage error, the argument parser class and argument types.
 
-A module of its own so that ``cli.py`` (check, send) and ``_serve.py`` (serve) both import it and never
-each other.
+A module of its own so that every command's module (``voicecb``, ``serve``, ``provider``, ``replay``)
+imports it rather than another command's module (``voicecb`` only adds the others' parsers).
 """
 
 from __future__ import annotations
 
 import argparse
 import difflib
-import ipaddress
 import signal
 import sys
 import time
@@ -26,7 +25,6 @@ __all__ = [
     "count",
     "describe_body",
     "http_url",
-    "is_loopback",
     "path",
     "port",
     "positive",
@@ -120,17 +118,6 @@ def reply_mode(text: str) -> str:
             f"status:N needs an HTTP status from {_arguments.STATUS_MIN} to {_arguments.STATUS_MAX}, got {text!r}"
         )
     raise argparse.ArgumentTypeError(f"expected contract, ok, error or status:N, got {text!r}")
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is reachable from this machine only (``serve`` and ``provider`` refuse anything
-    else without ``--allow-remote``)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def describe_body(body: bytes, content_type: str | None) -> str:

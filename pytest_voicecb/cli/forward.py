@@ -73,7 +73,7 @@ class Forwarder:
         from werkzeug.wrappers import Response
 
         from pytest_voicecb.client import DeliveryError
-        from pytest_voicecb.verdict import judge
+        from pytest_voicecb.conformance.verdict import judge
 
         content_type = recorded.headers.get("Content-Type") or ""
         try:
