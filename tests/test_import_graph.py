@@ -199,7 +199,7 @@ def test_the_verdict_layer_imports_neither_the_command_nor_the_console() -> None
     assert wrong == {}, "conformance/ reaches up for a surface"
 
 
-MOVED = ("report", "verdict", "checklist", "explore", "effects", "inputs", "watching", "hooks")
+MOVED = ("report", "verdict", "checklist", "explore")
 """Deprecated module paths (shims at the root that warn and hand out ``conformance.<name>``)."""
 
 
