@@ -295,7 +295,21 @@ def content_length(values: set[str]) -> int:
 
 
 def render(reply: Response, *, head_only: bool, close: bool, version: tuple[int, int]) -> tuple[bytes, bool]:
-    """The reply's bytes, for one send; and whether the connection ends after it (``Connection: close``)."""
+    """The reply's bytes, for one send; and whether the connection ends after it (``Connection: close``).
+    A reply carrying a ``voicecb_rendered`` dict (the shared default reply) is rendered once per framing."""
+    cache: dict[tuple[bool, bool, tuple[int, int]], tuple[bytes, bool]] | None = getattr(
+        reply, "voicecb_rendered", None
+    )
+    if cache is None:
+        return _render(reply, head_only=head_only, close=close, version=version)
+    key = (head_only, close, version)
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = _render(reply, head_only=head_only, close=close, version=version)
+    return found
+
+
+def _render(reply: Response, *, head_only: bool, close: bool, version: tuple[int, int]) -> tuple[bytes, bool]:
     headers = reply.headers.to_wsgi_list()
     data = reply.get_data()
     length = str(len(data))
