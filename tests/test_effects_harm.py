@@ -6,8 +6,10 @@ loopback, through ``voicecb check --effects-url/--prepare-url``."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from pytest_voicecb.conformance import Report, run_conformance
 from pytest_voicecb.conformance.effects import EffectsOn
 from tests.handlers.effects_apps import ESCALATES, EdgeRejecter, EffectsApp
 from tests.handlers.serve import serving
+from tests.raw_upstream import raw_server, read_request
 
 SEED = 11
 QUICK = ["deadline", "reject/transport/deep-nesting"]  # the deep-nesting case crashes the stdlib json: not ours
@@ -329,3 +332,19 @@ def test_the_items_take_effects_on_from_the_ini_and_prepare_from_its_fixture(
             "needs prepare to register each callback's call first (the voicecb_prepare fixture*"
         ]
     )
+
+
+def test_a_snapshot_endpoint_whose_reply_is_cut_short_stops_the_run_with_one_error() -> None:
+    def cut_short(conn: socket.socket, stopping: threading.Event) -> None:
+        with conn:
+            if read_request(conn):
+                conn.sendall(
+                    b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\nContent-Type: application/json\r\n\r\n{"a": 1}'
+                )
+
+    app = EffectsApp("escalate-unanswered")
+    with serving(app) as base, raw_server(cut_short, "/effects") as effects_url:
+        done = voicecb(*check_args(base, "--effects-url", effects_url))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"--effects-url: GET {effects_url} failed: " in done.stderr
+    assert "Traceback" not in done.stderr

@@ -76,7 +76,7 @@ class EffectsOn:
         self.declared = classes is not None
         if isinstance(classes, str):
             classes = [classes]
-        known = input_classes()
+        known = self.known = input_classes()
         bare = {name.partition("/")[0] for name in known}
         wanted: list[str] = []
         for name in classes or ():
@@ -100,7 +100,7 @@ class EffectsOn:
 
     def knows(self, cls: str) -> bool:
         """Whether ``cls`` is a full class (a kind with its outcome), so that allowed-or-not is decidable."""
-        return cls in input_classes()
+        return cls in self.known
 
     def __repr__(self) -> str:
         return f"EffectsOn({list(self.given)!r})" if self.declared else "EffectsOn(None)"

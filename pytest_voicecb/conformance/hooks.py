@@ -10,18 +10,51 @@ from __future__ import annotations
 
 import json
 import subprocess
-import urllib.error
-import urllib.request
 from typing import Any
 from urllib.parse import urlsplit
 
+from werkzeug.datastructures import Headers
+
+from pytest_voicecb._models import SentRequest
 from pytest_voicecb._text import one_line, preview
+from pytest_voicecb._tls import client_context
+from pytest_voicecb._transports import HttpTransport
 from pytest_voicecb.conformance.effects import StopRun
+from pytest_voicecb.errors import DeliveryError
 
 __all__ = ["EffectsCommand", "EffectsUrl", "PrepareCommand", "PrepareUrl"]
 
 TIMEOUT = 10.0
 """Seconds a snapshot or a prepare may take before the run stops."""
+MAX_SIZE = 1024 * 1024
+"""The largest snapshot (or prepare reply) read."""
+
+
+class _Endpoint:
+    """A hook's URL over one keep-alive connection, its replies read as every client of ours reads one
+    (``_transports``: a reply cut short or over the limit is an error, never a snapshot)."""
+
+    def __init__(self, url: str, option: str, timeout: float) -> None:
+        parts = urlsplit(url)
+        https = parts.scheme == "https"
+        self.url, self.option, self.timeout = url, option, timeout
+        self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        context = client_context(None, False) if https else None
+        self.transport = HttpTransport(
+            parts.scheme, parts.hostname or "", parts.port or (443 if https else 80), context
+        )
+
+    def exchange(self, method: str, body: bytes = b"") -> tuple[int, bytes]:
+        headers = Headers({"Content-Type": "application/json"} if body else {})
+        request = SentRequest(method=method, url=self.url, headers=headers, body=body)
+        try:
+            reply = self.transport.deliver(request, self.path, self.timeout, MAX_SIZE)
+        except DeliveryError as error:
+            why = one_line(error.reason, 200)
+            raise StopRun(f"{self.option}: {method} {self.url} failed: {why}; is the service running?") from None
+        if reply.truncated:
+            raise StopRun(f"{self.option}: {method} {self.url} answered more than {MAX_SIZE:,} bytes")
+        return reply.status, reply.body
 
 
 class EffectsUrl:
@@ -29,11 +62,11 @@ class EffectsUrl:
 
     def __init__(self, url: str, *, timeout: float = TIMEOUT) -> None:
         self.url = url
-        self.timeout = timeout
+        self.endpoint = _Endpoint(url, "--effects-url", timeout)
         self.__name__ = f"GET {urlsplit(url).path or '/'}"
 
     def __call__(self) -> object:
-        status, body = _http("GET", self.url, None, self.timeout, "--effects-url")
+        status, body = self.endpoint.exchange("GET")
         if not 200 <= status < 300:
             raise StopRun(_answered("--effects-url", "GET", self.url, status, body, "answer 200 with a JSON snapshot"))
         try:
@@ -68,12 +101,12 @@ class PrepareUrl:
 
     def __init__(self, url: str, *, timeout: float = TIMEOUT) -> None:
         self.url = url
-        self.timeout = timeout
+        self.endpoint = _Endpoint(url, "--prepare-url", timeout)
         self.__name__ = f"POST {urlsplit(url).path or '/'}"
 
     def __call__(self, payload: dict[str, Any]) -> None:
         body = json.dumps(payload, ensure_ascii=False).encode()
-        status, answer = _http("POST", self.url, body, self.timeout, "--prepare-url")
+        status, answer = self.endpoint.exchange("POST", body)
         if not 200 <= status < 300:
             raise StopRun(_answered("--prepare-url", "POST", self.url, status, answer, "answer 2xx", body))
 
@@ -89,21 +122,6 @@ class PrepareCommand:
 
     def __call__(self, payload: dict[str, Any]) -> None:
         _run(self.command, json.dumps(payload, ensure_ascii=False).encode(), self.timeout, "--prepare-cmd")
-
-
-def _http(method: str, url: str, body: bytes | None, timeout: float, option: str) -> tuple[int, bytes]:
-    headers = {"Content-Type": "application/json"} if body is not None else {}
-    request = urllib.request.Request(url, data=body, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return int(response.status), response.read(1024 * 1024)
-    except urllib.error.HTTPError as error:
-        return int(error.code), error.read(64 * 1024)
-    except (OSError, ValueError) as error:
-        reason = getattr(error, "reason", error)
-        raise StopRun(
-            f"{option}: {method} {url} failed: {one_line(str(reason), 200)}; is the service running?"
-        ) from None
 
 
 def _answered(option: str, method: str, url: str, status: int, body: bytes, must: str, sent: bytes = b"") -> str:

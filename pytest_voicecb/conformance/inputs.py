@@ -25,7 +25,7 @@ from typing import Any, Literal, NamedTuple
 
 from pytest_voicecb.contract import CALLBACK_MODELS, MAX_BODY_SIZE, CallbackError, kind_info, parse_callback
 
-__all__ = ["Input", "Standing", "classify", "decoded", "payload_of"]
+__all__ = ["Input", "Standing", "classify", "decoded"]
 
 Standing = Literal["valid", "questionable", "unprocessable", "repeat"]
 
@@ -82,15 +82,6 @@ def classify(body: bytes | bytearray | str | Mapping[str, Any]) -> Input:
     except CallbackError:
         return Input(cls, "questionable", False, named)
     return Input(cls, "valid", False, named)
-
-
-def payload_of(body: bytes | bytearray | str | Mapping[str, Any]) -> dict[str, Any] | None:
-    """The body as a JSON object, when it names a call (a known kind holding a non-empty string callid):
-    what ``prepare`` is handed. None for anything else."""
-    if classify(body).callid is None:
-        return None
-    data, _ = decoded(body)
-    return data if isinstance(data, dict) else None
 
 
 def decoded(body: bytes | bytearray | str | Mapping[str, Any]) -> tuple[object, bool]:

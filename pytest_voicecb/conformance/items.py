@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     """What the ``voicecb_effects`` fixture gives: a callable returning a snapshot of what the handler did."""
     Prepare = Callable[[dict[str, Any]], object] | None
     """What the ``voicecb_prepare`` fixture gives: a callable registering each callback's call first."""
+    _Hooks = tuple[Effects, list[str] | None, Prepare]
+    """What the item's fixtures say about side effects: (effects, effects_on, prepare), compared as a whole."""
 
 NAME = "voicecb-conformance"
 """The name of the (file-less) module holding one target's checks."""
@@ -358,7 +360,7 @@ def _run_check(
 ) -> None:
     __tracebackhide__ = True
     item = request.node
-    hooks = _Hooks(voicecb_effects, voicecb_effects_on, voicecb_prepare)
+    hooks: _Hooks = (voicecb_effects, voicecb_effects_on, voicecb_prepare)
     state = _target_run(item, voicecb_target, voicecb_seed, hooks)
     if not state.preflown:
         state.preflown = True
@@ -382,22 +384,6 @@ def _run_check(
     pytest.fail(_failure_message(item, result, cause, first, voicecb_seed), pytrace=False)
 
 
-class _Hooks:
-    """What the item's fixtures say about side effects: ``effects``, ``effects_on``, ``prepare``."""
-
-    def __init__(self, effects: Effects, effects_on: list[str] | None, prepare: Prepare) -> None:
-        self.effects, self.effects_on, self.prepare = effects, effects_on, prepare
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Hooks) and (self.effects, self.effects_on, self.prepare) == (
-            other.effects,
-            other.effects_on,
-            other.prepare,
-        )
-
-    __hash__ = None  # type: ignore[assignment]
-
-
 def _target_run(item: pytest.Item, target: object, seed: int, hooks: _Hooks) -> _TargetRun:
     """One runner per conformance module (same checks, one client, timings shared for the deadline
     check), pointed at whichever target and effects the current item's fixtures gave."""
@@ -418,9 +404,9 @@ def _target_run(item: pytest.Item, target: object, seed: int, hooks: _Hooks) -> 
                 target,
                 path=path,
                 factory=factory,
-                effects=hooks.effects,
-                effects_on=hooks.effects_on,
-                prepare=hooks.prepare,
+                effects=hooks[0],
+                effects_on=hooks[1],
+                prepare=hooks[2],
                 **options,
             )
             item.config.add_cleanup(runner.close)
@@ -430,7 +416,7 @@ def _target_run(item: pytest.Item, target: object, seed: int, hooks: _Hooks) -> 
                 state.runner.deliver_to(target, path=path)
                 state.target = target
             if state.hooks != hooks:
-                state.runner.watch(hooks.effects, hooks.effects_on, hooks.prepare)
+                state.runner.watch(*hooks)
                 state.hooks = hooks
     except (TargetError, TypeError, ValueError) as exc:
         pytest.fail(f"the voicecb_target fixture returned an unusable target: {exc}", pytrace=False)

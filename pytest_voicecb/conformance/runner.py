@@ -356,7 +356,8 @@ class Runner:
         number, or a collection's length), and the second round (repeats) must leave it unchanged."""
         together: Together = check.data
         items = list(together.items)
-        watch = Watch(self, classify(items[0]))
+        deliveries = [classify(item) for item in items]
+        watch = Watch(self, deliveries[0])
         result: CheckResult | None = None
         grew: float | None = None
         if watch.on:
@@ -370,8 +371,8 @@ class Runner:
             grew = _growth(start, watch.last)
         for attempt in ("first", "second"):
             if attempt == "first":
-                for item in items:
-                    watch.first(item, classify(item), snapshot=False)
+                for item, delivery in zip(items, deliveries, strict=True):
+                    watch.first(item, delivery, snapshot=False)
             watch.mark()
             outcomes = self.client.post_concurrently(items)
             for outcome in outcomes:
@@ -384,7 +385,7 @@ class Runner:
             if not watch.on:
                 continue
             if attempt == "second":
-                watch.judge(classify(items[0]).repeated())
+                watch.judge(deliveries[0].repeated())
                 continue
             before = watch.last
             after = watch.snapshot()

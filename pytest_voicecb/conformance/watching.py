@@ -11,7 +11,7 @@ import dataclasses
 from typing import Protocol
 
 from pytest_voicecb.conformance.effects import EffectsOn, Finding, Watcher, judge_change
-from pytest_voicecb.conformance.inputs import Input, payload_of
+from pytest_voicecb.conformance.inputs import Input, decoded
 from pytest_voicecb.conformance.report import CheckResult
 
 __all__ = ["Watch", "racing"]
@@ -52,8 +52,8 @@ class Watch:
         """Before a call's first delivery: ``prepare`` it (once per callid), then the snapshot to compare with."""
         callid = delivery.callid
         if self.watcher.prepare_hook is not None and callid is not None and callid not in self._prepared:
-            payload = body if isinstance(body, dict) else payload_of(body)  # type: ignore[arg-type]
-            if payload is not None:
+            payload = body if isinstance(body, dict) else decoded(body)[0]  # type: ignore[arg-type]
+            if isinstance(payload, dict):  # a callid was read from it, so it decodes
                 self.watcher.prepare(payload)
                 self._prepared.add(callid)
         if snapshot:
@@ -101,31 +101,14 @@ class Watch:
         lead, before, after = findings[0]
         rest = [finding for finding, _, _ in findings[1:]]
         if result.failed and lead.outcome != "failed":  # a failed reply outranks a warned effect
-            also = tuple(_unique([lead, *rest]))
-            return dataclasses.replace(result, also=also, effects=(before, after), **seen)  # type: ignore[arg-type]
-        reply_finding = [] if result.passed else [_finding_of(result)]
-        return CheckResult(
-            id=result.id,
-            outcome=lead.outcome,  # type: ignore[arg-type]
-            rule=lead.rule,
-            message=lead.message,
-            reply=result.reply,
-            problems=lead.problems,
-            curl=result.curl,
-            expected=lead.expected,
-            cause=lead.cause,
-            effects=(before, after),
-            also=tuple(_unique([*reply_finding, *rest])),
-            **seen,  # type: ignore[arg-type]
-        )
+            return dataclasses.replace(result, also=_unique([lead, *rest]), effects=(before, after), **seen)  # type: ignore[arg-type]
+        watched = dataclasses.replace(result, also=_unique(rest), effects=(before, after), **seen)  # type: ignore[arg-type]
+        return watched.seen_as(lead)
 
 
-def _unique(findings: list[Finding]) -> list[Finding]:
-    return list({finding.cause: finding for finding in reversed(findings)}.values())[::-1]
-
-
-def _finding_of(result: CheckResult) -> Finding:
-    return Finding(result.outcome, result.rule, result.cause, result.message, result.problems, result.expected)
+def _unique(findings: list[Finding]) -> tuple[Finding, ...]:
+    """One finding per cause, the first of each, in order."""
+    return tuple({finding.cause: finding for finding in reversed(findings)}.values())[::-1]
 
 
 def racing(what: str, name: str, change: str) -> Finding:
